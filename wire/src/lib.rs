@@ -1,0 +1,65 @@
+//! The v1 wire contracts of multiparty-lb, shared by the proxy-wasm filter
+//! (wasm32-wasip1), the weight server and the host agent.
+//!
+//! Every type here is plain serde JSON. Readers never trust a peer: each
+//! contract has a `parse` that bounds the body size, decodes, and validates the
+//! semantic rules (finite, non-negative numbers, unique names, parseable
+//! addresses, size limits). A value that breaks a rule is rejected whole with a
+//! [`WireError`] saying why; callers keep their last good state.
+
+mod error;
+mod report;
+mod stats;
+mod table;
+
+pub use error::WireError;
+pub use report::{HostReport, MAX_REPORT_BYTES, MAX_REPORT_PODS, PodCpu};
+pub use stats::{MAX_STATS_BYTES, MAX_STATS_PODS, PodStats, ProxyStats};
+pub use table::{
+    Endpoint, MAX_ENDPOINTS, MAX_NAME_LEN, MAX_SERVICES, MAX_TABLE_BYTES, ServiceWeights,
+    WeightsTable,
+};
+
+/// Upper bound for any name (pod, service, node, alias, uid) on the wire.
+pub(crate) fn check_name(what: &'static str, name: &str) -> Result<(), WireError> {
+    if name.is_empty() {
+        return Err(WireError::invalid(format!("{what} is empty")));
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(WireError::invalid(format!(
+            "{what} {:?}... is longer than {MAX_NAME_LEN} bytes",
+            name.chars().take(32).collect::<String>()
+        )));
+    }
+    if name.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(WireError::invalid(format!(
+            "{what} {name:?} contains whitespace or control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// A finite, non-negative number.
+pub(crate) fn check_amount(what: &str, value: f64) -> Result<(), WireError> {
+    if !value.is_finite() {
+        return Err(WireError::invalid(format!("{what} is not finite")));
+    }
+    if value < 0.0 {
+        return Err(WireError::invalid(format!("{what} is negative ({value})")));
+    }
+    Ok(())
+}
+
+/// Decode a bounded JSON body of type `T`.
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    limit: usize,
+) -> Result<T, WireError> {
+    if body.len() > limit {
+        return Err(WireError::TooLarge {
+            size: body.len(),
+            limit,
+        });
+    }
+    serde_json::from_slice(body).map_err(|e| WireError::Malformed(e.to_string()))
+}
