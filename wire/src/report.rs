@@ -124,7 +124,8 @@ mod tests {
 
     #[test]
     fn rejects_hostile_reports() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+        type Mutation = Box<dyn Fn(&mut serde_json::Value)>;
+        let cases: Vec<(&str, Mutation)> = vec![
             ("empty node", Box::new(|v| v["node"] = "".into())),
             (
                 "negative capacity",
