@@ -1,0 +1,1 @@
+//! The multi-party linear program. Owned by the policy/kube engineer.

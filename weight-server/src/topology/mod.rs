@@ -1,0 +1,112 @@
+//! The cluster model every policy reads: nodes, services (with their tenant
+//! and fair share) and pods. Built from a file ([`file`]) or from the
+//! Kubernetes API ([`kube`]); published through a [`TopologyTx`] watch channel.
+
+pub mod file;
+pub mod kube;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+/// The newest topology; `None` until the source has synced once.
+pub type TopologyRx = tokio::sync::watch::Receiver<Option<Arc<Topology>>>;
+/// Sender side of [`TopologyRx`].
+pub type TopologyTx = tokio::sync::watch::Sender<Option<Arc<Topology>>>;
+
+/// A snapshot of the cluster.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Topology {
+    /// By node name.
+    pub nodes: BTreeMap<String, Node>,
+    /// By FQDN (`name.namespace.svc.<cluster domain>`), the weights table key.
+    pub services: BTreeMap<String, Service>,
+    /// By pod name (unique within the managed set; namespaces are folded into
+    /// the service key).
+    pub pods: BTreeMap<String, Pod>,
+}
+
+/// A node and its CPU capacity.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Node {
+    pub name: String,
+    /// Allocatable CPU in millicores.
+    pub capacity_millicores: f64,
+}
+
+/// A managed service.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Service {
+    /// Short name, e.g. `profile`.
+    pub name: String,
+    pub namespace: String,
+    /// `name.namespace.svc.<cluster domain>`.
+    pub fqdn: String,
+    /// The party this service belongs to.
+    pub tenant: String,
+    /// The port clients use.
+    pub port: u16,
+    /// Explicit fair share of this service in millicores; a tenant's share is
+    /// the sum over its services. `None`: the sum of its pods' CPU requests.
+    pub fair_share_millicores: Option<f64>,
+    /// All names besides the FQDN: `name`, `name.ns`, `name.ns.svc`, extras.
+    pub aliases: Vec<String>,
+}
+
+/// A replica of a managed service.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Pod {
+    pub name: String,
+    pub namespace: String,
+    /// Canonical dashed UID (kube) or the pod name (file default).
+    pub uid: String,
+    /// FQDN of its service (a key of [`Topology::services`]).
+    pub service: String,
+    pub node: String,
+    pub address: SocketAddr,
+    pub ready: bool,
+    /// Sum of its containers' CPU requests, when known.
+    pub cpu_request_millicores: Option<f64>,
+}
+
+impl Topology {
+    /// Ready pods of a service, in stable (name) order.
+    pub fn ready_pods<'a>(&'a self, fqdn: &'a str) -> impl Iterator<Item = &'a Pod> + 'a {
+        self.pods
+            .values()
+            .filter(move |p| p.service == fqdn && p.ready)
+    }
+
+    /// The fair share of a tenant: explicit service shares, else pod requests.
+    pub fn fair_share(&self, tenant: &str) -> f64 {
+        self.services
+            .values()
+            .filter(|s| s.tenant == tenant)
+            .map(|s| {
+                s.fair_share_millicores.unwrap_or_else(|| {
+                    self.pods
+                        .values()
+                        .filter(|p| p.service == s.fqdn)
+                        .filter_map(|p| p.cpu_request_millicores)
+                        .sum()
+                })
+            })
+            .sum()
+    }
+
+    /// The default aliases of a service.
+    pub fn default_aliases(name: &str, namespace: &str) -> Vec<String> {
+        vec![
+            name.to_string(),
+            format!("{name}.{namespace}"),
+            format!("{name}.{namespace}.svc"),
+        ]
+    }
+}
+
+/// Publish a topology snapshot.
+pub fn publish(tx: &TopologyTx, topology: Topology) {
+    tx.send_replace(Some(Arc::new(topology)));
+}
