@@ -1,0 +1,374 @@
+//! The filter configuration: the WasmPlugin `pluginConfig` JSON object.
+//!
+//! Every key but `weight_server_cluster` is optional. Parsing is strict: an
+//! unknown key, a wrong type or an out-of-range value is a [`FilterError::Config`]
+//! naming the field and the reason, and the plugin refuses to start.
+
+use serde_json::{Map, Value};
+
+use crate::FilterError;
+
+/// Largest accepted configuration body.
+pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
+
+/// How the chosen endpoint is handed to Envoy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Stamp `header: <pod>`; a route per pod (VirtualService subset) matches it.
+    Subset,
+    /// Stamp `session_header: base64(ip:port)` for Envoy's stateful_session filter.
+    Session,
+}
+
+/// The parsed, validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub weight_server_cluster: String,
+    pub weight_server_authority: String,
+    pub weights_path: String,
+    pub stats_path: String,
+    pub poll_interval_ms: u64,
+    pub poll_timeout_ms: u64,
+    pub table_ttl_ms: u64,
+    pub header: String,
+    pub mode: Mode,
+    pub session_header: String,
+    /// This workload's own service; `None` when the config does not say
+    /// (the glue then asks the environment and the node metadata).
+    pub service: Option<String>,
+}
+
+const KEYS: [&str; 11] = [
+    "weight_server_cluster",
+    "weight_server_authority",
+    "weights_path",
+    "stats_path",
+    "poll_interval_ms",
+    "poll_timeout_ms",
+    "table_ttl_ms",
+    "header",
+    "mode",
+    "session_header",
+    "service",
+];
+
+impl Config {
+    /// Parse and validate the plugin configuration bytes.
+    pub fn parse(body: &[u8]) -> Result<Config, FilterError> {
+        if body.len() > MAX_CONFIG_BYTES {
+            return Err(FilterError::config(
+                "<config>",
+                format!("{} bytes exceed {MAX_CONFIG_BYTES}", body.len()),
+            ));
+        }
+        let value: Value = serde_json::from_slice(body)
+            .map_err(|e| FilterError::config("<config>", format!("not JSON: {e}")))?;
+        let Value::Object(map) = value else {
+            return Err(FilterError::config("<config>", "not a JSON object"));
+        };
+        if let Some(unknown) = map.keys().find(|k| !KEYS.contains(&k.as_str())) {
+            return Err(FilterError::config(unknown.as_str(), "unknown key"));
+        }
+        let cluster = string(&map, "weight_server_cluster")?
+            .ok_or_else(|| FilterError::config("weight_server_cluster", "is required"))?;
+        check_token("weight_server_cluster", &cluster)?;
+        let authority = match string(&map, "weight_server_authority")? {
+            Some(a) => {
+                check_token("weight_server_authority", &a)?;
+                a
+            }
+            None => default_authority(&cluster),
+        };
+        let weights_path = path(&map, "weights_path", "/v1/weights")?;
+        let stats_path = path(&map, "stats_path", "/v1/stats")?;
+        let poll_interval_ms = millis(&map, "poll_interval_ms", 1000, 10, 3_600_000)?;
+        let poll_timeout_ms = millis(&map, "poll_timeout_ms", 500, 1, 60_000)?;
+        let table_ttl_ms = millis(&map, "table_ttl_ms", 30_000, 1, 86_400_000)?;
+        let endpoint_header = header_name(&map, "header", "x-lb-endpt")?;
+        let session_header = header_name(&map, "session_header", "x-lb-session")?;
+        if endpoint_header == session_header {
+            return Err(FilterError::config(
+                "session_header",
+                "must differ from `header`",
+            ));
+        }
+        let mode = match string(&map, "mode")?.as_deref() {
+            None | Some("subset") => Mode::Subset,
+            Some("session") => Mode::Session,
+            Some(other) => {
+                return Err(FilterError::config(
+                    "mode",
+                    format!("{other:?} is not `subset` or `session`"),
+                ));
+            }
+        };
+        let service = string(&map, "service")?;
+        if let Some(s) = &service {
+            check_token("service", s)?;
+        }
+        Ok(Config {
+            weight_server_cluster: cluster,
+            weight_server_authority: authority,
+            weights_path,
+            stats_path,
+            poll_interval_ms,
+            poll_timeout_ms,
+            table_ttl_ms,
+            header: endpoint_header,
+            mode,
+            session_header,
+            service: service.map(|s| s.to_ascii_lowercase()),
+        })
+    }
+
+    /// How often each VM's tick runs: a quarter of the poll interval, kept
+    /// between 10 ms and 1 s, so a new table reaches every worker well within
+    /// two poll periods.
+    pub fn tick_ms(&self) -> u64 {
+        (self.poll_interval_ms / 4).clamp(10, 1000)
+    }
+}
+
+/// Istio names clusters `outbound|<port>||<host>`; its authority is `<host>:<port>`.
+fn default_authority(cluster: &str) -> String {
+    let parts: Vec<&str> = cluster.split('|').collect();
+    match parts.as_slice() {
+        [_, port, _, host] if !host.is_empty() && !port.is_empty() => format!("{host}:{port}"),
+        _ => cluster.to_string(),
+    }
+}
+
+fn string(map: &Map<String, Value>, field: &str) -> Result<Option<String>, FilterError> {
+    match map.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(FilterError::config(
+            field,
+            format!("must be a string, got {}", kind(other)),
+        )),
+    }
+}
+
+fn millis(
+    map: &Map<String, Value>,
+    field: &str,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, FilterError> {
+    let value = match map.get(field) {
+        None | Some(Value::Null) => return Ok(default),
+        Some(Value::Number(n)) => n.as_u64(),
+        Some(other) => {
+            return Err(FilterError::config(
+                field,
+                format!("must be an integer, got {}", kind(other)),
+            ));
+        }
+    };
+    match value {
+        Some(v) if (min..=max).contains(&v) => Ok(v),
+        _ => Err(FilterError::config(
+            field,
+            format!("must be an integer between {min} and {max}"),
+        )),
+    }
+}
+
+fn path(map: &Map<String, Value>, field: &str, default: &str) -> Result<String, FilterError> {
+    let p = string(map, field)?.unwrap_or_else(|| default.to_string());
+    if !p.starts_with('/') {
+        return Err(FilterError::config(field, "must start with `/`"));
+    }
+    check_token(field, &p)?;
+    Ok(p)
+}
+
+fn header_name(
+    map: &Map<String, Value>,
+    field: &str,
+    default: &str,
+) -> Result<String, FilterError> {
+    let h = string(map, field)?.unwrap_or_else(|| default.to_string());
+    let ok = !h.is_empty()
+        && h.len() <= 128
+        && h.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if !ok {
+        return Err(FilterError::config(
+            field,
+            "must be a lowercase header name of [a-z0-9-_], at most 128 bytes",
+        ));
+    }
+    Ok(h)
+}
+
+fn check_token(field: &str, value: &str) -> Result<(), FilterError> {
+    if value.is_empty() {
+        return Err(FilterError::config(field, "is empty"));
+    }
+    if value.len() > 1024 {
+        return Err(FilterError::config(field, "is longer than 1024 bytes"));
+    }
+    if value.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(FilterError::config(
+            field,
+            "contains whitespace or control characters",
+        ));
+    }
+    Ok(())
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CLUSTER: &str = "outbound|8080||weight-server.mplb-system.svc.cluster.local";
+
+    #[test]
+    fn defaults_apply_when_only_the_cluster_is_given() {
+        let c = Config::parse(format!(r#"{{"weight_server_cluster":"{CLUSTER}"}}"#).as_bytes())
+            .unwrap();
+        assert_eq!(
+            c.weight_server_authority,
+            "weight-server.mplb-system.svc.cluster.local:8080"
+        );
+        assert_eq!(c.weights_path, "/v1/weights");
+        assert_eq!(c.stats_path, "/v1/stats");
+        assert_eq!(c.poll_interval_ms, 1000);
+        assert_eq!(c.poll_timeout_ms, 500);
+        assert_eq!(c.table_ttl_ms, 30_000);
+        assert_eq!(c.header, "x-lb-endpt");
+        assert_eq!(c.mode, Mode::Subset);
+        assert_eq!(c.session_header, "x-lb-session");
+        assert_eq!(c.service, None);
+        assert_eq!(c.tick_ms(), 250);
+    }
+
+    #[test]
+    fn every_key_is_read() {
+        let c = Config::parse(
+            br#"{"weight_server_cluster":"ws","weight_server_authority":"ws.local:9",
+            "weights_path":"/w","stats_path":"/s","poll_interval_ms":200,"poll_timeout_ms":100,
+            "table_ttl_ms":1500,"header":"x-pod","mode":"session","session_header":"x-sess",
+            "service":"Frontend"}"#,
+        )
+        .unwrap();
+        assert_eq!(c.weight_server_authority, "ws.local:9");
+        assert_eq!(
+            (c.weights_path.as_str(), c.stats_path.as_str()),
+            ("/w", "/s")
+        );
+        assert_eq!(
+            (c.poll_interval_ms, c.poll_timeout_ms, c.table_ttl_ms),
+            (200, 100, 1500)
+        );
+        assert_eq!(
+            (c.header.as_str(), c.session_header.as_str()),
+            ("x-pod", "x-sess")
+        );
+        assert_eq!(c.mode, Mode::Session);
+        assert_eq!(c.service.as_deref(), Some("frontend"));
+        assert_eq!(c.tick_ms(), 50);
+        // A cluster that is not Istio-shaped is its own authority.
+        assert_eq!(
+            Config::parse(br#"{"weight_server_cluster":"ws"}"#)
+                .unwrap()
+                .weight_server_authority,
+            "ws"
+        );
+    }
+
+    #[test]
+    fn bad_configuration_names_the_field() {
+        let cases: &[(&str, &str)] = &[
+            ("", "<config>"),
+            ("[1]", "<config>"),
+            ("{\"weight_server_cluster\":", "<config>"),
+            ("{}", "weight_server_cluster"),
+            (r#"{"weight_server_cluster":""}"#, "weight_server_cluster"),
+            (r#"{"weight_server_cluster":7}"#, "weight_server_cluster"),
+            (
+                r#"{"weight_server_cluster":"ws","pol_interval_ms":5}"#,
+                "pol_interval_ms",
+            ),
+            (
+                r#"{"weight_server_cluster":"ws","poll_interval_ms":0}"#,
+                "poll_interval_ms",
+            ),
+            (
+                r#"{"weight_server_cluster":"ws","poll_interval_ms":-5}"#,
+                "poll_interval_ms",
+            ),
+            (
+                r#"{"weight_server_cluster":"ws","poll_interval_ms":1.5}"#,
+                "poll_interval_ms",
+            ),
+            (
+                r#"{"weight_server_cluster":"ws","poll_interval_ms":"1000"}"#,
+                "poll_interval_ms",
+            ),
+            (
+                r#"{"weight_server_cluster":"ws","poll_timeout_ms":999999}"#,
+                "poll_timeout_ms",
+            ),
+            (
+                r#"{"weight_server_cluster":"ws","table_ttl_ms":0}"#,
+                "table_ttl_ms",
+            ),
+            (
+                r#"{"weight_server_cluster":"ws","weights_path":"v1"}"#,
+                "weights_path",
+            ),
+            (
+                r#"{"weight_server_cluster":"ws","stats_path":"/a b"}"#,
+                "stats_path",
+            ),
+            (
+                r#"{"weight_server_cluster":"ws","header":"X-LB"}"#,
+                "header",
+            ),
+            (r#"{"weight_server_cluster":"ws","header":""}"#, "header"),
+            (
+                r#"{"weight_server_cluster":"ws","session_header":"x-lb-endpt"}"#,
+                "session_header",
+            ),
+            (r#"{"weight_server_cluster":"ws","mode":"random"}"#, "mode"),
+            (r#"{"weight_server_cluster":"ws","mode":1}"#, "mode"),
+            (
+                r#"{"weight_server_cluster":"ws","service":"a b"}"#,
+                "service",
+            ),
+            (
+                r#"{"weight_server_cluster":"ws","weight_server_authority":""}"#,
+                "weight_server_authority",
+            ),
+        ];
+        for (body, field) in cases {
+            match Config::parse(body.as_bytes()) {
+                Err(FilterError::Config { field: f, reason }) => {
+                    assert_eq!(&f, field, "{body}: {reason}");
+                    assert!(!reason.is_empty());
+                }
+                other => panic!("{body}: expected a config error, got {other:?}"),
+            }
+        }
+        let huge = vec![b' '; MAX_CONFIG_BYTES + 1];
+        assert!(Config::parse(&huge).is_err());
+        let msg = Config::parse(br#"{"weight_server_cluster":"ws","mode":"x"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("`mode`") && msg.contains("subset"), "{msg}");
+    }
+}

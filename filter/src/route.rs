@@ -1,0 +1,234 @@
+//! The per-request decision: what to do with one outbound request's headers.
+//! Pure: the glue reads the headers, calls [`decide`], and applies the result.
+
+use crate::index::{TableIndex, authority_host};
+
+/// What the glue must do with the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Leave every header as it is.
+    Untouched,
+    /// Remove the (stale) endpoint header; stamp nothing.
+    Strip,
+    /// Send the request to `pod` of `service`. `pinned`: the client's own
+    /// endpoint header named this pod and stays as it is.
+    Stamp {
+        service: u32,
+        pod: u32,
+        pinned: bool,
+    },
+}
+
+/// Is `host` this workload's own service (`own` is a name like `frontend`, or
+/// an FQDN)? Matches `own` itself and any `own.<...>` name.
+pub fn is_own(host: &str, own: &str) -> bool {
+    host.len() >= own.len()
+        && host.as_bytes()[..own.len()].eq_ignore_ascii_case(own.as_bytes())
+        && (host.len() == own.len() || host.as_bytes()[own.len()] == b'.')
+}
+
+/// Decide for one request.
+///
+/// - `authority`: the `:authority` header; `endpoint_header`: the current
+///   value of the endpoint header (`x-lb-endpt`), if any.
+/// - `own`: this workload's own service; requests to it are not touched.
+/// - `table`: the current table if it is fresh, `None` if there is none or it
+///   expired.
+/// - `random`: called at most once, only when a pick is needed.
+pub fn decide(
+    authority: Option<&str>,
+    endpoint_header: Option<&str>,
+    own: Option<&str>,
+    table: Option<&TableIndex>,
+    random: impl FnOnce() -> u64,
+) -> Action {
+    let host = authority.map(authority_host).unwrap_or("");
+    let fail_open = if endpoint_header.is_some() {
+        Action::Strip
+    } else {
+        Action::Untouched
+    };
+    if let Some(own) = own
+        && is_own(host, own)
+    {
+        return Action::Untouched;
+    }
+    let Some(table) = table else {
+        return fail_open;
+    };
+    let Some(service) = table.lookup(host) else {
+        return fail_open;
+    };
+    let Some(svc) = table.service(service) else {
+        return fail_open;
+    };
+    if let Some(own) = own
+        && (table.lookup(own) == Some(service) || is_own(&svc.fqdn, own))
+    {
+        return Action::Untouched;
+    }
+    if let Some(pod) = endpoint_header.and_then(|p| svc.pod_index(p)) {
+        return Action::Stamp {
+            service,
+            pod,
+            pinned: true,
+        };
+    }
+    Action::Stamp {
+        service,
+        pod: svc.pick(random()),
+        pinned: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mplb_wire::WeightsTable;
+
+    fn index() -> TableIndex {
+        let body = r#"{"version":3,"generated_at_ms":1,"ttl_ms":30000,"services":{
+          "backend.default.svc.cluster.local":{"aliases":["backend"],"endpoints":[
+            {"pod":"b-0","address":"10.0.0.1:80","weight":1},
+            {"pod":"b-1","address":"10.0.0.2:80","weight":3}]},
+          "other.default.svc.cluster.local":{"aliases":["other"],"endpoints":[
+            {"pod":"o-0","address":"10.0.1.1:80","weight":1}]},
+          "frontend.default.svc.cluster.local":{"aliases":["fe"],"endpoints":[
+            {"pod":"f-0","address":"10.0.2.1:80","weight":1}]}}}"#;
+        TableIndex::build(&WeightsTable::parse(body.as_bytes()).unwrap())
+    }
+
+    const HI: u64 = u64::MAX; // picks the last endpoint
+    const LO: u64 = 0; // picks the first
+
+    #[test]
+    fn stamps_a_weighted_pick_for_fqdn_alias_and_port() {
+        let t = index();
+        for auth in [
+            "backend",
+            "backend:8080",
+            "backend.default.svc.cluster.local:80",
+            "Backend",
+        ] {
+            assert_eq!(
+                decide(Some(auth), None, Some("frontend"), Some(&t), || HI),
+                Action::Stamp {
+                    service: 0,
+                    pod: 1,
+                    pinned: false
+                },
+                "{auth}"
+            );
+        }
+        assert_eq!(
+            decide(Some("backend"), None, None, Some(&t), || LO),
+            Action::Stamp {
+                service: 0,
+                pod: 0,
+                pinned: false
+            }
+        );
+    }
+
+    #[test]
+    fn a_pin_to_a_pod_of_the_destination_is_kept() {
+        let t = index();
+        let a = decide(Some("backend"), Some("b-0"), None, Some(&t), || HI);
+        assert_eq!(
+            a,
+            Action::Stamp {
+                service: 0,
+                pod: 0,
+                pinned: true
+            }
+        );
+    }
+
+    #[test]
+    fn a_stale_header_for_another_service_is_replaced() {
+        let t = index();
+        for stale in ["o-0", "f-0", "nope", ""] {
+            let a = decide(Some("backend"), Some(stale), None, Some(&t), || HI);
+            assert_eq!(
+                a,
+                Action::Stamp {
+                    service: 0,
+                    pod: 1,
+                    pinned: false
+                },
+                "{stale}"
+            );
+        }
+    }
+
+    #[test]
+    fn no_table_or_unknown_destination_strips_a_stale_header_and_stamps_nothing() {
+        let t = index();
+        assert_eq!(
+            decide(Some("backend"), Some("b-0"), None, None, || HI),
+            Action::Strip
+        );
+        assert_eq!(
+            decide(Some("backend"), None, None, None, || HI),
+            Action::Untouched
+        );
+        assert_eq!(
+            decide(Some("unknown:80"), Some("b-0"), None, Some(&t), || HI),
+            Action::Strip
+        );
+        assert_eq!(
+            decide(Some("unknown"), None, None, Some(&t), || HI),
+            Action::Untouched
+        );
+        assert_eq!(
+            decide(None, Some("b-0"), None, Some(&t), || HI),
+            Action::Strip
+        );
+        assert_eq!(decide(None, None, None, Some(&t), || HI), Action::Untouched);
+    }
+
+    #[test]
+    fn own_service_requests_are_not_touched() {
+        let t = index();
+        for auth in [
+            "frontend",
+            "frontend:8080",
+            "frontend.default.svc.cluster.local",
+            "fe:80",
+        ] {
+            for header in [None, Some("o-0"), Some("b-1")] {
+                for table in [None, Some(&t)] {
+                    if auth.starts_with("fe:") && table.is_none() {
+                        continue; // an alias is only known from the table
+                    }
+                    assert_eq!(
+                        decide(Some(auth), header, Some("frontend"), table, || HI),
+                        Action::Untouched,
+                        "{auth} {header:?}"
+                    );
+                }
+            }
+        }
+        // The own-service match is by name boundary, not by prefix.
+        assert!(!is_own("frontend2", "frontend"));
+        assert!(is_own("FRONTEND.default", "frontend"));
+        assert!(!is_own("front", "frontend"));
+    }
+
+    #[test]
+    fn the_random_source_is_only_used_for_a_pick() {
+        let t = index();
+        let untouched = decide(
+            Some("backend"),
+            Some("b-0"),
+            None,
+            Some(&t),
+            || unreachable!(),
+        );
+        assert!(matches!(untouched, Action::Stamp { pinned: true, .. }));
+        assert_eq!(
+            decide(Some("x"), None, None, Some(&t), || unreachable!()),
+            Action::Untouched
+        );
+    }
+}

@@ -1,0 +1,233 @@
+//! Proxy stats: per destination pod, requests, 5xx (or no response) and
+//! latency since the last poll.
+//!
+//! Each VM counts into [`LocalStats`] (integer indexes, no allocation per
+//! request) and, on its tick, merges the counts into one shared-data
+//! aggregate with CAS. The lease holder takes the aggregate (CAS swap with an
+//! empty one) and sends it as `POST {stats_path}` with a `ProxyStats` body.
+
+use std::collections::{BTreeMap, HashMap};
+
+use mplb_wire::{MAX_STATS_PODS, PodStats, ProxyStats};
+use serde::{Deserialize, Serialize};
+
+use crate::host::Host;
+use crate::index::TableIndex;
+
+/// The shared-data key of the aggregate.
+pub const STATS_KEY: &str = "mplb.v1.stats";
+const CAS_TRIES: usize = 4;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counter {
+    pub requests: u64,
+    pub errors: u64,
+    pub latency_sum_us: u64,
+    pub latency_count: u64,
+}
+
+/// One VM's counters for one table version.
+#[derive(Debug, Default)]
+pub struct LocalStats {
+    version: u64,
+    counters: HashMap<(u32, u32), Counter>,
+}
+
+/// The cross-VM aggregate in shared data.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Aggregate {
+    since_ms: u64,
+    pods: Vec<PodStats>,
+}
+
+impl LocalStats {
+    /// Count one finished request to `pod` of `service` under table `version`.
+    /// `status` is `None` when no response came; `latency_us` when one did.
+    pub fn record(
+        &mut self,
+        version: u64,
+        service: u32,
+        pod: u32,
+        status: Option<u16>,
+        latency_us: Option<u64>,
+    ) {
+        if version != self.version {
+            // Counted under a table that has been replaced: indexes differ.
+            return;
+        }
+        let c = self.counters.entry((service, pod)).or_default();
+        c.requests += 1;
+        if status.is_none_or(|s| s >= 500) {
+            c.errors += 1;
+        }
+        if let Some(us) = latency_us {
+            c.latency_sum_us = c.latency_sum_us.saturating_add(us);
+            c.latency_count += 1;
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.counters.is_empty()
+    }
+
+    /// Merge the counters into the shared aggregate (named with `index`, the
+    /// table they were counted under) and start counting for `next_version`.
+    /// If the CAS keeps failing the counts stay local for the next tick.
+    pub fn flush(&mut self, host: &dyn Host, index: Option<&TableIndex>, next_version: u64) {
+        if let Some(index) = index.filter(|i| i.version == self.version)
+            && !self.counters.is_empty()
+        {
+            let mut merged = false;
+            for _ in 0..CAS_TRIES {
+                let (mut agg, cas) = read(host, host.now_ms());
+                self.merge_into(&mut agg, index);
+                let Ok(body) = serde_json::to_vec(&agg) else {
+                    break;
+                };
+                if host.shared_set(STATS_KEY, &body, cas).is_ok() {
+                    merged = true;
+                    break;
+                }
+            }
+            if merged {
+                self.counters.clear();
+            }
+        }
+        if next_version != self.version {
+            self.counters.clear();
+            self.version = next_version;
+        }
+    }
+
+    fn merge_into(&self, agg: &mut Aggregate, index: &TableIndex) {
+        let mut by_key: BTreeMap<(String, String), PodStats> = agg
+            .pods
+            .drain(..)
+            .map(|p| ((p.service.clone(), p.pod.clone()), p))
+            .collect();
+        for (&(s, p), c) in &self.counters {
+            let Some(svc) = index.service(s) else {
+                continue;
+            };
+            let Some(pod) = svc.pods.get(p as usize) else {
+                continue;
+            };
+            let key = (svc.fqdn.clone(), pod.name.clone());
+            if !by_key.contains_key(&key) && by_key.len() >= MAX_STATS_PODS {
+                continue;
+            }
+            let e = by_key.entry(key).or_insert_with(|| PodStats {
+                service: svc.fqdn.clone(),
+                pod: pod.name.clone(),
+                ..PodStats::default()
+            });
+            e.requests = e.requests.saturating_add(c.requests);
+            e.errors = e.errors.saturating_add(c.errors);
+            e.latency_sum_us = e.latency_sum_us.saturating_add(c.latency_sum_us);
+            e.latency_count = e.latency_count.saturating_add(c.latency_count);
+        }
+        agg.pods = by_key.into_values().collect();
+    }
+}
+
+/// Take the aggregate (leaving an empty one that starts now). `None` when
+/// there is nothing to send or another VM changed it meanwhile.
+pub fn take_shared(host: &dyn Host, proxy: &str) -> Option<ProxyStats> {
+    let now = host.now_ms();
+    let (agg, cas) = read(host, now);
+    if agg.pods.is_empty() {
+        return None;
+    }
+    let empty = serde_json::to_vec(&Aggregate {
+        since_ms: now,
+        pods: Vec::new(),
+    })
+    .ok()?;
+    host.shared_set(STATS_KEY, &empty, cas).ok()?;
+    Some(ProxyStats {
+        proxy: proxy.to_string(),
+        window_ms: now.saturating_sub(agg.since_ms),
+        pods: agg.pods,
+    })
+}
+
+/// The aggregate and its CAS (0 if absent; unreadable counts as empty).
+fn read(host: &dyn Host, now: u64) -> (Aggregate, u32) {
+    match host.shared_get(STATS_KEY) {
+        Some((body, cas)) => (
+            serde_json::from_slice(&body).unwrap_or(Aggregate {
+                since_ms: now,
+                pods: Vec::new(),
+            }),
+            cas,
+        ),
+        None => (
+            Aggregate {
+                since_ms: now,
+                pods: Vec::new(),
+            },
+            0,
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::TableIndex;
+    use crate::mock::MockProxy;
+    use mplb_wire::WeightsTable;
+
+    fn index() -> TableIndex {
+        let body = r#"{"version":5,"generated_at_ms":1,"ttl_ms":30000,"services":{
+          "backend.default.svc.cluster.local":{"endpoints":[
+            {"pod":"b-0","address":"10.0.0.1:80","weight":1},
+            {"pod":"b-1","address":"10.0.0.2:80","weight":1}]}}}"#;
+        TableIndex::build(&WeightsTable::parse(body.as_bytes()).unwrap())
+    }
+
+    #[test]
+    fn counts_from_two_vms_are_aggregated_and_taken_once() {
+        let proxy = MockProxy::new(10_000);
+        let (a, b) = (proxy.vm(), proxy.vm());
+        let t = index();
+        let (mut la, mut lb) = (LocalStats::default(), LocalStats::default());
+        la.flush(&a, None, 5);
+        lb.flush(&b, None, 5);
+        la.record(5, 0, 0, Some(200), Some(1000));
+        la.record(5, 0, 0, Some(503), Some(3000));
+        la.record(5, 0, 1, None, None);
+        lb.record(5, 0, 0, Some(200), Some(2000));
+        lb.record(4, 0, 1, Some(200), Some(2000)); // old table: dropped
+        la.flush(&a, Some(&t), 5);
+        lb.flush(&b, Some(&t), 5);
+        assert!(la.is_empty() && lb.is_empty());
+        proxy.advance(700);
+        let s = take_shared(&a, "frontend").unwrap();
+        s.validate().unwrap();
+        assert_eq!(s.window_ms, 700);
+        let b0 = s.pods.iter().find(|p| p.pod == "b-0").unwrap();
+        assert_eq!(
+            (b0.requests, b0.errors, b0.latency_sum_us, b0.latency_count),
+            (3, 1, 6000, 3)
+        );
+        assert_eq!(b0.service, "backend.default.svc.cluster.local");
+        let b1 = s.pods.iter().find(|p| p.pod == "b-1").unwrap();
+        assert_eq!((b1.requests, b1.errors, b1.latency_count), (1, 1, 0));
+        assert!(take_shared(&b, "frontend").is_none(), "taken twice");
+    }
+
+    #[test]
+    fn a_table_change_drops_counts_that_cannot_be_named() {
+        let proxy = MockProxy::new(0);
+        let a = proxy.vm();
+        let mut l = LocalStats::default();
+        l.flush(&a, None, 5);
+        l.record(5, 0, 0, Some(200), Some(10));
+        l.flush(&a, None, 6); // no index for version 5 any more
+        assert!(l.is_empty());
+        l.record(6, 0, 0, Some(200), Some(10));
+        assert!(!l.is_empty());
+        assert!(take_shared(&a, "p").is_none());
+    }
+}

@@ -1,0 +1,183 @@
+//! One Wasm VM's filter state and its entry points, called by the glue:
+//! configure, tick, call response, request headers, request done.
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use crate::config::{Config, Mode};
+use crate::host::{CallResponse, Host};
+use crate::lease;
+use crate::poller::Poller;
+use crate::route::{Action, decide};
+use crate::stats::LocalStats;
+use crate::table_store::TableStore;
+
+/// A request the filter sent to a known pod (for the proxy stats).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamped {
+    pub version: u64,
+    pub service: u32,
+    pub pod: u32,
+}
+
+/// The header edits for one request, borrowed from the filter state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Edits<'a> {
+    /// Remove this header (the stale endpoint header).
+    pub remove: Option<&'a str>,
+    /// Set this header to this value (replacing any value it has).
+    pub set: Option<(&'a str, &'a str)>,
+    /// Where the request goes, when the filter chose or honoured a pod.
+    pub stamped: Option<Stamped>,
+}
+
+/// The filter state of one VM.
+#[derive(Debug)]
+pub struct VmFilter {
+    cfg: Config,
+    own: Option<String>,
+    proxy_name: String,
+    vm_id: u64,
+    store: TableStore,
+    poller: Poller,
+    stats: LocalStats,
+    rng: SmallRng,
+}
+
+impl VmFilter {
+    /// `own`: this workload's own service (config, env or node metadata);
+    /// `seed`: randomness for the pick and the VM id.
+    pub fn new(cfg: Config, own: Option<String>, seed: u64) -> VmFilter {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let vm_id = rng.next_u64();
+        let proxy_name = own.clone().unwrap_or_else(|| "mplb-filter".to_string());
+        VmFilter {
+            store: TableStore::new(cfg.table_ttl_ms),
+            cfg,
+            own: own.map(|s| s.to_ascii_lowercase()),
+            proxy_name,
+            vm_id,
+            poller: Poller::default(),
+            stats: LocalStats::default(),
+            rng,
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    pub fn store(&self) -> &TableStore {
+        &self.store
+    }
+
+    pub fn pending_calls(&self) -> usize {
+        self.poller.pending()
+    }
+
+    /// The plugin (re)started in this VM.
+    pub fn on_configure(&mut self, host: &dyn Host) {
+        lease::init(host);
+        self.store.sync(host);
+        self.stats.flush(host, None, self.store.version());
+    }
+
+    /// The VM's tick: share the stats, follow the table, poll if leased.
+    pub fn on_tick(&mut self, host: &dyn Host) {
+        self.stats
+            .flush(host, self.store.index(), self.store.version());
+        self.store.sync(host);
+        self.stats.flush(host, None, self.store.version());
+        if lease::try_acquire(host, self.vm_id, self.cfg.poll_interval_ms) {
+            self.poller
+                .poll(host, &self.cfg, &self.store, &self.proxy_name);
+        }
+    }
+
+    /// The answer to one of this VM's calls.
+    pub fn on_call_response(&mut self, host: &dyn Host, token: u32, resp: &CallResponse) {
+        self.stats
+            .flush(host, self.store.index(), self.store.version());
+        self.poller.on_response(host, &mut self.store, token, resp);
+        self.stats.flush(host, None, self.store.version());
+    }
+
+    /// Decide the header edits of one request.
+    pub fn on_request(
+        &mut self,
+        now_ms: u64,
+        authority: Option<&str>,
+        endpoint_header: Option<&str>,
+    ) -> Edits<'_> {
+        let table = self.store.current(now_ms);
+        let rng = &mut self.rng;
+        let action = decide(
+            authority,
+            endpoint_header,
+            self.own.as_deref(),
+            table,
+            || rng.next_u64(),
+        );
+        let (service, pod, pinned) = match action {
+            Action::Untouched => return Edits::default(),
+            Action::Strip => {
+                return Edits {
+                    remove: Some(self.cfg.header.as_str()),
+                    ..Edits::default()
+                };
+            }
+            Action::Stamp {
+                service,
+                pod,
+                pinned,
+            } => (service, pod, pinned),
+        };
+        let Some((version, entry)) = table.and_then(|t| {
+            t.service(service)
+                .and_then(|s| s.pods.get(pod as usize))
+                .map(|p| (t.version, p))
+        }) else {
+            return Edits::default();
+        };
+        let stamped = Some(Stamped {
+            version,
+            service,
+            pod,
+        });
+        match (self.cfg.mode, pinned) {
+            (Mode::Subset, true) => Edits {
+                stamped,
+                ..Edits::default()
+            },
+            (Mode::Subset, false) => Edits {
+                remove: None,
+                set: Some((self.cfg.header.as_str(), entry.name.as_str())),
+                stamped,
+            },
+            (Mode::Session, _) => Edits {
+                remove: (!pinned && endpoint_header.is_some()).then_some(self.cfg.header.as_str()),
+                set: Some((
+                    self.cfg.session_header.as_str(),
+                    entry.session_value.as_str(),
+                )),
+                stamped,
+            },
+        }
+    }
+
+    /// A stamped request finished: `status` of the response (`None`: none
+    /// came), latency to the response headers in µs.
+    pub fn on_done(&mut self, stamped: Stamped, status: Option<u16>, latency_us: Option<u64>) {
+        self.stats.record(
+            stamped.version,
+            stamped.service,
+            stamped.pod,
+            status,
+            latency_us,
+        );
+    }
+}
+
+#[cfg(test)]
+#[path = "vm_tests.rs"]
+mod tests;

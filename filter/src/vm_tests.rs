@@ -1,0 +1,457 @@
+use super::*;
+use crate::host::Level;
+use crate::mock::{MockHost, MockProxy};
+use crate::table_store::{META_KEY, TABLE_KEY};
+use mplb_wire::ProxyStats;
+
+const DAY: u64 = 86_400_000;
+const BACKEND: &str = "backend.default.svc.cluster.local";
+
+fn cfg(extra: &str) -> Config {
+    let body = format!(
+        r#"{{"weight_server_cluster":"outbound|8080||ws.mplb.svc.cluster.local",
+        "poll_interval_ms":200,"poll_timeout_ms":100{extra}}}"#
+    );
+    Config::parse(body.as_bytes()).unwrap()
+}
+
+fn table(version: u64, weights: [u32; 3], ttl_ms: u64) -> String {
+    format!(
+        r#"{{"version":{version},"generated_at_ms":1,"ttl_ms":{ttl_ms},"services":{{
+        "{BACKEND}":{{"aliases":["backend"],"endpoints":[
+          {{"pod":"b-0","address":"10.0.0.1:80","weight":{}}},
+          {{"pod":"b-1","address":"10.0.0.2:80","weight":{}}},
+          {{"pod":"b-2","address":"[fd00::3]:80","weight":{}}}]}},
+        "other.default.svc.cluster.local":{{"aliases":["other"],"endpoints":[
+          {{"pod":"o-0","address":"10.0.1.1:80","weight":1}}]}}}}}}"#,
+        weights[0], weights[1], weights[2]
+    )
+}
+
+fn ok(body: &str) -> CallResponse {
+    CallResponse {
+        status: Some(200),
+        body: body.as_bytes().to_vec(),
+    }
+}
+
+/// Tick until this VM polls; answer its weights call with `resp`.
+fn poll_and_answer(vm: &mut VmFilter, host: &MockHost, resp: &CallResponse) {
+    host.proxy.advance(200);
+    vm.on_tick(host);
+    let calls = host.take_calls();
+    let get = calls
+        .iter()
+        .find(|c| c.header(":method") == Some("GET"))
+        .expect("the VM polled");
+    vm.on_call_response(host, get.token, resp);
+}
+
+fn split(vm: &mut VmFilter, now: u64, n: usize) -> [usize; 3] {
+    let mut counts = [0; 3];
+    for _ in 0..n {
+        if let Some((_, pod)) = vm.on_request(now, Some("backend:80"), None).set {
+            counts[pod.trim_start_matches("b-").parse::<usize>().unwrap()] += 1;
+        }
+    }
+    counts
+}
+
+fn setup(extra: &str) -> (std::rc::Rc<MockProxy>, MockHost, VmFilter) {
+    let proxy = MockProxy::new(1_000_000);
+    let host = proxy.vm();
+    let mut vm = VmFilter::new(cfg(extra), Some("frontend".into()), 7);
+    vm.on_configure(&host);
+    (proxy, host, vm)
+}
+
+#[test]
+fn polls_with_etag_and_installs_a_200() {
+    let (_p, host, mut vm) = setup("");
+    host.proxy.advance(200);
+    vm.on_tick(&host);
+    let calls = host.take_calls();
+    assert_eq!(calls.len(), 1, "no stats yet, so only the GET");
+    let get = &calls[0];
+    assert_eq!(get.cluster, "outbound|8080||ws.mplb.svc.cluster.local");
+    assert_eq!(get.header(":path"), Some("/v1/weights"));
+    assert_eq!(
+        get.header(":authority"),
+        Some("ws.mplb.svc.cluster.local:8080")
+    );
+    assert_eq!(get.header("if-none-match"), None);
+    assert_eq!(get.timeout_ms, 100);
+    vm.on_call_response(&host, get.token, &ok(&table(4, [6, 3, 1], DAY)));
+    assert_eq!(vm.store().version(), 4);
+    host.proxy.advance(200);
+    vm.on_tick(&host);
+    let calls = host.take_calls();
+    assert_eq!(calls[0].header("if-none-match"), Some("\"4\""));
+}
+
+#[test]
+fn a_304_refreshes_and_failures_keep_the_table_until_the_ttl() {
+    let (p, host, mut vm) = setup(r#","table_ttl_ms":1000"#);
+    poll_and_answer(&mut vm, &host, &ok(&table(1, [1, 1, 1], DAY)));
+    for _ in 0..10 {
+        poll_and_answer(
+            &mut vm,
+            &host,
+            &CallResponse {
+                status: Some(304),
+                body: vec![],
+            },
+        );
+    }
+    // 2 s later the table is still fresh thanks to the 304s.
+    assert!(vm.store().current(p.now.get() + 999).is_some());
+    let fresh_until = p.now.get() + 1000;
+    // Then errors, timeouts and 5xx: nothing refreshes.
+    for resp in [
+        CallResponse {
+            status: None,
+            body: vec![],
+        },
+        CallResponse {
+            status: Some(503),
+            body: br#"{"error":"no table"}"#.to_vec(),
+        },
+        CallResponse {
+            status: Some(404),
+            body: vec![],
+        },
+    ] {
+        poll_and_answer(&mut vm, &host, &resp);
+        assert_eq!(vm.store().version(), 1);
+    }
+    assert!(host.logged("timeout or connection error"));
+    assert!(vm.store().current(fresh_until - 1).is_some());
+    assert!(vm.store().current(fresh_until).is_none());
+    // Expired: stamp nothing, strip a stale header.
+    let e = vm.on_request(fresh_until, Some("backend"), Some("b-1"));
+    assert_eq!(
+        e,
+        Edits {
+            remove: Some("x-lb-endpt"),
+            set: None,
+            stamped: None
+        }
+    );
+    let e = vm.on_request(fresh_until, Some("backend"), None);
+    assert_eq!(e, Edits::default());
+}
+
+#[test]
+fn poll_errors_are_logged_rate_limited() {
+    let (_p, host, mut vm) = setup("");
+    for _ in 0..20 {
+        poll_and_answer(
+            &mut vm,
+            &host,
+            &CallResponse {
+                status: None,
+                body: vec![],
+            },
+        );
+    }
+    let warn = host
+        .logs
+        .borrow()
+        .iter()
+        .filter(|(l, _)| *l == Level::Warn)
+        .count();
+    assert_eq!(
+        warn,
+        1,
+        "20 failures in 4 s log once: {:?}",
+        host.logs.borrow()
+    );
+    host.fail_calls.set(true);
+    host.proxy.advance(crate::host::LogLimiter::EVERY_MS);
+    vm.on_tick(&host);
+    assert!(host.logged("cannot call cluster"));
+}
+
+#[test]
+fn hostile_tables_are_rejected_and_the_last_good_table_kept() {
+    let (p, host, mut vm) = setup(&format!(r#","table_ttl_ms":{DAY}"#));
+    poll_and_answer(&mut vm, &host, &ok(&table(1, [6, 3, 1], DAY)));
+    let good = table(2, [1, 1, 1], DAY);
+    let endpoints = |eps: &str| {
+        format!(
+            r#"{{"version":2,"generated_at_ms":1,"ttl_ms":1000,"services":{{"{BACKEND}":{{"endpoints":[{eps}]}}}}}}"#
+        )
+    };
+    let ep = |pod: &str, addr: &str, w: &str| {
+        format!(r#"{{"pod":"{pod}","address":"{addr}","weight":{w}}}"#)
+    };
+    let many: Vec<String> = (0..10_001)
+        .map(|i| ep(&format!("p{i}"), "10.0.0.1:80", "1"))
+        .collect();
+    let mut hostile: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "NaN weight",
+            endpoints(&ep("a", "10.0.0.1:80", "NaN")).into_bytes(),
+        ),
+        (
+            "negative weight",
+            endpoints(&ep("a", "10.0.0.1:80", "-1")).into_bytes(),
+        ),
+        (
+            "infinite weight",
+            endpoints(&ep("a", "10.0.0.1:80", "1e400")).into_bytes(),
+        ),
+        (
+            "weights sum to 0",
+            endpoints(&ep("a", "10.0.0.1:80", "0")).into_bytes(),
+        ),
+        (
+            "weight as a string",
+            endpoints(&ep("a", "10.0.0.1:80", "\"1\"")).into_bytes(),
+        ),
+        ("no endpoints", endpoints("").into_bytes()),
+        (
+            "duplicate pods",
+            endpoints(&[ep("a", "10.0.0.1:80", "1"), ep("a", "10.0.0.2:80", "1")].join(","))
+                .into_bytes(),
+        ),
+        (
+            "bad address",
+            endpoints(&ep("a", "not-an-address", "1")).into_bytes(),
+        ),
+        (
+            "empty pod name",
+            endpoints(&ep("", "10.0.0.1:80", "1")).into_bytes(),
+        ),
+        (
+            "pod name with a space",
+            endpoints(&ep("a b", "10.0.0.1:80", "1")).into_bytes(),
+        ),
+        (
+            "pod name too long",
+            endpoints(&ep(&"p".repeat(300), "10.0.0.1:80", "1")).into_bytes(),
+        ),
+        (
+            "too many endpoints",
+            endpoints(&many.join(",")).into_bytes(),
+        ),
+        ("empty body", Vec::new()),
+        ("truncated JSON", good.as_bytes()[..good.len() / 2].to_vec()),
+        (
+            "non-UTF-8",
+            [
+                &good.as_bytes()[..40],
+                &[0xff, 0xfe, 0xfd],
+                &good.as_bytes()[40..],
+            ]
+            .concat(),
+        ),
+        (
+            "deep nesting",
+            format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)).into_bytes(),
+        ),
+        ("huge body", vec![b' '; mplb_wire::MAX_TABLE_BYTES + 1]),
+        ("JSON null", b"null".to_vec()),
+        ("top-level array", b"[]".to_vec()),
+        (
+            "version as a string",
+            good.replacen("\"version\":2", "\"version\":\"2\"", 1)
+                .into_bytes(),
+        ),
+        (
+            "negative version",
+            good.replacen("\"version\":2", "\"version\":-2", 1)
+                .into_bytes(),
+        ),
+        (
+            "missing version",
+            good.replacen("\"version\":2,", "", 1).into_bytes(),
+        ),
+        (
+            "ttl_ms 0",
+            good.replacen(&format!("\"ttl_ms\":{DAY}"), "\"ttl_ms\":0", 1)
+                .into_bytes(),
+        ),
+        (
+            "services is an array",
+            br#"{"version":2,"generated_at_ms":1,"ttl_ms":1,"services":[]}"#.to_vec(),
+        ),
+        (
+            "alias claimed by two services",
+            good.replacen("[\"other\"]", "[\"backend\"]", 1)
+                .into_bytes(),
+        ),
+        (
+            "empty service name",
+            good.replacen(BACKEND, "", 1).into_bytes(),
+        ),
+    ];
+    hostile.push((
+        "endpoint missing its weight",
+        endpoints(r#"{"pod":"a","address":"10.0.0.1:80"}"#).into_bytes(),
+    ));
+    assert!(hostile.len() >= 20);
+    for (kind, body) in hostile {
+        host.logs.borrow_mut().clear();
+        p.advance(crate::host::LogLimiter::EVERY_MS);
+        poll_and_answer(
+            &mut vm,
+            &host,
+            &CallResponse {
+                status: Some(200),
+                body,
+            },
+        );
+        assert_eq!(vm.store().version(), 1, "{kind}: table replaced");
+        assert!(
+            host.logged("keeping v1"),
+            "{kind}: not logged: {:?}",
+            host.logs.borrow()
+        );
+        assert_eq!(
+            p.raw(META_KEY).unwrap().split(|&b| b == b' ').next(),
+            Some(&b"1"[..]),
+            "{kind}"
+        );
+        assert!(
+            p.raw(TABLE_KEY).unwrap().starts_with(br#"{"version":1"#),
+            "{kind}"
+        );
+        let c = split(&mut vm, p.now.get(), 1000);
+        assert!(
+            c[0] > 500 && c[2] < 200,
+            "{kind}: old split not in force: {c:?}"
+        );
+    }
+    // And a good table still goes through afterwards.
+    poll_and_answer(&mut vm, &host, &ok(&good));
+    assert_eq!(vm.store().version(), 2);
+}
+
+#[test]
+fn only_the_lease_holder_polls_and_the_others_follow_the_shared_table() {
+    let proxy = MockProxy::new(1_000_000);
+    let hosts: Vec<MockHost> = (0..3).map(|_| proxy.vm()).collect();
+    let mut vms: Vec<VmFilter> = (0..3)
+        .map(|i| VmFilter::new(cfg(""), Some("frontend".into()), i))
+        .collect();
+    for (vm, h) in vms.iter_mut().zip(&hosts) {
+        vm.on_configure(h);
+    }
+    let mut polls = 0;
+    for round in 0..40u64 {
+        // Every VM ticks every 50 ms (tick_ms of a 200 ms interval).
+        proxy.advance(50);
+        for (vm, h) in vms.iter_mut().zip(&hosts) {
+            vm.on_tick(h);
+            for call in h.take_calls() {
+                if call.header(":method") == Some("GET") {
+                    polls += 1;
+                    let version = 1 + round / 8;
+                    vm.on_call_response(h, call.token, &ok(&table(version, [6, 3, 1], DAY)));
+                }
+            }
+        }
+    }
+    // 40 ticks of 50 ms = 2000 ms = 10 periods.
+    assert!((9..=10).contains(&polls), "{polls} polls in 10 periods");
+    proxy.advance(50);
+    for (vm, h) in vms.iter_mut().zip(&hosts) {
+        vm.on_tick(h);
+        assert_eq!(vm.store().version(), 5);
+    }
+}
+
+#[test]
+fn subset_mode_edits() {
+    let (p, host, mut vm) = setup("");
+    poll_and_answer(&mut vm, &host, &ok(&table(1, [6, 3, 1], DAY)));
+    let now = p.now.get();
+    // Pin honoured: nothing to set, counted as b-2.
+    let e = vm.on_request(now, Some("backend"), Some("b-2"));
+    assert_eq!((e.remove, e.set), (None, None));
+    assert_eq!(e.stamped.map(|s| s.pod), Some(2));
+    // Stale header for another service: replaced.
+    let e = vm.on_request(now, Some("backend"), Some("o-0"));
+    assert!(matches!(e.set, Some(("x-lb-endpt", pod)) if pod.starts_with("b-")));
+    // Own service (inbound): untouched.
+    assert_eq!(
+        vm.on_request(now, Some("frontend:8080"), Some("o-0")),
+        Edits::default()
+    );
+    // Unknown destination: strip.
+    assert!(
+        vm.on_request(now, Some("nope"), Some("b-0"))
+            .remove
+            .is_some()
+    );
+    let c = split(&mut vm, now, 30_000);
+    for (got, want) in c.iter().zip([0.6, 0.3, 0.1]) {
+        assert!((*got as f64 / 30_000.0 - want).abs() < 0.01, "{c:?}");
+    }
+}
+
+#[test]
+fn session_mode_sets_base64_of_ip_port() {
+    let (p, host, mut vm) = setup(r#","mode":"session""#);
+    poll_and_answer(&mut vm, &host, &ok(&table(1, [0, 0, 1], DAY)));
+    let now = p.now.get();
+    let e = vm.on_request(now, Some("backend"), None);
+    // base64("[fd00::3]:80")
+    assert_eq!(e.set, Some(("x-lb-session", "W2ZkMDA6OjNdOjgw")));
+    assert!(e.remove.is_none());
+    // A pin picks the pinned pod's address and keeps the pin header.
+    let e = vm.on_request(now, Some("backend"), Some("b-0"));
+    assert_eq!(e.set, Some(("x-lb-session", "MTAuMC4wLjE6ODA=")));
+    assert!(e.remove.is_none());
+    // A stale endpoint header is removed.
+    let e = vm.on_request(now, Some("backend"), Some("o-0"));
+    assert_eq!(e.set, Some(("x-lb-session", "W2ZkMDA6OjNdOjgw")));
+    assert!(e.remove.is_some());
+}
+
+#[test]
+fn stats_ride_along_on_the_next_poll() {
+    let (p, host, mut vm) = setup("");
+    poll_and_answer(&mut vm, &host, &ok(&table(1, [6, 3, 1], DAY)));
+    let now = p.now.get();
+    for status in [Some(200), Some(500), None] {
+        let s = vm
+            .on_request(now, Some("backend"), Some("b-1"))
+            .stamped
+            .unwrap();
+        vm.on_done(s, status, status.map(|_| 2000));
+    }
+    p.advance(200);
+    vm.on_tick(&host);
+    let calls = host.take_calls();
+    let post = calls
+        .iter()
+        .find(|c| c.header(":method") == Some("POST"))
+        .unwrap();
+    assert_eq!(post.header(":path"), Some("/v1/stats"));
+    let stats = ProxyStats::parse(post.body.as_deref().unwrap()).unwrap();
+    assert_eq!(stats.proxy, "frontend");
+    let b1 = &stats.pods[0];
+    assert_eq!(
+        (b1.pod.as_str(), b1.requests, b1.errors, b1.latency_count),
+        ("b-1", 3, 2, 2)
+    );
+    // A failed stats post is logged, and the next poll has no stats to send.
+    vm.on_call_response(
+        &host,
+        post.token,
+        &CallResponse {
+            status: Some(400),
+            body: vec![],
+        },
+    );
+    assert!(host.logged("stats post failed"));
+    p.advance(200);
+    vm.on_tick(&host);
+    assert!(
+        host.take_calls()
+            .iter()
+            .all(|c| c.header(":method") == Some("GET"))
+    );
+}
