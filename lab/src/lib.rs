@@ -1,1 +1,27 @@
-//! placeholder
+//! multiparty-lb local lab: the whole system on one machine, no Kubernetes.
+//!
+//! Nodes are cgroup v1 subtrees with CPU quotas ([`cgroup`]); pods are
+//! processes of the test application ([`app`], binary `lab-app`) placed in
+//! per-pod cgroups; sidecars are real Envoys with the filter, routed the way
+//! `render-istio` routes Istio ([`envoy`]); the real `weight-server` and one
+//! real `host-agent` per node run beside them ([`stack`]). Scenarios
+//! ([`scenario`]) are loaded with `hey` ([`load`]), sampled ([`measure`]) and
+//! compared per policy ([`run`]); results become a table, JSON, CSV and an SVG
+//! plot ([`report`], [`plot`]). `--quick` runs the end-to-end checks ([`quick`]).
+
+pub mod app;
+pub mod cgroup;
+pub mod envoy;
+pub mod error;
+pub mod load;
+pub mod measure;
+pub mod plot;
+pub mod report;
+pub mod run;
+pub mod procs;
+pub mod quick;
+pub mod scenario;
+pub mod stack;
+pub mod summary;
+
+pub use error::{Error, Result};

@@ -1,0 +1,196 @@
+//! `mplb-lab`: the local lab orchestrator (see the `mplb_lab` crate docs).
+
+use std::path::PathBuf;
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+use mplb_lab::envoy::Steering;
+use mplb_lab::run::{self, RunConfig};
+use mplb_lab::scenario::Scenario;
+use mplb_lab::stack::{Binaries, StackConfig};
+use mplb_lab::{Error, plot, quick, report};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Mode {
+    Subset,
+    Session,
+}
+
+/// Run multiparty-lb on one machine: cgroup nodes, test-app pods, real
+/// Envoy sidecars with the filter, the weight server and host agents.
+#[derive(Debug, Parser)]
+#[command(name = "mplb-lab", version)]
+struct Args {
+    /// Scenario to run.
+    #[arg(long, env = "MPLB_LAB_SCENARIO", default_value = "shared-node")]
+    scenario: String,
+    /// The end-to-end checks only (under a minute); exits non-zero on a failed check.
+    #[arg(long, env = "MPLB_LAB_QUICK")]
+    quick: bool,
+    /// Policies to compare, in order.
+    #[arg(long, env = "MPLB_LAB_POLICIES", value_delimiter = ',', default_value = "even,spare,optimal")]
+    policies: Vec<String>,
+    /// Offered load as a fraction of total node capacity (hog demand included).
+    #[arg(long, env = "MPLB_LAB_UTILISATION", default_value_t = 0.7)]
+    utilisation: f64,
+    /// Offered entry requests per second (overrides --utilisation).
+    #[arg(long, env = "MPLB_LAB_RATE")]
+    rate: Option<f64>,
+    /// Per-worker rate of hey (workers = rate / this).
+    #[arg(long, env = "MPLB_LAB_PER_WORKER_RATE", default_value_t = 2.0)]
+    per_worker_rate: f64,
+    /// Warm-up load before each measured window.
+    #[arg(long, env = "MPLB_LAB_WARMUP", default_value = "15s")]
+    warmup: humantime::Duration,
+    /// Measured load window per policy.
+    #[arg(long, env = "MPLB_LAB_DURATION", default_value = "30s")]
+    duration: humantime::Duration,
+    /// Repeat the whole comparison N times.
+    #[arg(long, env = "MPLB_LAB_REPEAT", default_value_t = 1)]
+    repeat: u32,
+    /// Steering of the filter for the non-even policies.
+    #[arg(long, env = "MPLB_LAB_MODE", value_enum, default_value_t = Mode::Subset)]
+    mode: Mode,
+    /// Agent report interval and server recompute interval.
+    #[arg(long, env = "MPLB_LAB_INTERVAL", default_value = "1s")]
+    interval: humantime::Duration,
+    /// Time-series sampling period.
+    #[arg(long, env = "MPLB_LAB_SAMPLE_EVERY", default_value = "500ms")]
+    sample_every: humantime::Duration,
+    /// cgroup v1 root.
+    #[arg(long, env = "MPLB_LAB_CGROUP_ROOT", default_value = "/sys/fs/cgroup")]
+    cgroup_root: PathBuf,
+    /// Name of the lab's cgroup subtree.
+    #[arg(long, env = "MPLB_LAB_CGROUP_NAME", default_value = "mplb-lab")]
+    cgroup_name: String,
+    /// First loopback port (consecutive ports from here; 0 = any free ports).
+    #[arg(long, env = "MPLB_LAB_BASE_PORT", default_value_t = 18100)]
+    base_port: u16,
+    /// Kill and remove a leftover lab cgroup tree from another run.
+    #[arg(long, env = "MPLB_LAB_FORCE_CLEANUP")]
+    force_cleanup: bool,
+    /// Directory holding weight-server, host-agent, lab-app (default: next to this binary).
+    #[arg(long, env = "MPLB_LAB_BIN_DIR")]
+    bin_dir: Option<PathBuf>,
+    /// The filter (default: <target>/wasm32-wasip1/wasm-release/mplb_filter.wasm).
+    #[arg(long, env = "MPLB_LAB_WASM")]
+    wasm: Option<PathBuf>,
+    /// hey (default: $MPLB_HEY or PATH).
+    #[arg(long, env = "MPLB_HEY")]
+    hey: Option<PathBuf>,
+    /// Results root; a run writes <results-dir>/<scenario>/<UTC time>/.
+    #[arg(long, env = "MPLB_LAB_RESULTS_DIR", default_value = "results")]
+    results_dir: PathBuf,
+}
+
+fn stamp() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        .to_string()
+        .replace([':', '-'], "")
+}
+
+async fn main_inner(args: Args) -> anyhow::Result<()> {
+    let scenario = Scenario::by_name(&args.scenario)
+        .with_context(|| format!("unknown scenario {:?} (known: shared-node)", args.scenario))?;
+    let hey = mplb_lab::load::find_hey(args.hey.clone())?;
+    let bins = Binaries::find(args.bin_dir.as_deref(), args.wasm.as_deref())?;
+    let name = if args.quick { "quick".to_string() } else { scenario.name.clone() };
+    let out = args.results_dir.join(name).join(stamp());
+    std::fs::create_dir_all(&out).with_context(|| format!("create {}", out.display()))?;
+    let command: Vec<String> = std::env::args().collect();
+    report::write(&out.join("command.txt"), &format!("{}\n", command.join(" ")))?;
+    let stack = StackConfig {
+        cgroup_root: args.cgroup_root.clone(),
+        cgroup_name: args.cgroup_name.clone(),
+        base_port: args.base_port,
+        steering: Steering::Subset,
+        policy: "spare".into(),
+        interval: args.interval.into(),
+        dir: out.join("run"),
+    };
+    if args.quick {
+        bins.require_wasm()?;
+        let rep = quick::run(&stack, &bins, &hey, args.force_cleanup).await?;
+        let text = serde_json::to_string_pretty(&rep)?;
+        report::write(&out.join("quick.json"), &text)?;
+        println!("{text}");
+        println!("quick report: {}", out.join("quick.json").display());
+        if !rep.failures.is_empty() {
+            anyhow::bail!("quick checks failed:\n  {}", rep.failures.join("\n  "));
+        }
+        println!("quick checks passed");
+        return Ok(());
+    }
+    if args.policies.iter().any(|p| p != "even") {
+        bins.require_wasm()?;
+    }
+    let rate = args
+        .rate
+        .unwrap_or_else(|| scenario.rate_for_utilisation(args.utilisation));
+    let cfg = RunConfig {
+        scenario: scenario.clone(),
+        policies: args.policies.clone(),
+        rate,
+        per_worker_rate: args.per_worker_rate,
+        warmup: args.warmup.into(),
+        duration: args.duration.into(),
+        repeat: args.repeat,
+        steering: match args.mode {
+            Mode::Subset => Steering::Subset,
+            Mode::Session => Steering::Session,
+        },
+        stack,
+        force_cleanup: args.force_cleanup,
+        hey,
+        sample_every: args.sample_every.into(),
+    };
+    eprintln!(
+        "[lab] scenario {} at {rate:.0} req/s ({:.0}% of {}m), policies {:?}, {} repeat(s); results in {}",
+        scenario.name,
+        100.0 * args.utilisation,
+        scenario.total_capacity(),
+        cfg.policies,
+        cfg.repeat,
+        out.display()
+    );
+    let results = run::compare(&cfg, &bins, &out).await?;
+    let config = serde_json::json!({
+        "command": command, "scenario": scenario, "rate": rate, "utilisation": args.utilisation,
+        "warmup_s": cfg.warmup.as_secs_f64(), "duration_s": cfg.duration.as_secs_f64(),
+        "repeat": cfg.repeat, "per_worker_rate": cfg.per_worker_rate,
+        "interval_s": cfg.stack.interval.as_secs_f64(),
+        "loadavg": std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim(),
+    });
+    report::write_data(&out, &results, config)?;
+    let plot_path = out.join("plot.svg");
+    plot::draw(&plot_path, &results)?;
+    let summary = mplb_lab::summary::markdown(&cfg, &results, &command.join(" "));
+    report::write(&out.join("summary.md"), &summary)?;
+    println!("{summary}");
+    println!("plot: {}", plot_path.display());
+    println!("summary: {}", out.join("summary.md").display());
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        // Dropping the run future on a signal drops every process guard and
+        // the cgroup guard: children are killed, cgroups removed.
+        tokio::select! {
+            r = main_inner(args) => r,
+            _ = tokio::signal::ctrl_c() => Err(Error::Interrupted.into()),
+            _ = term.recv() => Err(Error::Interrupted.into()),
+        }
+    })
+}

@@ -1,0 +1,58 @@
+//! The one error type of the lab.
+
+use std::path::PathBuf;
+
+/// Everything that can stop a lab run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A precondition of the machine is not met (cgroups, ports, binaries).
+    #[error("cannot start the lab: {0}")]
+    Precondition(String),
+    /// A filesystem operation failed.
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A child process could not be started or died early.
+    #[error("process {name}: {reason}")]
+    Process { name: String, reason: String },
+    /// An HTTP exchange with a lab component failed.
+    #[error("http {url}: {reason}")]
+    Http { url: String, reason: String },
+    /// A component did not become ready in time.
+    #[error("timed out waiting for {0}")]
+    Timeout(String),
+    /// Load generator output could not be read.
+    #[error("load generator: {0}")]
+    Load(String),
+    /// Results could not be written.
+    #[error("results: {0}")]
+    Results(String),
+    /// The run was interrupted by a signal.
+    #[error("interrupted by a signal")]
+    Interrupted,
+}
+
+impl Error {
+    /// Wrap an I/O error with what was being done and where.
+    pub fn io(what: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            what,
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn http(url: impl Into<String>, reason: impl std::fmt::Display) -> Self {
+        Error::Http {
+            url: url.into(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// Result with the lab's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,167 @@
+//! Load with `hey`: many workers at a low per-worker rate approximate a fixed
+//! offered rate (hey is closed-loop per worker). Its CSV gives per-request
+//! latency and status; latency percentiles and non-2xx come from there.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::procs::Proc;
+
+/// One load run.
+#[derive(Debug, Clone)]
+pub struct LoadSpec {
+    pub url: String,
+    /// `Host` header (the service authority).
+    pub host: String,
+    pub rate: f64,
+    pub duration: Duration,
+    /// Per-worker rate; workers = rate / this.
+    pub per_worker_rate: f64,
+}
+
+impl LoadSpec {
+    pub fn workers(&self) -> u64 {
+        ((self.rate / self.per_worker_rate).ceil() as u64).max(1)
+    }
+
+    /// The hey command line.
+    pub fn command(&self, hey: &Path) -> Command {
+        let workers = self.workers();
+        let mut cmd = Command::new(hey);
+        cmd.arg("-z")
+            .arg(format!("{}ms", self.duration.as_millis()))
+            .arg("-c")
+            .arg(workers.to_string())
+            .arg("-q")
+            .arg(format!("{:.4}", self.rate / workers as f64))
+            .arg("-t")
+            .arg("10")
+            .arg("-host")
+            .arg(&self.host)
+            .arg("-o")
+            .arg("csv")
+            .arg(&self.url);
+        cmd
+    }
+}
+
+/// Start hey; its CSV lands in `<log_dir>/<name>.log`.
+pub fn start(hey: &Path, spec: &LoadSpec, name: &str, log_dir: &Path) -> Result<Proc> {
+    Proc::spawn(name, spec.command(hey), log_dir)
+}
+
+/// Figures from one load run.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct LoadResult {
+    pub offered_rps: f64,
+    pub achieved_rps: f64,
+    pub requests: u64,
+    pub non_2xx: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub mean_ms: f64,
+}
+
+/// Parse hey's CSV (`response-time,...,status-code,offset`).
+pub fn parse_csv(text: &str, offered_rps: f64, duration: Duration) -> Result<LoadResult> {
+    let mut lines = text.lines().skip_while(|l| !l.starts_with("response-time"));
+    let header = lines
+        .next()
+        .ok_or_else(|| Error::Load("no CSV header in hey output".into()))?;
+    let cols: Vec<&str> = header.split(',').collect();
+    let col = |name: &str| {
+        cols.iter()
+            .position(|c| *c == name)
+            .ok_or_else(|| Error::Load(format!("hey CSV lacks column {name}")))
+    };
+    let (rt, st) = (col("response-time")?, col("status-code")?);
+    let mut lat = Vec::new();
+    let mut non_2xx = 0;
+    for line in lines {
+        let f: Vec<&str> = line.split(',').collect();
+        let (Some(t), Some(s)) = (f.get(rt), f.get(st)) else { continue };
+        let (Ok(t), Ok(s)) = (t.parse::<f64>(), s.parse::<u16>()) else { continue };
+        lat.push(t * 1000.0);
+        if !(200..300).contains(&s) {
+            non_2xx += 1;
+        }
+    }
+    let n = lat.len() as u64;
+    let secs = duration.as_secs_f64().max(1e-9);
+    lat.sort_by(f64::total_cmp);
+    Ok(LoadResult {
+        offered_rps: offered_rps,
+        achieved_rps: (n - non_2xx) as f64 / secs,
+        requests: n,
+        non_2xx,
+        p50_ms: percentile(&lat, 0.50),
+        p99_ms: percentile(&lat, 0.99),
+        p999_ms: percentile(&lat, 0.999),
+        mean_ms: if lat.is_empty() { 0.0 } else { lat.iter().sum::<f64>() / lat.len() as f64 },
+    })
+}
+
+/// Nearest-rank percentile of sorted values.
+pub fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// Find hey: `--hey`, `$MPLB_HEY`, PATH.
+pub fn find_hey(flag: Option<PathBuf>) -> Result<PathBuf> {
+    flag.or_else(|| std::env::var_os("MPLB_HEY").map(PathBuf::from))
+        .or_else(|| crate::procs::which("hey"))
+        .filter(|p| p.is_file())
+        .ok_or_else(|| {
+            Error::Precondition("hey not found; run `. scripts/setup.sh` (apt hey)".into())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_gives_percentiles_rate_and_non_2xx() {
+        let mut csv = String::from("response-time,DNS+dialup,DNS,Request-write,Response-delay,Response-read,status-code,offset\n");
+        for i in 1..=1000 {
+            let status = if i == 500 { 503 } else { 200 };
+            csv.push_str(&format!("{:.4},0,0,0,0,0,{status},0.1\n", i as f64 / 1000.0));
+        }
+        let r = parse_csv(&csv, 110.0, Duration::from_secs(10)).unwrap();
+        assert_eq!(r.requests, 1000);
+        assert_eq!(r.non_2xx, 1);
+        assert!((r.achieved_rps - 99.9).abs() < 1e-9);
+        assert!((r.p50_ms - 500.0).abs() < 1e-6);
+        assert!((r.p99_ms - 990.0).abs() < 1e-6);
+        assert!((r.p999_ms - 999.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn missing_header_is_an_error() {
+        assert!(parse_csv("garbage", 1.0, Duration::from_secs(1)).is_err());
+    }
+
+    #[test]
+    fn command_spreads_the_rate_over_workers() {
+        let spec = LoadSpec {
+            url: "http://127.0.0.1:1/".into(),
+            host: "frontend".into(),
+            rate: 350.0,
+            duration: Duration::from_secs(20),
+            per_worker_rate: 2.0,
+        };
+        assert_eq!(spec.workers(), 175);
+        let cmd = spec.command(Path::new("hey"));
+        let args: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+        assert_eq!(args[..6], ["-z", "20000ms", "-c", "175", "-q", "2.0000"]);
+    }
+}

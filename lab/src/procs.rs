@@ -1,0 +1,218 @@
+//! Child processes that die with their handle: each runs in its own process
+//! group with output in a log file; dropping the handle kills the group.
+//! Also: finding binaries, picking loopback ports, waiting for readiness.
+
+use std::fs::File;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::os::unix::process::CommandExt;
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+
+/// A running child; killed (its whole process group) on drop.
+#[derive(Debug)]
+pub struct Proc {
+    pub name: String,
+    pub log: PathBuf,
+    child: std::process::Child,
+}
+
+impl Proc {
+    /// Start `cmd` as `name`, stdout+stderr to `log_dir/<name>.log`.
+    pub fn spawn(name: &str, mut cmd: Command, log_dir: &Path) -> Result<Self> {
+        let log = log_dir.join(format!("{name}.log"));
+        let out = File::create(&log).map_err(|e| Error::io("create log", &log, e))?;
+        let err = out.try_clone().map_err(|e| Error::io("dup log", &log, e))?;
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err))
+            .process_group(0);
+        let child = cmd.spawn().map_err(|e| Error::Process {
+            name: name.into(),
+            reason: format!("spawn {:?}: {e}", cmd.get_program()),
+        })?;
+        tracing::debug!(name, pid = child.id(), "started");
+        Ok(Proc {
+            name: name.into(),
+            log,
+            child,
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Still running?
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Fail if the process has exited, quoting the end of its log.
+    pub fn check(&mut self) -> Result<()> {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            return Err(Error::Process {
+                name: self.name.clone(),
+                reason: format!("exited ({status}); last log lines:\n{}", tail(&self.log, 15)),
+            });
+        }
+        Ok(())
+    }
+
+    /// Kill the process group now and reap the child.
+    pub fn kill(&mut self) {
+        let pgid = self.child.id() as i32;
+        if matches!(self.child.try_wait(), Ok(None)) {
+            // SAFETY: plain kill(2) on the child's own process group.
+            unsafe {
+                libc::kill(-pgid, libc::SIGTERM);
+            }
+            let deadline = Instant::now() + Duration::from_millis(1500);
+            while Instant::now() < deadline {
+                if !matches!(self.child.try_wait(), Ok(None)) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        // SAFETY: as above; the group may already be gone (ESRCH is fine).
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+    }
+
+    /// Wait for the process to exit on its own, up to `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Result<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                return Err(Error::Timeout(format!("{} to exit", self.name)));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The last `n` lines of a log file.
+pub fn tail(path: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// An executable named `name` on PATH.
+pub fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
+}
+
+/// Hands out loopback ports: consecutive ones from a base (each checked
+/// free, refusing a taken one), or kernel-chosen ones with base 0.
+#[derive(Debug)]
+pub struct Ports {
+    next: u16,
+}
+
+impl Ports {
+    pub fn new(base: u16) -> Self {
+        Ports { next: base }
+    }
+
+    /// Take the next port.
+    pub fn take(&mut self) -> Result<SocketAddr> {
+        if self.next == 0 {
+            let l = TcpListener::bind("127.0.0.1:0")
+                .map_err(|e| Error::Precondition(format!("no free loopback port: {e}")))?;
+            return l
+                .local_addr()
+                .map_err(|e| Error::Precondition(e.to_string()));
+        }
+        let addr: SocketAddr = SocketAddr::from(([127, 0, 0, 1], self.next));
+        self.next = self.next.checked_add(1).ok_or_else(|| {
+            Error::Precondition("ran out of ports above --base-port".into())
+        })?;
+        TcpListener::bind(addr).map_err(|e| {
+            Error::Precondition(format!(
+                "port {addr} is taken ({e}); stop what holds it or pick another --base-port (0 = any free)"
+            ))
+        })?;
+        Ok(addr)
+    }
+}
+
+/// Poll `url` until it answers 2xx, the deadline passes, or `alive` says the
+/// process serving it died.
+pub async fn wait_ready(
+    client: &reqwest::Client,
+    url: &str,
+    timeout: Duration,
+    mut alive: impl FnMut() -> Result<()>,
+) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        alive()?;
+        if let Ok(resp) = client.get(url).timeout(Duration::from_secs(1)).send().await
+            && resp.status().is_success()
+        {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(Error::Timeout(url.to_string()));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dropping_a_proc_kills_its_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "sleep 30 & sleep 30; wait"]);
+        let mut p = Proc::spawn("sleeper", cmd, dir.path()).unwrap();
+        let pid = p.pid() as i32;
+        assert!(p.alive());
+        drop(p);
+        // SAFETY: signal 0 only probes whether the group exists.
+        let rc = unsafe { libc::kill(-pid, 0) };
+        assert_eq!(rc, -1, "process group {pid} still exists");
+    }
+
+    #[test]
+    fn a_taken_port_is_refused_with_a_clear_message() {
+        let held = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = held.local_addr().unwrap().port();
+        let err = Ports::new(port).take().unwrap_err();
+        assert!(err.to_string().contains("is taken"), "{err}");
+        assert_ne!(Ports::new(0).take().unwrap().port(), 0);
+    }
+
+    #[test]
+    fn check_reports_an_early_exit_with_its_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "echo boom-reason; exit 3"]);
+        let mut p = Proc::spawn("dies", cmd, dir.path()).unwrap();
+        p.wait_exit(Duration::from_secs(5)).unwrap();
+        let err = p.check().unwrap_err().to_string();
+        assert!(err.contains("boom-reason"), "{err}");
+    }
+}

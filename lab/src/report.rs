@@ -1,0 +1,272 @@
+//! Results of a comparison: the per-policy table (markdown), the targets
+//! check, the spread over repeats, `results.json` and `timeseries.csv`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde_json::json;
+
+use crate::error::{Error, Result};
+use crate::run::PolicyResult;
+
+/// The markdown table of one repeat.
+pub fn table(results: &[&PolicyResult]) -> String {
+    let Some(first) = results.first() else {
+        return String::new();
+    };
+    let nodes: Vec<&String> = first.node_util_pct.keys().collect();
+    let tenants: Vec<&String> = first.tenant_fair_share.keys().collect();
+    let mut s = String::from("| policy | offered req/s | achieved req/s | p50 ms | p99 ms | p99.9 ms | non-2xx |");
+    for n in &nodes {
+        let _ = write!(s, " {n} CPU % |");
+    }
+    for t in &tenants {
+        let _ = write!(s, " {t} CPU m / fair |");
+    }
+    s.push_str(" table versions | weight moves |\n|---|---:|---:|---:|---:|---:|---:|");
+    for _ in 0..nodes.len() + tenants.len() + 2 {
+        s.push_str("---:|");
+    }
+    s.push('\n');
+    for r in results {
+        let _ = write!(
+            s,
+            "| {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {} |",
+            r.policy,
+            r.load.offered_rps,
+            r.load.achieved_rps,
+            r.load.p50_ms,
+            r.load.p99_ms,
+            r.load.p999_ms,
+            r.non_2xx()
+        );
+        for n in &nodes {
+            let _ = write!(s, " {:.0} |", r.node_util_pct.get(*n).copied().unwrap_or(0.0));
+        }
+        for t in &tenants {
+            let _ = write!(
+                s,
+                " {:.0} / {:.0} ({:.0}%) |",
+                r.tenant_millicores.get(*t).copied().unwrap_or(0.0),
+                r.tenant_fair_share.get(*t).copied().unwrap_or(0.0),
+                100.0 * r.share_fraction(t)
+            );
+        }
+        let _ = writeln!(s, " {} | {} |", r.version_changes, r.weight_changes);
+    }
+    s
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+}
+
+/// Metrics compared across policies and repeats.
+type Metric = (&'static str, fn(&PolicyResult) -> f64);
+const METRICS: &[Metric] = &[
+    ("achieved req/s", |r| r.load.achieved_rps),
+    ("p50 ms", |r| r.load.p50_ms),
+    ("p99 ms", |r| r.load.p99_ms),
+    ("p99.9 ms", |r| r.load.p999_ms),
+    ("non-2xx", |r| r.non_2xx() as f64),
+    ("busiest node %", PolicyResult::busiest_node_pct),
+    ("batch % of fair share", |r| 100.0 * r.share_fraction("batch")),
+    ("hotel % of fair share", |r| 100.0 * r.share_fraction("hotel")),
+];
+
+fn by_policy<'a>(results: &'a [PolicyResult]) -> BTreeMap<&'a str, Vec<&'a PolicyResult>> {
+    let mut m: BTreeMap<&str, Vec<&PolicyResult>> = BTreeMap::new();
+    for r in results {
+        m.entry(r.policy.as_str()).or_default().push(r);
+    }
+    m
+}
+
+/// Median of a metric over a policy's repeats.
+pub fn median_of(results: &[PolicyResult], policy: &str, f: fn(&PolicyResult) -> f64) -> f64 {
+    median(results.iter().filter(|r| r.policy == policy).map(f).collect())
+}
+
+/// min / median / max per metric and policy.
+pub fn spread(results: &[PolicyResult]) -> String {
+    let mut s = String::from("| policy | metric | min | median | max |\n|---|---|---:|---:|---:|\n");
+    for (policy, rs) in by_policy(results) {
+        for (name, f) in METRICS {
+            let v: Vec<f64> = rs.iter().map(|r| f(r)).collect();
+            let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+            let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let _ = writeln!(s, "| {policy} | {name} | {min:.1} | {:.1} | {max:.1} |", median(v));
+        }
+    }
+    s
+}
+
+/// Policies ordered by hotel p99 (best first) in each repeat, and whether
+/// every repeat gives the same order.
+pub fn ordering(results: &[PolicyResult]) -> (Vec<Vec<String>>, bool) {
+    let mut repeats: BTreeMap<u32, Vec<&PolicyResult>> = BTreeMap::new();
+    for r in results {
+        repeats.entry(r.repeat).or_default().push(r);
+    }
+    let orders: Vec<Vec<String>> = repeats
+        .values()
+        .map(|rs| {
+            let mut rs = rs.clone();
+            rs.sort_by(|a, b| a.load.p99_ms.total_cmp(&b.load.p99_ms));
+            rs.iter().map(|r| r.policy.clone()).collect()
+        })
+        .collect();
+    let same = orders.windows(2).all(|w| w[0] == w[1]);
+    (orders, same)
+}
+
+/// One target: its name, the measured value, the bound, met or not.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Target {
+    pub name: String,
+    pub measured: f64,
+    pub bound: f64,
+    pub met: bool,
+    pub detail: String,
+}
+
+/// The targets, on medians over repeats.
+pub fn targets(results: &[PolicyResult]) -> Vec<Target> {
+    let has = |p: &str| results.iter().any(|r| r.policy == p);
+    if !has("even") || !has("optimal") {
+        return Vec::new();
+    }
+    let p99_even = median_of(results, "even", |r| r.load.p99_ms);
+    let p99_opt = median_of(results, "optimal", |r| r.load.p99_ms);
+    let batch = median_of(results, "optimal", |r| 100.0 * r.share_fraction("batch"));
+    let busy_even = median_of(results, "even", PolicyResult::busiest_node_pct);
+    let busy_opt = median_of(results, "optimal", PolicyResult::busiest_node_pct);
+    vec![
+        Target {
+            name: "optimal hotel p99 <= 1/2 of even's".into(),
+            measured: p99_opt,
+            bound: p99_even / 2.0,
+            met: p99_opt <= p99_even / 2.0,
+            detail: format!("optimal {p99_opt:.1} ms vs even {p99_even:.1} ms (ratio {:.2})", p99_opt / p99_even),
+        },
+        Target {
+            name: "optimal batch >= 95% of its fair share".into(),
+            measured: batch,
+            bound: 95.0,
+            met: batch >= 95.0,
+            detail: format!("{batch:.1}% of fair share"),
+        },
+        Target {
+            name: "optimal busiest node >= 15 points below even's".into(),
+            measured: busy_opt,
+            bound: busy_even - 15.0,
+            met: busy_opt <= busy_even - 15.0,
+            detail: format!("optimal {busy_opt:.1}% vs even {busy_even:.1}% ({:.1} points lower)", busy_even - busy_opt),
+        },
+    ]
+}
+
+/// Write `results.json` and `timeseries.csv` into `dir`.
+pub fn write_data(dir: &Path, results: &[PolicyResult], config: serde_json::Value) -> Result<()> {
+    let (orders, same) = ordering(results);
+    let doc = json!({
+        "config": config,
+        "results": results,
+        "targets": targets(results),
+        "ordering_by_hotel_p99": orders,
+        "ordering_held": same,
+    });
+    let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::Results(e.to_string()))?;
+    write(&dir.join("results.json"), &text)?;
+    write(&dir.join("timeseries.csv"), &timeseries_csv(results))
+}
+
+/// Long-format CSV: `repeat,policy,t_s,kind,name,value` (kind = node_util_pct | weight | version).
+pub fn timeseries_csv(results: &[PolicyResult]) -> String {
+    let mut s = String::from("repeat,policy,t_s,kind,name,value\n");
+    for r in results {
+        for x in &r.samples {
+            for (n, v) in &x.node_util_pct {
+                let _ = writeln!(s, "{},{},{:.2},node_util_pct,{n},{v:.2}", r.repeat, r.policy, x.t_s);
+            }
+            for (p, w) in &x.weights {
+                let _ = writeln!(s, "{},{},{:.2},weight,{p},{w:.4}", r.repeat, r.policy, x.t_s);
+            }
+            if let Some(v) = x.version {
+                let _ = writeln!(s, "{},{},{:.2},version,table,{v}", r.repeat, r.policy, x.t_s);
+            }
+        }
+    }
+    s
+}
+
+pub fn write(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).map_err(|e| Error::io("write", path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::LoadResult;
+
+    fn res(policy: &str, repeat: u32, p99: f64, busiest: f64, batch_m: f64) -> PolicyResult {
+        PolicyResult {
+            policy: policy.into(),
+            repeat,
+            load: LoadResult { offered_rps: 100.0, achieved_rps: 99.0, p99_ms: p99, ..Default::default() },
+            gateway: BTreeMap::new(),
+            node_util_pct: [("node-a".to_string(), busiest), ("node-b".to_string(), 10.0)].into(),
+            tenant_millicores: [("batch".to_string(), batch_m)].into(),
+            tenant_fair_share: [("batch".to_string(), 150.0)].into(),
+            version_changes: 0,
+            weight_changes: 0,
+            final_weights: BTreeMap::new(),
+            samples: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn targets_use_medians_and_report_misses() {
+        let rs = vec![
+            res("even", 1, 100.0, 95.0, 100.0),
+            res("optimal", 1, 40.0, 70.0, 145.0),
+            res("even", 2, 120.0, 97.0, 100.0),
+            res("optimal", 2, 70.0, 85.0, 140.0),
+        ];
+        let t = targets(&rs);
+        assert_eq!(t.len(), 3);
+        // p99 medians: optimal 55 vs even 110 -> exactly half: met.
+        assert!(t[0].met, "{t:?}");
+        // batch median (145+140)/2/150 = 95%: met.
+        assert!(t[1].met, "{t:?}");
+        // busiest: optimal 77.5 vs even 96 -> 18.5 points: met.
+        assert!(t[2].met, "{t:?}");
+        let rs2 = vec![res("even", 1, 100.0, 80.0, 100.0), res("optimal", 1, 60.0, 70.0, 100.0)];
+        assert!(targets(&rs2).iter().all(|t| !t.met));
+    }
+
+    #[test]
+    fn ordering_detects_a_flip() {
+        let rs = vec![res("even", 1, 100.0, 0.0, 0.0), res("optimal", 1, 50.0, 0.0, 0.0)];
+        assert_eq!(ordering(&rs), (vec![vec!["optimal".to_string(), "even".to_string()]], true));
+        let mut flip = rs.clone();
+        flip.push(res("even", 2, 10.0, 0.0, 0.0));
+        flip.push(res("optimal", 2, 50.0, 0.0, 0.0));
+        assert!(!ordering(&flip).1);
+    }
+
+    #[test]
+    fn table_has_a_row_per_policy() {
+        let rs = [res("even", 1, 100.0, 95.0, 100.0), res("optimal", 1, 40.0, 70.0, 145.0)];
+        let t = table(&rs.iter().collect::<Vec<_>>());
+        assert_eq!(t.lines().count(), 4);
+        assert!(t.contains("| optimal | 100 | 99.0 |"), "{t}");
+        assert!(t.contains("145 / 150 (97%)"), "{t}");
+    }
+}
