@@ -1,9 +1,27 @@
 //! multiparty-lb weight server: turns topology, per-pod CPU reports and
 //! per-tenant fair shares into per-service endpoint weights, serves them as
 //! the v1 weights table, and offers an admin API for operators.
+//!
+//! Layout: [`topology`] (file or kube), [`reports`] (EWMA, ages, CpuView),
+//! [`stats`] (proxy stats), [`policy`] (even, static, spare, optimal),
+//! [`weights`] (versioned table, damping, dead band, drains), [`engine`]
+//! (the state and the recompute round), [`api`] and [`admin`] (HTTP),
+//! [`persist`] (admin state on disk), [`metrics`], [`render`]
+//! (`render-istio`), [`config`] (flags).
 
+pub mod admin;
+pub mod api;
+pub mod clock;
+pub mod config;
+pub mod engine;
 pub mod error;
+pub mod metrics;
+pub mod persist;
 pub mod policy;
+pub mod render;
+pub mod reports;
+pub mod stats;
 pub mod topology;
+pub mod weights;
 
 pub use error::{Error, Result};

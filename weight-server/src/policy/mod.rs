@@ -4,7 +4,13 @@
 //! Damping, the dead band, drains and the even fallback are applied by the
 //! caller to the raw [`Decision`] a policy returns.
 
+pub mod even;
+pub mod kind;
 pub mod optimal;
+pub mod spare;
+pub mod static_;
+
+pub use kind::PolicyKind;
 
 use std::collections::BTreeMap;
 

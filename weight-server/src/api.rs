@@ -1,0 +1,236 @@
+//! The HTTP surface: `/v1/weights` (ETag, 304), `/v1/reports`, `/v1/stats`,
+//! health, readiness, metrics, and the admin routes of [`crate::admin`].
+//! Every error is JSON `{"error": "<reason>"}` with the right status.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http_body_util::{BodyExt, Limited};
+use mplb_wire::{HostReport, MAX_REPORT_BYTES, MAX_STATS_BYTES, ProxyStats, WireError};
+use serde_json::json;
+use tokio::net::TcpListener;
+
+use crate::admin::{self, AdminAuth};
+use crate::engine::Engine;
+
+/// What every handler shares.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub engine: Arc<Engine>,
+    pub auth: Arc<AdminAuth>,
+}
+
+/// A JSON error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub reason: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, reason: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut r = (self.status, axum::Json(json!({"error": self.reason}))).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        r
+    }
+}
+
+/// Read a body of at most `limit` bytes.
+pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    match Limited::new(body, limit).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("body exceeds the limit of {limit} bytes"),
+        )),
+        Err(e) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("cannot read the body: {e}"),
+        )),
+    }
+}
+
+fn wire_error(e: &WireError) -> (ApiError, &'static str) {
+    let (status, reason) = match e {
+        WireError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+        WireError::Malformed(_) => (StatusCode::BAD_REQUEST, "malformed"),
+        WireError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
+    };
+    (ApiError::new(status, e.to_string()), reason)
+}
+
+/// The router.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/weights", get(weights))
+        .route("/v1/reports", post(reports))
+        .route("/v1/stats", post(stats))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .merge(admin::routes())
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed on this route",
+            )
+        })
+        .with_state(state)
+}
+
+/// Whether `If-None-Match` names the current version (quoted, bare, `W/`, `*`).
+pub fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
+    let bare = etag.trim_matches('"');
+    headers.get_all(header::IF_NONE_MATCH).iter().any(|v| {
+        v.to_str().is_ok_and(|s| {
+            s.split(',').any(|t| {
+                let t = t.trim();
+                let t = t.strip_prefix("W/").unwrap_or(t);
+                t == "*" || t == etag || t == bare
+            })
+        })
+    })
+}
+
+async fn weights(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(served) = s.engine.table() else {
+        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no weights table yet")
+            .into_response();
+    };
+    let etag = HeaderValue::from_str(&served.etag).unwrap_or(HeaderValue::from_static("\"0\""));
+    if etag_matches(&headers, &served.etag) {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+    }
+    (
+        StatusCode::OK,
+        [
+            (header::ETAG, etag),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+        ],
+        served.body.clone(),
+    )
+        .into_response()
+}
+
+async fn reports(State(s): State<AppState>, body: Body) -> Result<StatusCode, ApiError> {
+    let bytes = read_body(body, MAX_REPORT_BYTES).await.inspect_err(|_| {
+        s.engine.metrics.report_rejected("too_large");
+    })?;
+    let report = HostReport::parse(&bytes).map_err(|e| {
+        let (err, reason) = wire_error(&e);
+        s.engine.metrics.report_rejected(reason);
+        tracing::debug!(error = %e, "host report rejected");
+        err
+    })?;
+    s.engine.ingest_report(&report);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn stats(State(s): State<AppState>, body: Body) -> Result<StatusCode, ApiError> {
+    let bytes = read_body(body, MAX_STATS_BYTES).await.inspect_err(|_| {
+        s.engine.metrics.stats_rejected("too_large");
+    })?;
+    let stats = ProxyStats::parse(&bytes).map_err(|e| {
+        let (err, reason) = wire_error(&e);
+        s.engine.metrics.stats_rejected(reason);
+        err
+    })?;
+    s.engine.ingest_stats(&stats);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn healthz() -> axum::Json<serde_json::Value> {
+    axum::Json(json!({"status": "ok"}))
+}
+
+async fn readyz(State(s): State<AppState>) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    if s.engine.topology().is_none() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: topology not synced",
+        ));
+    }
+    match s.engine.table() {
+        Some(t) => Ok(axum::Json(
+            json!({"ready": true, "version": t.table.version}),
+        )),
+        None => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: no weights table yet",
+        )),
+    }
+}
+
+async fn metrics(State(s): State<AppState>) -> Result<Response, ApiError> {
+    let text = s
+        .engine
+        .metrics
+        .render()
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        )],
+        text,
+    )
+        .into_response())
+}
+
+/// Recompute every `every`, at once on a topology change or an admin change.
+pub async fn recompute_loop(engine: Arc<Engine>, every: Duration) {
+    let mut topo = engine.topology_rx();
+    let mut topo_open = true;
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            r = topo.changed(), if topo_open => if r.is_err() {
+                tracing::info!("topology source ended; weights keep the last topology");
+                topo_open = false;
+            },
+            _ = engine.changed.notified() => {}
+        }
+        let e = engine.clone();
+        match tokio::task::spawn_blocking(move || e.recompute()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => tracing::error!(error = %err, "recompute failed; the last table stays"),
+            Err(err) => tracing::error!(error = %err, "recompute task died; the last table stays"),
+        }
+    }
+}
+
+/// Serve until `shutdown` resolves, then drain in-flight requests.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

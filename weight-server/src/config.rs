@@ -1,0 +1,181 @@
+//! Command line and environment (every flag also `MPLB_...`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::engine::EngineConfig;
+use crate::policy::PolicyKind;
+use crate::weights::WeightsConfig;
+use crate::{Error, Result};
+
+#[derive(Debug, Parser)]
+#[command(name = "weight-server", version, about = "multiparty-lb weight server")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the Istio YAML that routes the filter's headers.
+    RenderIstio(RenderArgs),
+}
+
+/// Flags of the server (the default action).
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "MPLB_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+    /// `kube` (watch the API server) or a topology file (YAML or JSON).
+    #[arg(long, env = "MPLB_TOPOLOGY")]
+    pub topology: Option<String>,
+    /// Initial policy (a persisted admin state wins).
+    #[arg(long, env = "MPLB_POLICY", value_enum, default_value_t = PolicyKind::Optimal)]
+    pub policy: PolicyKind,
+    /// Where the admin state is persisted (none: in memory only).
+    #[arg(long, env = "MPLB_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// File holding the bearer token admin mutations need.
+    #[arg(long, env = "MPLB_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
+    /// Allow admin mutations without a token (local use only).
+    #[arg(long, env = "MPLB_INSECURE_ADMIN")]
+    pub insecure_admin: bool,
+    /// Time between recompute rounds.
+    #[arg(long, env = "MPLB_RECOMPUTE_INTERVAL", default_value = "1s")]
+    pub recompute_interval: humantime::Duration,
+    /// Half-life of the CPU EWMA.
+    #[arg(long, env = "MPLB_EWMA_HALF_LIFE", default_value = "3s")]
+    pub ewma_half_life: humantime::Duration,
+    /// A node whose last report is older than this is unknown.
+    #[arg(long, env = "MPLB_REPORT_MAX_AGE", default_value = "10s")]
+    pub report_max_age: humantime::Duration,
+    /// Fraction of the way to the target moved per round, in (0, 1].
+    #[arg(long, env = "MPLB_DAMPING", default_value_t = 0.5)]
+    pub damping: f64,
+    /// A weight change below this is not a change (no new version).
+    #[arg(long, env = "MPLB_DEAD_BAND", default_value_t = 0.02)]
+    pub dead_band: f64,
+    /// The table's time-to-live.
+    #[arg(long, env = "MPLB_TABLE_TTL", default_value = "30s")]
+    pub table_ttl: humantime::Duration,
+    /// Suffix of service FQDNs.
+    #[arg(long, env = "MPLB_CLUSTER_DOMAIN", default_value = "cluster.local")]
+    pub cluster_domain: String,
+    /// Label selector of managed pods (kube topology).
+    #[arg(
+        long,
+        env = "MPLB_MANAGED_LABEL",
+        default_value = "mplb.io/managed=true"
+    )]
+    pub managed_label: String,
+    /// Namespaces to watch, comma-separated (kube topology; empty: all).
+    #[arg(long, env = "MPLB_NAMESPACES", value_delimiter = ',')]
+    pub namespaces: Vec<String>,
+    /// Tokio worker threads (default: one per core).
+    #[arg(long, env = "MPLB_WORKER_THREADS")]
+    pub worker_threads: Option<usize>,
+    /// Log as JSON lines instead of text.
+    #[arg(long, env = "MPLB_LOG_JSON")]
+    pub log_json: bool,
+}
+
+/// How `render-istio` routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RenderMode {
+    /// DestinationRule subsets + VirtualService header matches.
+    Subset,
+    /// The Service label for Istio's persistent session header.
+    Session,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RenderArgs {
+    /// Topology file (YAML or JSON).
+    #[arg(long, env = "MPLB_TOPOLOGY")]
+    pub topology: PathBuf,
+    #[arg(long, env = "MPLB_RENDER_MODE", value_enum, default_value_t = RenderMode::Subset)]
+    pub mode: RenderMode,
+    /// Header the filter stamps with the pod name.
+    #[arg(long, env = "MPLB_HEADER", default_value = "x-lb-endpt")]
+    pub header: String,
+    /// Header of session mode.
+    #[arg(long, env = "MPLB_SESSION_HEADER", default_value = "x-lb-session")]
+    pub session_header: String,
+    #[arg(long, env = "MPLB_CLUSTER_DOMAIN", default_value = "cluster.local")]
+    pub cluster_domain: String,
+}
+
+fn ms(d: humantime::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl ServeArgs {
+    /// Check ranges and build the engine's tunables.
+    pub fn engine_config(&self) -> Result<EngineConfig> {
+        if !(self.damping > 0.0 && self.damping <= 1.0) {
+            return Err(Error::Config(format!(
+                "--damping {} is not in (0, 1]",
+                self.damping
+            )));
+        }
+        if !(self.dead_band >= 0.0 && self.dead_band < 1.0) {
+            return Err(Error::Config(format!(
+                "--dead-band {} is not in [0, 1)",
+                self.dead_band
+            )));
+        }
+        if ms(self.table_ttl) == 0 || self.recompute_interval.is_zero() {
+            return Err(Error::Config(
+                "--table-ttl and --recompute-interval must be > 0".into(),
+            ));
+        }
+        Ok(EngineConfig {
+            weights: WeightsConfig {
+                damping: self.damping,
+                dead_band: self.dead_band,
+                ttl_ms: ms(self.table_ttl),
+            },
+            ewma_half_life_ms: ms(self.ewma_half_life),
+            report_max_age_ms: ms(self.report_max_age),
+            optimal: Default::default(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_ranges() {
+        let cli = Cli::try_parse_from(["weight-server", "--topology", "t.yaml"]).unwrap();
+        let c = cli.serve.engine_config().unwrap();
+        assert_eq!(c.weights.ttl_ms, 30_000);
+        assert_eq!(c.ewma_half_life_ms, 3_000);
+        assert_eq!(cli.serve.listen.port(), 8080);
+        let bad = Cli::try_parse_from(["weight-server", "--damping", "0"]).unwrap();
+        assert!(bad.serve.engine_config().is_err());
+        let r = Cli::try_parse_from([
+            "weight-server",
+            "render-istio",
+            "--topology",
+            "x",
+            "--mode",
+            "session",
+        ])
+        .unwrap();
+        assert!(matches!(
+            r.command,
+            Some(Command::RenderIstio(RenderArgs {
+                mode: RenderMode::Session,
+                ..
+            }))
+        ));
+    }
+}

@@ -1,0 +1,413 @@
+//! The engine: the state behind every endpoint (reports, proxy stats, admin
+//! state, the table builder) and the recompute round that turns topology +
+//! CPU + admin state into a new table.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Instant;
+
+use mplb_wire::{HostReport, ProxyStats};
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+use crate::clock::SharedClock;
+use crate::metrics::Metrics;
+use crate::persist::{AdminState, Store};
+use crate::policy::optimal::{self, OptimalConfig};
+use crate::policy::{Decision, PolicyKind, even, spare, static_};
+use crate::reports::Reports;
+use crate::stats::Stats;
+use crate::topology::{Topology, TopologyRx};
+use crate::weights::{Served, TableBuilder, WeightsConfig};
+use crate::{Error, Result};
+
+/// Tunables of the engine.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub weights: WeightsConfig,
+    pub ewma_half_life_ms: u64,
+    pub report_max_age_ms: u64,
+    pub optimal: OptimalConfig,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            weights: WeightsConfig::default(),
+            ewma_half_life_ms: 3_000,
+            report_max_age_ms: 10_000,
+            optimal: OptimalConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Core {
+    reports: Reports,
+    stats: Stats,
+    admin: AdminState,
+    builder: TableBuilder,
+    explain: BTreeMap<String, Value>,
+    last_error: Option<String>,
+}
+
+/// Shared by the HTTP handlers and the recompute loop.
+#[derive(Debug)]
+pub struct Engine {
+    cfg: EngineConfig,
+    clock: SharedClock,
+    store: Store,
+    topology: TopologyRx,
+    core: Mutex<Core>,
+    table: RwLock<Option<Arc<Served>>>,
+    pub metrics: Metrics,
+    /// Woken on admin changes so the next round runs at once.
+    pub changed: Notify,
+}
+
+/// Why an admin mutation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Internal(#[from] Error),
+}
+
+impl Engine {
+    /// Restore the admin state from `store` (or start from `initial`).
+    pub fn new(
+        cfg: EngineConfig,
+        clock: SharedClock,
+        store: Store,
+        topology: TopologyRx,
+        initial: PolicyKind,
+    ) -> Result<Self> {
+        let admin = match store.load()? {
+            Some(saved) => {
+                tracing::info!(path = ?store.path(), policy = %saved.policy, "restored admin state");
+                saved
+            }
+            None => AdminState {
+                policy: initial,
+                ..AdminState::default()
+            },
+        };
+        let now = clock.now_ms();
+        let core = Core {
+            reports: Reports::new(cfg.ewma_half_life_ms, cfg.report_max_age_ms),
+            stats: Stats::new(cfg.report_max_age_ms),
+            admin,
+            builder: TableBuilder::new(cfg.weights, now.max(1)),
+            explain: BTreeMap::new(),
+            last_error: None,
+        };
+        Ok(Engine {
+            cfg,
+            clock,
+            store,
+            topology,
+            core: Mutex::new(core),
+            table: RwLock::new(None),
+            metrics: Metrics::new(),
+            changed: Notify::new(),
+        })
+    }
+
+    fn core(&self) -> MutexGuard<'_, Core> {
+        self.core.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    pub fn topology(&self) -> Option<Arc<Topology>> {
+        self.topology.borrow().clone()
+    }
+
+    /// A receiver of topology changes (the recompute loop waits on it).
+    pub fn topology_rx(&self) -> TopologyRx {
+        self.topology.clone()
+    }
+
+    /// The served table, if any.
+    pub fn table(&self) -> Option<Arc<Served>> {
+        self.table.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Ready once the topology is synced and a first table exists.
+    pub fn is_ready(&self) -> bool {
+        self.topology.borrow().is_some() && self.table().is_some()
+    }
+
+    pub fn ingest_report(&self, r: &HostReport) {
+        let topo = self.topology();
+        let now = self.now_ms();
+        let mut core = self.core();
+        let out = core.reports.ingest(r, topo.as_ref(), now);
+        let unknown = core.reports.unknown_pod_count();
+        drop(core);
+        if out.unknown_node {
+            tracing::warn!(node = %r.node, "report from a node the topology does not know");
+        }
+        if out.unknown_pods > 0 {
+            tracing::debug!(node = %r.node, n = out.unknown_pods, "report names unknown pods");
+        }
+        self.metrics.set_unknown_pods(unknown);
+        self.metrics
+            .set_node_cpu(&r.node, r.capacity_millicores, r.used_millicores);
+        self.metrics.report_accepted();
+    }
+
+    pub fn ingest_stats(&self, s: &ProxyStats) {
+        let now = self.now_ms();
+        self.core().stats.ingest(s, now);
+        self.metrics.stats_accepted();
+    }
+
+    /// One round. Returns whether a new table version was published.
+    pub fn recompute(&self) -> Result<bool> {
+        let Some(topo) = self.topology() else {
+            return Ok(false);
+        };
+        let now = self.now_ms();
+        let (cpu, admin) = {
+            let core = self.core();
+            (core.reports.cpu_view(&topo, now), core.admin.clone())
+        };
+        let effective = without_drained(&topo, &admin.drains);
+        let started = Instant::now();
+        let (mut decision, error) = match admin.policy {
+            PolicyKind::Even => (even::decide(&effective), None),
+            PolicyKind::Static => (static_::decide(&effective, &admin.static_weights), None),
+            PolicyKind::Spare => (spare::decide(&effective, &cpu), None),
+            PolicyKind::Optimal => match optimal::decide(&effective, &cpu, &self.cfg.optimal) {
+                Ok(d) => (d, None),
+                Err(e) => {
+                    tracing::warn!(error = %e, "optimal policy failed; every service falls back to even");
+                    (Decision::default(), Some(e.to_string()))
+                }
+            },
+        };
+        self.metrics
+            .observe_solve(admin.policy.as_str(), started.elapsed().as_secs_f64());
+        // Operator weights win for their services whatever the policy.
+        let overrides = static_::decide(&effective, &admin.static_weights);
+        for (svc, w) in overrides.weights {
+            decision.weights.insert(svc.clone(), w);
+            if let Some(x) = overrides.explain.get(&svc) {
+                decision.explain.insert(svc, x.clone());
+            }
+        }
+        let mut core = self.core();
+        let published = core.builder.round(&topo, &decision, &admin.drains, now)?;
+        core.explain = decision.explain;
+        core.last_error = error;
+        drop(core);
+        if let Some(served) = &published {
+            tracing::info!(
+                version = served.table.version,
+                services = served.table.services.len(),
+                "new weights table"
+            );
+            self.metrics.set_table(served);
+            *self.table.write().unwrap_or_else(|p| p.into_inner()) = Some(served.clone());
+        }
+        Ok(published.is_some())
+    }
+
+    /// Resolve a service name or alias to its FQDN.
+    pub fn resolve_service(&self, name: &str) -> Option<String> {
+        let topo = self.topology()?;
+        if topo.services.contains_key(name) {
+            return Some(name.to_string());
+        }
+        topo.services
+            .values()
+            .find(|s| s.aliases.iter().any(|a| a == name))
+            .map(|s| s.fqdn.clone())
+    }
+
+    fn mutate(
+        &self,
+        f: impl FnOnce(&mut AdminState) -> Result<(), AdminError>,
+    ) -> Result<AdminState, AdminError> {
+        let mut core = self.core();
+        let mut next = core.admin.clone();
+        f(&mut next)?;
+        self.store.save(&next)?;
+        core.admin = next.clone();
+        drop(core);
+        self.changed.notify_one();
+        Ok(next)
+    }
+
+    pub fn admin_state(&self) -> AdminState {
+        self.core().admin.clone()
+    }
+
+    pub fn set_policy(&self, p: PolicyKind) -> Result<AdminState, AdminError> {
+        self.mutate(|a| {
+            a.policy = p;
+            Ok(())
+        })
+    }
+
+    /// Operator weights for a service: only its known pods, normalised.
+    pub fn set_static(
+        &self,
+        service: &str,
+        weights: BTreeMap<String, f64>,
+    ) -> Result<AdminState, AdminError> {
+        let topo = self
+            .topology()
+            .ok_or_else(|| AdminError::Unavailable("topology not synced yet".into()))?;
+        let fqdn = self
+            .resolve_service(service)
+            .ok_or_else(|| AdminError::NotFound(format!("unknown service {service:?}")))?;
+        if weights.is_empty() {
+            return Err(AdminError::Invalid("no pod weights given".into()));
+        }
+        for (pod, w) in &weights {
+            if !topo.pods.get(pod).is_some_and(|p| p.service == fqdn) {
+                return Err(AdminError::NotFound(format!(
+                    "pod {pod:?} is not a pod of {fqdn:?}"
+                )));
+            }
+            if !w.is_finite() || *w < 0.0 {
+                return Err(AdminError::Invalid(format!(
+                    "weight of {pod:?} must be a finite number >= 0"
+                )));
+            }
+        }
+        let sum: f64 = weights.values().sum();
+        if !(sum > 0.0 && sum.is_finite()) {
+            return Err(AdminError::Invalid(format!(
+                "weights sum to {sum}, not a positive finite number"
+            )));
+        }
+        let normalised = weights.into_iter().map(|(p, w)| (p, w / sum)).collect();
+        self.mutate(|a| {
+            a.static_weights.insert(fqdn, normalised);
+            Ok(())
+        })
+    }
+
+    pub fn clear_static(&self, service: &str) -> Result<AdminState, AdminError> {
+        let fqdn = self
+            .resolve_service(service)
+            .unwrap_or_else(|| service.to_string());
+        self.mutate(|a| match a.static_weights.remove(&fqdn) {
+            Some(_) => Ok(()),
+            None => Err(AdminError::NotFound(format!(
+                "service {service:?} has no operator weights"
+            ))),
+        })
+    }
+
+    pub fn drain(&self, pod: &str, on: bool) -> Result<AdminState, AdminError> {
+        let known = self.topology().is_some_and(|t| t.pods.contains_key(pod));
+        self.mutate(|a| {
+            if on {
+                if !known {
+                    return Err(AdminError::NotFound(format!("unknown pod {pod:?}")));
+                }
+                a.drains.insert(pod.to_string());
+            } else if !a.drains.remove(pod) {
+                return Err(AdminError::NotFound(format!("pod {pod:?} is not drained")));
+            }
+            Ok(())
+        })
+    }
+
+    /// `GET /admin/explain/{service}`.
+    pub fn explain(&self, service: &str) -> Option<Value> {
+        let fqdn = self.resolve_service(service)?;
+        let topo = self.topology()?;
+        let now = self.now_ms();
+        let core = self.core();
+        let cpu = core.reports.cpu_view(&topo, now);
+        let traffic = core.stats.traffic(now).remove(&fqdn).unwrap_or_default();
+        let svc = topo.services.get(&fqdn)?;
+        let pods: BTreeMap<&str, Value> = topo
+            .pods
+            .values()
+            .filter(|p| p.service == fqdn)
+            .map(|p| {
+                let node = cpu.nodes.get(&p.node);
+                (p.name.as_str(), json!({
+                    "node": p.node, "ready": p.ready, "drained": core.admin.drains.contains(&p.name),
+                    "pod_cpu_millicores": cpu.pods.get(&p.name),
+                    "node_known": node.is_some(), "node_cpu": node,
+                    "node_report_age_ms": core.reports.age_ms(&p.node, now),
+                    "traffic": traffic.get(&p.name),
+                }))
+            })
+            .collect();
+        Some(json!({
+            "service": fqdn, "tenant": svc.tenant, "fair_share_millicores": topo.fair_share(&svc.tenant),
+            "policy": core.admin.policy, "operator_weights": core.admin.static_weights.get(&fqdn),
+            "inputs": pods, "policy_explain": core.explain.get(&fqdn),
+            "round": core.builder.rounds().get(&fqdn), "policy_error": core.last_error,
+            "served": core.builder.current().and_then(|s| s.table.services.get(&fqdn).cloned()),
+        }))
+    }
+
+    /// `GET /admin/state`.
+    pub fn state(&self) -> Value {
+        let topo = self.topology();
+        let now = self.now_ms();
+        let core = self.core();
+        let nodes: BTreeMap<&str, Value> = core
+            .reports
+            .nodes()
+            .iter()
+            .map(|(n, st)| {
+                (n.as_str(), json!({
+                    "known": topo.as_ref().is_some_and(|t| t.nodes.contains_key(n)),
+                    "fresh": core.reports.is_fresh(n, now),
+                    "report_age_ms": now.saturating_sub(st.last_report_ms),
+                    "capacity_millicores": st.capacity_millicores,
+                    "used_millicores": st.used.value,
+                    "pods": st.pods.iter().map(|(p, e)| (p.clone(), e.value)).collect::<BTreeMap<_, _>>(),
+                    "unknown_pods": st.unknown_pods,
+                }))
+            })
+            .collect();
+        json!({
+            "policy": core.admin.policy,
+            "static_weights": core.admin.static_weights,
+            "drains": core.admin.drains,
+            "topology": topo.as_deref(),
+            "nodes": nodes,
+            "traffic": core.stats.traffic(now),
+            "policy_error": core.last_error,
+            "weights": core.builder.current().map(|s| s.table.clone()),
+            "config": {"damping": self.cfg.weights.damping, "dead_band": self.cfg.weights.dead_band,
+                       "ttl_ms": self.cfg.weights.ttl_ms, "ewma_half_life_ms": self.cfg.ewma_half_life_ms,
+                       "report_max_age_ms": self.cfg.report_max_age_ms, "optimal": self.cfg.optimal},
+        })
+    }
+}
+
+/// The topology the policies see: drained pods marked not ready.
+fn without_drained(topo: &Arc<Topology>, drains: &BTreeSet<String>) -> Arc<Topology> {
+    if !drains
+        .iter()
+        .any(|d| topo.pods.get(d).is_some_and(|p| p.ready))
+    {
+        return topo.clone();
+    }
+    let mut t = (**topo).clone();
+    for d in drains {
+        if let Some(p) = t.pods.get_mut(d) {
+            p.ready = false;
+        }
+    }
+    Arc::new(t)
+}

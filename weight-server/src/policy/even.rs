@@ -1,0 +1,61 @@
+//! The `even` policy: equal weights over the ready pods of every service
+//! (what Istio does on its own). Also the fallback for services other
+//! policies leave out.
+
+use serde_json::json;
+
+use super::Decision;
+use crate::topology::Topology;
+
+/// Equal weights for one service; `None` when it has no ready pod.
+pub fn service(topology: &Topology, fqdn: &str) -> Option<std::collections::BTreeMap<String, f64>> {
+    let pods: Vec<&str> = topology.ready_pods(fqdn).map(|p| p.name.as_str()).collect();
+    if pods.is_empty() {
+        return None;
+    }
+    let w = 1.0 / pods.len() as f64;
+    Some(pods.into_iter().map(|p| (p.to_string(), w)).collect())
+}
+
+/// Equal weights for every service with a ready pod.
+pub fn decide(topology: &Topology) -> Decision {
+    let mut d = Decision::default();
+    for fqdn in topology.services.keys() {
+        if let Some(w) = service(topology, fqdn) {
+            d.explain.insert(
+                fqdn.clone(),
+                json!({"policy": "even", "why": format!("equal share over {} ready pods", w.len())}),
+            );
+            d.weights.insert(fqdn.clone(), w);
+        }
+    }
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::file;
+
+    #[test]
+    fn splits_evenly_over_ready_pods_only() {
+        let t = file::parse(
+            r#"
+nodes: [{name: n, capacity_millicores: 1000}]
+services: [{name: a, port: 80}, {name: b, port: 80}]
+pods:
+  - {name: a-0, service: a, node: n, address: "127.0.0.1:1"}
+  - {name: a-1, service: a, node: n, address: "127.0.0.1:2"}
+  - {name: a-2, service: a, node: n, address: "127.0.0.1:3", ready: false}
+  - {name: b-0, service: b, node: n, address: "127.0.0.1:4", ready: false}
+"#,
+            "cluster.local",
+        )
+        .unwrap();
+        let d = decide(&t);
+        let a = &d.weights["a.default.svc.cluster.local"];
+        assert_eq!(a.len(), 2);
+        assert_eq!(a["a-0"], 0.5);
+        assert!(!d.weights.contains_key("b.default.svc.cluster.local"));
+    }
+}

@@ -1,0 +1,73 @@
+//! The `static` policy: operator weights set with `PUT /admin/weights/{service}`,
+//! restricted to the pods that are ready now. A service without operator
+//! weights (or whose weighted pods are all gone) is left out, so the caller
+//! falls back to even.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use super::Decision;
+use crate::topology::Topology;
+
+/// Operator weights by service FQDN, then pod name.
+pub type StaticWeights = BTreeMap<String, BTreeMap<String, f64>>;
+
+/// Operator weights for the services that have them.
+pub fn decide(topology: &Topology, statics: &StaticWeights) -> Decision {
+    let mut d = Decision::default();
+    for (fqdn, set) in statics {
+        if !topology.services.contains_key(fqdn) {
+            continue;
+        }
+        let w: BTreeMap<String, f64> = topology
+            .ready_pods(fqdn)
+            .map(|p| (p.name.clone(), set.get(&p.name).copied().unwrap_or(0.0)))
+            .collect();
+        let sum: f64 = w.values().sum();
+        if !(sum > 0.0 && sum.is_finite()) {
+            continue;
+        }
+        d.explain.insert(
+            fqdn.clone(),
+            json!({"policy": "static", "operator_weights": set,
+                   "why": "operator weights over the ready pods; pods the operator did not name get 0"}),
+        );
+        d.weights.insert(fqdn.clone(), w);
+    }
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::file;
+
+    #[test]
+    fn uses_operator_weights_of_ready_pods() {
+        let t = file::parse(
+            r#"
+nodes: [{name: n, capacity_millicores: 1000}]
+services: [{name: a, port: 80}, {name: b, port: 80}]
+pods:
+  - {name: a-0, service: a, node: n, address: "127.0.0.1:1"}
+  - {name: a-1, service: a, node: n, address: "127.0.0.1:2"}
+  - {name: b-0, service: b, node: n, address: "127.0.0.1:4", ready: false}
+"#,
+            "cluster.local",
+        )
+        .unwrap();
+        let mut s = StaticWeights::new();
+        s.insert(
+            "a.default.svc.cluster.local".into(),
+            [("a-0".to_string(), 0.75), ("a-1".to_string(), 0.25)].into(),
+        );
+        s.insert(
+            "b.default.svc.cluster.local".into(),
+            [("b-0".to_string(), 1.0)].into(),
+        );
+        let d = decide(&t, &s);
+        assert_eq!(d.weights["a.default.svc.cluster.local"]["a-0"], 0.75);
+        assert!(!d.weights.contains_key("b.default.svc.cluster.local"));
+    }
+}

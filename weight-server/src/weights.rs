@@ -1,0 +1,241 @@
+//! The versioned weights table. Each round the raw targets of a policy are
+//! completed (even fallback for services the policy left out, weight 0 for
+//! drained pods), damped (a fraction of the way per round), and published
+//! only when some weight moved beyond the dead band or an endpoint came or
+//! went. The version is monotonic and is the ETag; endpoints keep name order.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use mplb_wire::{Endpoint, ServiceWeights, WeightsTable};
+use serde::Serialize;
+
+use crate::policy::Decision;
+use crate::topology::Topology;
+
+/// Damping, dead band and time-to-live.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct WeightsConfig {
+    /// Fraction of the way to the target moved per round, in (0, 1].
+    pub damping: f64,
+    /// A weight change (of normalised weights) below this is not a change.
+    pub dead_band: f64,
+    /// The table's `ttl_ms`.
+    pub ttl_ms: u64,
+}
+
+impl Default for WeightsConfig {
+    fn default() -> Self {
+        WeightsConfig {
+            damping: 0.5,
+            dead_band: 0.02,
+            ttl_ms: 30_000,
+        }
+    }
+}
+
+/// A published table, pre-serialised for the hot path.
+#[derive(Debug, Clone)]
+pub struct Served {
+    pub table: WeightsTable,
+    /// `"<version>"`, the ETag.
+    pub etag: String,
+    pub body: Bytes,
+}
+
+/// Where a service's target came from this round.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServiceRound {
+    /// `policy`, or `even-fallback` when the policy had no usable answer.
+    pub source: &'static str,
+    /// Normalised target over ready, non-drained pods.
+    pub target: BTreeMap<String, f64>,
+    /// After damping (what the table carries once published).
+    pub damped: BTreeMap<String, f64>,
+    /// Ready pods drained by the operator (weight 0).
+    pub drained: Vec<String>,
+}
+
+/// Builds tables round after round.
+#[derive(Debug)]
+pub struct TableBuilder {
+    cfg: WeightsConfig,
+    version: u64,
+    damped: BTreeMap<String, BTreeMap<String, f64>>,
+    current: Option<Arc<Served>>,
+    rounds: BTreeMap<String, ServiceRound>,
+}
+
+fn normalise(w: &mut BTreeMap<String, f64>) -> bool {
+    let sum: f64 = w.values().sum();
+    if !(sum > 0.0 && sum.is_finite()) {
+        return false;
+    }
+    w.values_mut().for_each(|v| *v /= sum);
+    true
+}
+
+impl TableBuilder {
+    /// `first_version - 1` is never served; start from the wall clock so a
+    /// restarted server never reuses a version a filter has cached.
+    pub fn new(cfg: WeightsConfig, first_version: u64) -> Self {
+        TableBuilder {
+            cfg,
+            version: first_version.saturating_sub(1),
+            damped: BTreeMap::new(),
+            current: None,
+            rounds: BTreeMap::new(),
+        }
+    }
+
+    pub fn current(&self) -> Option<Arc<Served>> {
+        self.current.clone()
+    }
+
+    /// The last round per service, for explain and state.
+    pub fn rounds(&self) -> &BTreeMap<String, ServiceRound> {
+        &self.rounds
+    }
+
+    /// One round: returns the new table when the version changed.
+    pub fn round(
+        &mut self,
+        topo: &Topology,
+        decision: &Decision,
+        drains: &BTreeSet<String>,
+        now_ms: u64,
+    ) -> crate::Result<Option<Arc<Served>>> {
+        let mut services = BTreeMap::new();
+        let mut damped_all = BTreeMap::new();
+        let mut rounds = BTreeMap::new();
+        for (fqdn, svc) in &topo.services {
+            let ready: Vec<_> = topo.ready_pods(fqdn).collect();
+            let active: Vec<&str> = ready
+                .iter()
+                .filter(|p| !drains.contains(&p.name))
+                .map(|p| p.name.as_str())
+                .collect();
+            if active.is_empty() {
+                continue;
+            }
+            let mut source = "policy";
+            let mut target: BTreeMap<String, f64> = active
+                .iter()
+                .map(|p| {
+                    let w = decision
+                        .weights
+                        .get(fqdn)
+                        .and_then(|m| m.get(*p))
+                        .copied()
+                        .filter(|w| w.is_finite() && *w >= 0.0)
+                        .unwrap_or(0.0);
+                    (p.to_string(), w)
+                })
+                .collect();
+            if !decision.weights.contains_key(fqdn) || !normalise(&mut target) {
+                source = "even-fallback";
+                let even = 1.0 / active.len() as f64;
+                target.values_mut().for_each(|v| *v = even);
+            }
+            let mut damped = match self.damped.get(fqdn) {
+                Some(prev) if prev.keys().eq(target.keys()) => prev
+                    .iter()
+                    .map(|(p, old)| {
+                        let t = target.get(p).copied().unwrap_or(0.0);
+                        let mut v = old + self.cfg.damping * (t - old);
+                        if (v - t).abs() < 1e-4 {
+                            v = t;
+                        }
+                        (p.clone(), v)
+                    })
+                    .collect(),
+                _ => target.clone(),
+            };
+            if !normalise(&mut damped) {
+                damped = target.clone();
+            }
+            let endpoints = ready
+                .iter()
+                .map(|p| Endpoint {
+                    pod: p.name.clone(),
+                    address: p.address.to_string(),
+                    weight: damped.get(&p.name).copied().unwrap_or(0.0),
+                })
+                .collect();
+            services.insert(
+                fqdn.clone(),
+                ServiceWeights {
+                    aliases: svc.aliases.clone(),
+                    endpoints,
+                },
+            );
+            let drained = ready
+                .iter()
+                .filter(|p| drains.contains(&p.name))
+                .map(|p| p.name.clone())
+                .collect();
+            rounds.insert(
+                fqdn.clone(),
+                ServiceRound {
+                    source,
+                    target,
+                    damped: damped.clone(),
+                    drained,
+                },
+            );
+            damped_all.insert(fqdn.clone(), damped);
+        }
+        self.damped = damped_all;
+        self.rounds = rounds;
+        if let Some(cur) = &self.current
+            && !self.changed(&cur.table.services, &services)
+        {
+            return Ok(None);
+        }
+        let table = WeightsTable {
+            version: self.version + 1,
+            generated_at_ms: now_ms,
+            ttl_ms: self.cfg.ttl_ms,
+            services,
+        };
+        table
+            .validate()
+            .map_err(|e| crate::Error::Policy(format!("built an invalid table: {e}")))?;
+        let body = Bytes::from(
+            serde_json::to_vec(&table).map_err(|e| crate::Error::Policy(e.to_string()))?,
+        );
+        self.version = table.version;
+        let served = Arc::new(Served {
+            etag: format!("\"{}\"", table.version),
+            table,
+            body,
+        });
+        self.current = Some(served.clone());
+        Ok(Some(served))
+    }
+
+    fn changed(
+        &self,
+        old: &BTreeMap<String, ServiceWeights>,
+        new: &BTreeMap<String, ServiceWeights>,
+    ) -> bool {
+        if !old.keys().eq(new.keys()) {
+            return true;
+        }
+        old.values().zip(new.values()).any(|(a, b)| {
+            a.aliases != b.aliases
+                || a.endpoints.len() != b.endpoints.len()
+                || a.endpoints.iter().zip(&b.endpoints).any(|(x, y)| {
+                    x.pod != y.pod
+                        || x.address != y.address
+                        || (x.weight - y.weight).abs() > self.cfg.dead_band
+                        || ((x.weight == 0.0) != (y.weight == 0.0))
+                })
+        })
+    }
+}
+
+#[cfg(test)]
+#[path = "weights_tests.rs"]
+mod tests;
