@@ -1,7 +1,23 @@
-//! Topology from the Kubernetes API (Pods and Nodes watched with kube). Owned
-//! by the policy/kube engineer. (Initial version: signatures only.)
+//! Topology from the Kubernetes API: Pods (managed label, watched
+//! namespaces or all) and Nodes, each followed with kube's `watcher` into a
+//! `reflector` store. After the initial sync of every stream, a fresh
+//! [`Topology`](super::Topology) is published on every change that alters it
+//! (a pod added, deleted, turning unready, a node's capacity changing). How
+//! objects map to the topology is in [`build`].
 
-use super::TopologyTx;
+#[path = "kube_build.rs"]
+pub mod build;
+
+use std::pin::Pin;
+
+use futures::{FutureExt, Stream, StreamExt};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::WatchStreamExt;
+use kube::{Api, Resource};
+
+use super::{Topology, TopologyTx, publish};
 
 /// Where and what to watch.
 #[derive(Debug, Clone)]
@@ -24,9 +40,115 @@ impl Default for KubeConfig {
     }
 }
 
+/// What happened on one of the watch streams.
+enum Change {
+    /// The stream (re)listed everything: its store is complete.
+    Synced,
+    /// An object was applied or deleted after the sync.
+    Changed,
+    /// Still listing.
+    Listing,
+    /// A watch error (the stream retries with backoff).
+    Failed(watcher::Error),
+}
+
+type Tagged = Pin<Box<dyn Stream<Item = (usize, Change)> + Send>>;
+
+fn classify<K>(event: Result<Event<K>, watcher::Error>) -> Change {
+    match event {
+        Ok(Event::InitDone) => Change::Synced,
+        Ok(Event::Apply(_) | Event::Delete(_)) => Change::Changed,
+        Ok(Event::Init | Event::InitApply(_)) => Change::Listing,
+        Err(e) => Change::Failed(e),
+    }
+}
+
+fn stream<K>(api: Api<K>, config: watcher::Config, tag: usize, strip: fn(&mut K)) -> (Store<K>, Tagged)
+where
+    K: Resource<DynamicType = ()> + Clone + std::fmt::Debug + Send + Sync,
+    K: serde::de::DeserializeOwned + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let s = watcher::watcher(api, config)
+        .default_backoff()
+        .modify(move |o: &mut K| {
+            o.meta_mut().managed_fields = None;
+            strip(o);
+        })
+        .reflect(writer)
+        .map(move |e| (tag, classify(e)));
+    (reader, Box::pin(s))
+}
+
 /// Watch Pods and Nodes and publish a fresh topology on every change after
-/// the initial sync.
+/// the initial sync (`Some` only once both Pods and Nodes are synced).
+/// Runs until the watch streams end (they do not, normally); watch errors
+/// are logged and retried with kube's default backoff.
 pub async fn run(client: kube::Client, cfg: KubeConfig, tx: TopologyTx) -> crate::Result<()> {
-    let _ = (client, cfg, tx);
-    Err(crate::Error::Topology("kube discovery not implemented yet".into()))
+    let pod_config = watcher::Config::default().labels(&cfg.managed_label);
+    let pod_apis: Vec<Api<Pod>> = if cfg.namespaces.is_empty() {
+        vec![Api::all(client.clone())]
+    } else {
+        cfg.namespaces
+            .iter()
+            .map(|ns| Api::namespaced(client.clone(), ns))
+            .collect()
+    };
+    let mut streams: Vec<Tagged> = Vec::new();
+    let mut pod_stores = Vec::new();
+    for (tag, api) in pod_apis.into_iter().enumerate() {
+        let (store, s) = stream(api, pod_config.clone(), tag, |_| {});
+        pod_stores.push(store);
+        streams.push(s);
+    }
+    let node_tag = streams.len();
+    // Nodes carry long image lists we never read: drop them from the store.
+    let strip_node = |n: &mut Node| {
+        if let Some(status) = n.status.as_mut() {
+            status.images = None;
+        }
+    };
+    let (node_store, s) = stream(Api::<Node>::all(client), watcher::Config::default(), node_tag, strip_node);
+    streams.push(s);
+    let mut synced = vec![false; streams.len()];
+    let mut merged = futures::stream::select_all(streams);
+    let mut last: Option<Topology> = None;
+    tracing::info!(label = %cfg.managed_label, namespaces = ?cfg.namespaces, "kube topology: watching pods and nodes");
+
+    while let Some(first) = merged.next().await {
+        // Take everything already waiting, then rebuild once.
+        let mut changed = false;
+        let mut next = Some(first);
+        while let Some((tag, change)) = next {
+            match change {
+                Change::Synced => {
+                    if !synced[tag] {
+                        tracing::info!(stream = tag, "kube topology: stream synced");
+                    }
+                    synced[tag] = true;
+                    changed = true;
+                }
+                Change::Changed => changed = true,
+                Change::Listing => {}
+                Change::Failed(e) => tracing::warn!(stream = tag, error = %e, "kube watch error; retrying"),
+            }
+            next = merged.next().now_or_never().flatten();
+        }
+        if !changed || !synced.iter().all(|s| *s) {
+            continue;
+        }
+        let pods: Vec<_> = pod_stores.iter().flat_map(Store::state).collect();
+        let topology = build::topology(&pods, &node_store.state(), &cfg);
+        if last.as_ref() != Some(&topology) {
+            tracing::info!(
+                nodes = topology.nodes.len(),
+                services = topology.services.len(),
+                pods = topology.pods.len(),
+                "kube topology: publishing"
+            );
+            publish(&tx, topology.clone());
+            last = Some(topology);
+        }
+    }
+    Ok(())
 }

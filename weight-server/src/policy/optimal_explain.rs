@@ -1,0 +1,157 @@
+//! Turns the LP's loads into per-service weights and the explain JSON of
+//! `GET /admin/explain/{service}`.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use super::model::Inputs;
+use super::{Mode, OptimalConfig, Solved};
+use crate::policy::Decision;
+
+const MODEL: &str = "hosts = nodes with a fresh report; background = node use - managed pods' CPU; \
+demand = smoothed CPU of a service's pods on known nodes (raised to the tenant's fair share when a \
+pod of the tenant sits on a saturated node); if all demand fits: maximise the minimum spare \
+fraction over hosts; else maximise the minimum over tenants of served/min(fair share, demand), \
+then the minimum spare fraction; pods on unknown nodes keep an even share; weight = load / \
+service load";
+
+/// Build the [`Decision`]: weights for placed services, explain for all.
+pub fn decision(inputs: &Inputs, solved: &Solved, cfg: &OptimalConfig) -> Decision {
+    let mut decision = Decision::default();
+    let mut host_load = vec![0.0; inputs.hosts.len()];
+    for (p, pod) in inputs.pods.iter().enumerate() {
+        host_load[pod.host] += solved.load.get(p).copied().unwrap_or(0.0);
+    }
+    for (s, svc) in inputs.services.iter().enumerate() {
+        let tenant = &inputs.tenants[svc.tenant];
+        let mut left_out = svc.left_out.clone();
+        let placed: f64 = svc
+            .lp_pods
+            .iter()
+            .map(|&p| solved.load.get(p).copied().unwrap_or(0.0))
+            .sum();
+        if left_out.is_none() && !(placed > svc.demand * 1e-9 && placed.is_finite()) {
+            left_out = Some("the LP placed none of its load (overloaded)".into());
+        }
+        let weights = match left_out {
+            None => weights(inputs, solved, s, placed, cfg),
+            Some(_) => BTreeMap::new(),
+        };
+        let ready = svc.ready() as f64;
+        let mut pods = Vec::new();
+        for &p in &svc.lp_pods {
+            let pod = &inputs.pods[p];
+            let host = &inputs.hosts[pod.host];
+            let load = solved.load.get(p).copied().unwrap_or(0.0);
+            let why = if left_out.is_some() {
+                "service left out: even split".to_string()
+            } else if load <= placed * cfg.min_weight {
+                format!(
+                    "no load placed here: node {} is needed by other tenants or is fuller than \
+                     the alternatives",
+                    host.name
+                )
+            } else {
+                format!(
+                    "{:.0}m of the service's {:.0}m placed here; node {} ends with {:.1}% spare",
+                    load,
+                    placed,
+                    host.name,
+                    100.0 * (host.available - host_load[pod.host]) / host.capacity
+                )
+            };
+            pods.push(json!({
+                "pod": pod.name,
+                "node": host.name,
+                "node_known": true,
+                "node_capacity_millicores": host.capacity,
+                "node_used_millicores": host.used,
+                "node_background_millicores": host.background,
+                "node_saturated": host.saturated,
+                "node_spare_fraction_after": (host.available - host_load[pod.host]) / host.capacity,
+                "cpu_millicores": pod.cpu,
+                "load_millicores": load,
+                "weight": weights.get(&pod.name).copied(),
+                "why": why,
+            }));
+        }
+        for name in &svc.unknown_pods {
+            pods.push(json!({
+                "pod": name,
+                "node_known": false,
+                "weight": weights.get(name).copied(),
+                "why": format!(
+                    "its node has no fresh CPU report: keeps an even share (1/{ready}), no load \
+                     moved toward it"
+                ),
+            }));
+        }
+        let explain = json!({
+            "policy": "optimal",
+            "service": svc.fqdn,
+            "tenant": tenant.name,
+            "status": match &left_out {
+                None => "weighted".to_string(),
+                Some(r) => format!("left out ({r}): the caller uses even weights"),
+            },
+            "mode": solved.mode,
+            "solver": solved.solver,
+            "solve_ms": solved.solve_ms,
+            "min_served_over_entitled": solved.min_served_ratio,
+            "min_spare_fraction": solved.min_spare_fraction,
+            "tenant_fair_share_millicores": tenant.fair_share,
+            "tenant_demand_measured_millicores": tenant.demand_measured,
+            "tenant_demand_millicores": tenant.demand,
+            "tenant_entitled_millicores": tenant.entitled,
+            "tenant_throttled": tenant.throttled,
+            "service_demand_measured_millicores": svc.demand_measured,
+            "service_demand_millicores": svc.demand,
+            "service_load_placed_millicores": placed,
+            "config": cfg,
+            "model": MODEL,
+            "pods": pods,
+        });
+        if left_out.is_none() && solved.mode != Mode::Idle {
+            decision.weights.insert(svc.fqdn.clone(), weights);
+        }
+        decision.explain.insert(svc.fqdn.clone(), explain);
+    }
+    decision
+}
+
+/// Weights of a placed service: its known pods share `(N−U)/N` in
+/// proportion to their loads, each of the `U` pods on unknown nodes `1/N`.
+fn weights(
+    inputs: &Inputs,
+    solved: &Solved,
+    s: usize,
+    placed: f64,
+    cfg: &OptimalConfig,
+) -> BTreeMap<String, f64> {
+    let svc = &inputs.services[s];
+    let n = svc.ready() as f64;
+    let known_share = svc.lp_pods.len() as f64 / n;
+    let raw: Vec<(usize, f64)> = svc
+        .lp_pods
+        .iter()
+        .map(|&p| (p, solved.load.get(p).copied().unwrap_or(0.0) / placed))
+        .collect();
+    let above = |w: f64| if w >= cfg.min_weight { w } else { 0.0 };
+    let kept: f64 = raw.iter().map(|&(_, w)| above(w)).sum();
+    // A threshold that would drop everything is ignored.
+    let (raw, kept): (Vec<(usize, f64)>, f64) = if kept > 0.0 {
+        (raw.into_iter().map(|(p, w)| (p, above(w))).collect(), kept)
+    } else {
+        let sum = raw.iter().map(|&(_, w)| w).sum();
+        (raw, sum)
+    };
+    let mut out = BTreeMap::new();
+    for (p, w) in raw {
+        out.insert(inputs.pods[p].name.clone(), known_share * w / kept);
+    }
+    for name in &svc.unknown_pods {
+        out.insert(name.clone(), 1.0 / n);
+    }
+    out
+}

@@ -1,0 +1,261 @@
+//! The inputs of the `optimal` LP, derived from a [`Topology`] and a
+//! [`CpuView`]: known hosts with capacity and background use, services with
+//! their (possibly raised) demand, tenants with fair share and entitlement,
+//! and the pods that get an LP variable.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::OptimalConfig;
+use crate::policy::CpuView;
+use crate::topology::Topology;
+
+/// A node with a fresh, usable report.
+#[derive(Debug, Clone)]
+pub struct Host {
+    pub name: String,
+    /// C_h, millicores.
+    pub capacity: f64,
+    /// Smoothed node use, millicores.
+    pub used: f64,
+    /// Smoothed CPU of the managed pods on it (any readiness), millicores.
+    pub managed: f64,
+    /// B_h = max(0, used − managed).
+    pub background: f64,
+    /// A_h = max(0, C_h − B_h): what managed load may use.
+    pub available: f64,
+    /// used ≥ saturation threshold × capacity.
+    pub saturated: bool,
+}
+
+/// A managed service.
+#[derive(Debug, Clone)]
+pub struct Svc {
+    pub fqdn: String,
+    pub tenant: usize,
+    /// Σ smoothed CPU of its pods on known hosts (any readiness).
+    pub demand_measured: f64,
+    /// The demand the LP places (measured, raised for a throttled tenant).
+    pub demand: f64,
+    /// Indices into [`Inputs::pods`]: its ready pods on known hosts.
+    pub lp_pods: Vec<usize>,
+    /// Its ready pods on unknown nodes (they keep an even share).
+    pub unknown_pods: Vec<String>,
+    /// Why the service is left out of the decision, if it is.
+    pub left_out: Option<String>,
+}
+
+impl Svc {
+    /// Ready pods in total.
+    pub fn ready(&self) -> usize {
+        self.lp_pods.len() + self.unknown_pods.len()
+    }
+}
+
+/// A tenant (party).
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub name: String,
+    /// F_s, millicores (`Topology::fair_share`).
+    pub fair_share: f64,
+    /// Σ measured demand of its services.
+    pub demand_measured: f64,
+    /// D_s: Σ demand of its services in the LP.
+    pub demand: f64,
+    /// E_s = min(F_s, D_s): what it is guaranteed when feasible.
+    pub entitled: f64,
+    /// One of its ready pods sits on a saturated node.
+    pub throttled: bool,
+    pub services: Vec<usize>,
+}
+
+/// A ready pod on a known host: one LP variable.
+#[derive(Debug, Clone)]
+pub struct LpPod {
+    pub name: String,
+    pub service: usize,
+    pub host: usize,
+    /// Its smoothed CPU, millicores.
+    pub cpu: f64,
+}
+
+/// Everything the LP needs.
+#[derive(Debug, Clone, Default)]
+pub struct Inputs {
+    pub hosts: Vec<Host>,
+    pub services: Vec<Svc>,
+    pub tenants: Vec<Tenant>,
+    pub pods: Vec<LpPod>,
+}
+
+fn usable(v: f64) -> f64 {
+    if v.is_finite() && v > 0.0 { v } else { 0.0 }
+}
+
+impl Inputs {
+    /// Derive the inputs. Never fails: unusable numbers count as 0 or make
+    /// a node unknown; services with nothing to decide get `left_out`.
+    pub fn build(topology: &Topology, cpu: &CpuView, cfg: &OptimalConfig) -> Self {
+        let mut inputs = Inputs::default();
+        // Hosts: nodes with a fresh report and a positive capacity.
+        let mut host_index: HashMap<&str, usize> = HashMap::new();
+        for (name, n) in &cpu.nodes {
+            let reported = usable(n.capacity_millicores);
+            let capacity = if reported > 0.0 {
+                reported
+            } else {
+                topology
+                    .nodes
+                    .get(name)
+                    .map_or(0.0, |t| usable(t.capacity_millicores))
+            };
+            if capacity <= 0.0 || !n.used_millicores.is_finite() {
+                continue;
+            }
+            host_index.insert(name.as_str(), inputs.hosts.len());
+            inputs.hosts.push(Host {
+                name: name.clone(),
+                capacity,
+                used: usable(n.used_millicores),
+                managed: 0.0,
+                background: 0.0,
+                available: 0.0,
+                saturated: false,
+            });
+        }
+        for pod in topology.pods.values() {
+            if let Some(&h) = host_index.get(pod.node.as_str()) {
+                inputs.hosts[h].managed += usable(cpu.pods.get(&pod.name).copied().unwrap_or(0.0));
+            }
+        }
+        for h in &mut inputs.hosts {
+            h.background = (h.used - h.managed).max(0.0);
+            h.available = (h.capacity - h.background).max(0.0);
+            h.saturated = h.used >= cfg.saturation_threshold * h.capacity;
+        }
+
+        // Tenants and services, in stable (FQDN) order.
+        let mut tenant_index: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut service_index: HashMap<&str, usize> = HashMap::new();
+        for svc in topology.services.values() {
+            let t = *tenant_index.entry(svc.tenant.as_str()).or_insert_with(|| {
+                inputs.tenants.push(Tenant {
+                    name: svc.tenant.clone(),
+                    fair_share: usable(topology.fair_share(&svc.tenant)),
+                    demand_measured: 0.0,
+                    demand: 0.0,
+                    entitled: 0.0,
+                    throttled: false,
+                    services: Vec::new(),
+                });
+                inputs.tenants.len() - 1
+            });
+            service_index.insert(svc.fqdn.as_str(), inputs.services.len());
+            inputs.tenants[t].services.push(inputs.services.len());
+            inputs.services.push(Svc {
+                fqdn: svc.fqdn.clone(),
+                tenant: t,
+                demand_measured: 0.0,
+                demand: 0.0,
+                lp_pods: Vec::new(),
+                unknown_pods: Vec::new(),
+                left_out: None,
+            });
+        }
+
+        // Pods: demand from every pod on a known host; variables for ready ones.
+        for pod in topology.pods.values() {
+            let Some(&s) = service_index.get(pod.service.as_str()) else {
+                continue;
+            };
+            let host = host_index.get(pod.node.as_str()).copied();
+            let load = usable(cpu.pods.get(&pod.name).copied().unwrap_or(0.0));
+            if host.is_some() {
+                inputs.services[s].demand_measured += load;
+            }
+            if !pod.ready {
+                continue;
+            }
+            match host {
+                Some(h) => {
+                    inputs.services[s].lp_pods.push(inputs.pods.len());
+                    let tenant = inputs.services[s].tenant;
+                    if inputs.hosts[h].saturated {
+                        inputs.tenants[tenant].throttled = true;
+                    }
+                    inputs.pods.push(LpPod {
+                        name: pod.name.clone(),
+                        service: s,
+                        host: h,
+                        cpu: load,
+                    });
+                }
+                None => inputs.services[s].unknown_pods.push(pod.name.clone()),
+            }
+        }
+
+        for t in 0..inputs.tenants.len() {
+            inputs.raise_demand(t, cfg);
+        }
+        inputs
+    }
+
+    /// D_s from its services; a throttled tenant's demand is raised to at
+    /// least its fair share (spread over its services in proportion to their
+    /// measured demand, or evenly when none was measured).
+    fn raise_demand(&mut self, t: usize, cfg: &OptimalConfig) {
+        let services = self.tenants[t].services.clone();
+        let placeable: Vec<usize> = services
+            .iter()
+            .copied()
+            .filter(|&s| !self.services[s].lp_pods.is_empty())
+            .collect();
+        let measured: f64 = placeable
+            .iter()
+            .map(|&s| self.services[s].demand_measured)
+            .sum();
+        let tenant = &self.tenants[t];
+        let raise = cfg.protect_saturated && tenant.throttled && tenant.fair_share > measured;
+        let target = if raise { tenant.fair_share } else { measured };
+        for &s in &placeable {
+            let svc = &mut self.services[s];
+            svc.demand = if !raise {
+                svc.demand_measured
+            } else if measured > 0.0 {
+                svc.demand_measured * target / measured
+            } else {
+                target / placeable.len() as f64
+            };
+        }
+        for &s in &services {
+            let svc = &mut self.services[s];
+            svc.left_out = if svc.ready() == 0 {
+                Some("no ready pod".into())
+            } else if svc.lp_pods.is_empty() {
+                Some("no ready pod on a node with a fresh CPU report".into())
+            } else if svc.demand <= 0.0 {
+                Some("no CPU demand measured yet".into())
+            } else {
+                None
+            };
+        }
+        let tenant = &mut self.tenants[t];
+        tenant.demand_measured = services
+            .iter()
+            .map(|&s| self.services[s].demand_measured)
+            .sum();
+        tenant.demand = placeable
+            .iter()
+            .filter(|&&s| self.services[s].left_out.is_none())
+            .map(|&s| self.services[s].demand)
+            .sum();
+        tenant.entitled = tenant.fair_share.min(tenant.demand);
+    }
+
+    /// Services placed by the LP.
+    pub fn placed(&self) -> impl Iterator<Item = (usize, &Svc)> {
+        self.services
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.left_out.is_none())
+    }
+}

@@ -1,0 +1,233 @@
+//! Pure mapping from Kubernetes Pods and Nodes to a [`Topology`] (no I/O, so
+//! it is tested with plain objects).
+//!
+//! * Pod: skipped unless it has a service (label `app`, else its owner
+//!   StatefulSet), a node (`spec.nodeName`), an IP (`status.podIP`), a port
+//!   (annotation `mplb.io/port`, else the first declared container port) and
+//!   is not finished (`Succeeded`/`Failed`). Ready = condition `Ready` is
+//!   `True` and it is not being deleted. CPU request = Σ containers'
+//!   `resources.requests.cpu`.
+//! * Service: one per (namespace, service name); tenant from the pod label
+//!   `mplb.io/tenant` (default: the namespace); fair share from the pod
+//!   annotation `mplb.io/fair-share` (millicores, `1500` or `1500m`; default:
+//!   none, i.e. the sum of its pods' requests); port = its first pod's port.
+//!   Tenant and port come from its first pod in name order, the fair share
+//!   from the first pod that has the annotation.
+//! * Node: allocatable CPU (else capacity) in millicores; 0 when missing.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1 as corev1;
+
+use super::super::{Node, Pod, Service, Topology};
+use super::KubeConfig;
+
+/// Label naming a pod's tenant.
+pub const TENANT_LABEL: &str = "mplb.io/tenant";
+/// Annotation with a service's fair share in millicores.
+pub const FAIR_SHARE_ANNOTATION: &str = "mplb.io/fair-share";
+/// Annotation overriding a pod's serving port.
+pub const PORT_ANNOTATION: &str = "mplb.io/port";
+
+/// Parse a Kubernetes CPU quantity (`250m`, `1`, `0.5`, `2k`, `1e3`, `100u`)
+/// into millicores. `None` for anything else, negatives and non-finite.
+pub fn cpu_millicores(q: &str) -> Option<f64> {
+    let q = q.trim();
+    let split = q
+        .find(|c: char| c.is_ascii_alphabetic() && c != 'e' && c != 'E')
+        .unwrap_or(q.len());
+    let (num, suffix) = q.split_at(split);
+    // `1e3` is an exponent; `1E` alone (exa) is not a number.
+    let (num, suffix) = if suffix.is_empty() && num.ends_with(['e', 'E']) {
+        (&num[..num.len() - 1], &q[num.len() - 1..])
+    } else {
+        (num, suffix)
+    };
+    let factor = match suffix {
+        "n" => 1e-9,
+        "u" => 1e-6,
+        "m" => 1e-3,
+        "" => 1.0,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "P" => 1e15,
+        "E" => 1e18,
+        "Ki" => 1024.0,
+        "Mi" => 1024.0 * 1024.0,
+        "Gi" => 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    if num.is_empty() || !num.starts_with(|c: char| c.is_ascii_digit() || c == '.' || c == '+') {
+        return None;
+    }
+    let v: f64 = num.parse().ok()?;
+    let m = v * factor * 1e3;
+    (m.is_finite() && m >= 0.0).then_some(m)
+}
+
+/// A fair-share annotation: millicores as `1500` or `1500m`.
+pub fn fair_share_millicores(v: &str) -> Option<f64> {
+    let v = v.trim();
+    let n: f64 = v.strip_suffix('m').unwrap_or(v).parse().ok()?;
+    (n.is_finite() && n >= 0.0).then_some(n)
+}
+
+/// Allocatable CPU of a node in millicores (0 when missing or invalid).
+pub fn node_millicores(node: &corev1::Node) -> f64 {
+    let status = node.status.as_ref();
+    let pick = |m: Option<&BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>| {
+        m.and_then(|m| m.get("cpu")).and_then(|q| cpu_millicores(&q.0))
+    };
+    pick(status.and_then(|s| s.allocatable.as_ref()))
+        .or_else(|| pick(status.and_then(|s| s.capacity.as_ref())))
+        .unwrap_or(0.0)
+}
+
+/// What a pod contributes, or why it is skipped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PodFacts {
+    pub name: String,
+    pub namespace: String,
+    pub uid: String,
+    pub service: String,
+    pub node: String,
+    pub address: SocketAddr,
+    pub ready: bool,
+    pub cpu_request_millicores: Option<f64>,
+    pub tenant: Option<String>,
+    pub fair_share_millicores: Option<f64>,
+}
+
+/// Extract the facts of one pod; `Err` says why it is not usable.
+pub fn pod_facts(pod: &corev1::Pod) -> Result<PodFacts, &'static str> {
+    let meta = &pod.metadata;
+    let name = meta.name.clone().ok_or("no name")?;
+    let namespace = meta.namespace.clone().unwrap_or_else(|| "default".into());
+    let labels = meta.labels.as_ref();
+    let annotations = meta.annotations.as_ref();
+    let service = labels
+        .and_then(|l| l.get("app"))
+        .filter(|s| !s.is_empty())
+        .cloned()
+        .or_else(|| {
+            meta.owner_references
+                .iter()
+                .flatten()
+                .find(|o| o.kind == "StatefulSet")
+                .map(|o| o.name.clone())
+        })
+        .ok_or("no `app` label and no owner StatefulSet")?;
+    let spec = pod.spec.as_ref().ok_or("no spec")?;
+    let node = spec.node_name.clone().ok_or("not scheduled")?;
+    let status = pod.status.as_ref().ok_or("no status")?;
+    if matches!(status.phase.as_deref(), Some("Succeeded" | "Failed")) {
+        return Err("finished");
+    }
+    let ip: IpAddr = status
+        .pod_ip
+        .as_deref()
+        .ok_or("no pod IP")?
+        .parse()
+        .map_err(|_| "bad pod IP")?;
+    let port = match annotations.and_then(|a| a.get(PORT_ANNOTATION)) {
+        Some(p) => p.trim().parse::<u16>().map_err(|_| "bad mplb.io/port annotation")?,
+        None => spec
+            .containers
+            .iter()
+            .flat_map(|c| c.ports.iter().flatten())
+            .map(|p| p.container_port)
+            .next()
+            .and_then(|p| u16::try_from(p).ok())
+            .ok_or("no container port and no mplb.io/port annotation")?,
+    };
+    let ready = meta.deletion_timestamp.is_none()
+        && status
+            .conditions
+            .iter()
+            .flatten()
+            .any(|c| c.type_ == "Ready" && c.status == "True");
+    let requests: Vec<Option<f64>> = spec
+        .containers
+        .iter()
+        .filter_map(|c| c.resources.as_ref()?.requests.as_ref()?.get("cpu"))
+        .map(|q| cpu_millicores(&q.0))
+        .collect();
+    let cpu_request_millicores = if requests.is_empty() || requests.iter().any(Option::is_none) {
+        None
+    } else {
+        Some(requests.into_iter().flatten().sum())
+    };
+    Ok(PodFacts {
+        uid: meta.uid.clone().unwrap_or_else(|| name.clone()),
+        name,
+        namespace,
+        service,
+        node,
+        address: SocketAddr::new(ip, port),
+        ready,
+        cpu_request_millicores,
+        tenant: labels.and_then(|l| l.get(TENANT_LABEL)).cloned(),
+        fair_share_millicores: annotations
+            .and_then(|a| a.get(FAIR_SHARE_ANNOTATION))
+            .and_then(|v| fair_share_millicores(v)),
+    })
+}
+
+/// Build the topology from the watched objects.
+pub fn topology(pods: &[Arc<corev1::Pod>], nodes: &[Arc<corev1::Node>], cfg: &KubeConfig) -> Topology {
+    let mut topo = Topology::default();
+    for node in nodes {
+        if let Some(name) = &node.metadata.name {
+            let capacity_millicores = node_millicores(node);
+            topo.nodes.insert(name.clone(), Node { name: name.clone(), capacity_millicores });
+        }
+    }
+    let mut facts: Vec<PodFacts> = pods
+        .iter()
+        .filter_map(|p| match pod_facts(p) {
+            Ok(f) => Some(f),
+            Err(why) => {
+                tracing::debug!(pod = ?p.metadata.name, why, "pod skipped");
+                None
+            }
+        })
+        .collect();
+    facts.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    for f in facts {
+        let fqdn = format!("{}.{}.svc.{}", f.service, f.namespace, cfg.cluster_domain);
+        let svc = topo.services.entry(fqdn.clone()).or_insert_with(|| Service {
+            name: f.service.clone(),
+            namespace: f.namespace.clone(),
+            fqdn: fqdn.clone(),
+            tenant: f.tenant.clone().unwrap_or_else(|| f.namespace.clone()),
+            port: f.address.port(),
+            fair_share_millicores: f.fair_share_millicores,
+            aliases: Topology::default_aliases(&f.service, &f.namespace),
+        });
+        if svc.fair_share_millicores.is_none() {
+            svc.fair_share_millicores = f.fair_share_millicores;
+        }
+        if topo.pods.contains_key(&f.name) {
+            tracing::warn!(pod = %f.name, namespace = %f.namespace, "pod name already used in another namespace; skipped");
+            continue;
+        }
+        topo.pods.insert(
+            f.name.clone(),
+            Pod {
+                name: f.name,
+                namespace: f.namespace,
+                uid: f.uid,
+                service: fqdn,
+                node: f.node,
+                address: f.address,
+                ready: f.ready,
+                cpu_request_millicores: f.cpu_request_millicores,
+            },
+        );
+    }
+    topo
+}
