@@ -112,7 +112,7 @@ impl Poller {
                     }
                     Ok(_) => {}
                     Err(e) => {
-                        let msg = format!("mplb: weights table {e}; keeping v{before}");
+                        let msg = format!("mplb: {e}; keeping v{before}");
                         self.table_log.log(host, Level::Error, &msg);
                     }
                 }

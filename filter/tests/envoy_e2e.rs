@@ -1,0 +1,352 @@
+//! End-to-end: the built filter in a real Envoy 1.40 (`--concurrency 2`, so
+//! three Wasm VMs share the lease), a scripted weight server, and upstream
+//! replicas whose own counts are the evidence.
+//!
+//! Run: `cargo test -p mplb-filter --test envoy_e2e` (builds the wasm itself;
+//! needs the wasm32-wasip1 target and Envoy from scripts/setup.sh).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use mplb_wire::ProxyStats;
+use support::http::{Client, Replica, WeightServer};
+use support::{Envoy, filter_wasm, wait_for};
+
+const BACKEND: &str = "backend.default.svc.cluster.local";
+const POLL_MS: u64 = 200;
+const TTL_MS: u64 = 2000;
+
+struct Lab {
+    ws: WeightServer,
+    backend: Vec<Replica>,
+    other: Replica,
+    envoy: Envoy,
+}
+
+fn table(version: u64, backend: &[Replica], other: &Replica, weights: [u32; 3]) -> String {
+    let eps: Vec<String> = backend
+        .iter()
+        .zip(weights)
+        .map(|(r, w)| {
+            format!(
+                r#"{{"pod":"{}","address":"{}","weight":{w}}}"#,
+                r.name, r.server.addr
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"version":{version},"generated_at_ms":1,"ttl_ms":30000,"services":{{
+        "{BACKEND}":{{"aliases":["backend"],"endpoints":[{}]}},
+        "other.default.svc.cluster.local":{{"aliases":["other"],"endpoints":[
+          {{"pod":"{}","address":"{}","weight":1}}]}}}}}}"#,
+        eps.join(","),
+        other.name,
+        other.server.addr
+    )
+}
+
+fn cluster(name: &str, addrs: &[SocketAddr]) -> String {
+    let eps: Vec<String> = addrs
+        .iter()
+        .map(|a| {
+            format!(
+                "        - endpoint: {{address: {{socket_address: {{address: 127.0.0.1, port_value: {}}}}}}}\n",
+                a.port()
+            )
+        })
+        .collect();
+    format!(
+        "  - name: {name}\n    type: STATIC\n    connect_timeout: 0.25s\n    lb_policy: ROUND_ROBIN\n    load_assignment:\n      cluster_name: {name}\n      endpoints:\n      - lb_endpoints:\n{}",
+        eps.concat()
+    )
+}
+
+fn envoy_config(ws: SocketAddr, backend: &[Replica], other: &Replica, mode: &str) -> String {
+    let wasm = filter_wasm();
+    let plugin = format!(
+        r#"{{"weight_server_cluster":"weight-server","weight_server_authority":"weight-server","poll_interval_ms":{POLL_MS},"poll_timeout_ms":150,"table_ttl_ms":{TTL_MS},"service":"frontend","mode":"{mode}"}}"#
+    );
+    let session = mode == "session";
+    let mut routes = String::new();
+    let mut clusters = cluster("weight-server", &[ws]);
+    let all: Vec<SocketAddr> = backend.iter().map(|r| r.server.addr).collect();
+    clusters.push_str(&cluster("svc", &all));
+    for r in backend.iter().chain([other]) {
+        clusters.push_str(&cluster(&format!("pod-{}", r.name), &[r.server.addr]));
+        if !session {
+            routes.push_str(&format!(
+                "              - match: {{prefix: /, headers: [{{name: x-lb-endpt, string_match: {{exact: {}}}}}]}}\n                route: {{cluster: pod-{}}}\n",
+                r.name, r.name
+            ));
+        }
+    }
+    let stateful = if session {
+        "          - name: envoy.filters.http.stateful_session
+            typed_config:
+              \"@type\": type.googleapis.com/envoy.extensions.filters.http.stateful_session.v3.StatefulSession
+              session_state:
+                name: envoy.http.stateful_session.header
+                typed_config:
+                  \"@type\": type.googleapis.com/envoy.extensions.http.stateful_session.header.v3.HeaderBasedSessionState
+                  name: x-lb-session
+"
+    } else {
+        ""
+    };
+    format!(
+        "admin:
+  address: {{socket_address: {{address: 127.0.0.1, port_value: {{ADMIN}}}}}}
+static_resources:
+  listeners:
+  - name: main
+    address: {{socket_address: {{address: 127.0.0.1, port_value: {{LISTEN}}}}}}
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          \"@type\": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: main
+          route_config:
+            virtual_hosts:
+            - name: all
+              domains: [\"*\"]
+              routes:
+{routes}              - match: {{prefix: /}}
+                route: {{cluster: svc}}
+          http_filters:
+          - name: envoy.filters.http.wasm
+            typed_config:
+              \"@type\": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
+              config:
+                name: mplb
+                vm_config:
+                  vm_id: mplb
+                  runtime: envoy.wasm.runtime.v8
+                  code: {{local: {{filename: {wasm}}}}}
+                configuration:
+                  \"@type\": type.googleapis.com/google.protobuf.StringValue
+                  value: '{plugin}'
+{stateful}          - name: envoy.filters.http.router
+            typed_config:
+              \"@type\": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
+  clusters:
+{clusters}",
+        wasm = wasm.display()
+    )
+}
+
+impl Lab {
+    fn start(mode: &str) -> Lab {
+        let backend: Vec<Replica> = ["r0", "r1", "r2"]
+            .iter()
+            .map(|n| Replica::start(n))
+            .collect();
+        let other = Replica::start("o0");
+        let ws = WeightServer::start();
+        ws.serve(1, table(1, &backend, &other, [60, 30, 10]));
+        let envoy = Envoy::start(&envoy_config(ws.server.addr, &backend, &other, mode), 2);
+        let lab = Lab {
+            ws,
+            backend,
+            other,
+            envoy,
+        };
+        // Ready once the workers stamp: a probe reaches a replica with the header.
+        wait_for(
+            "the first table to be in force",
+            Duration::from_secs(20),
+            || {
+                lab.reset();
+                lab.load("backend", &[], 8);
+                lab.backend
+                    .iter()
+                    .map(|r| r.stamped() + r.sessions.lock().unwrap().values().sum::<u64>())
+                    .sum::<u64>()
+                    >= 8
+            },
+        );
+        lab
+    }
+
+    fn reset(&self) {
+        for r in self.backend.iter().chain([&self.other]) {
+            r.reset();
+        }
+    }
+
+    /// `n` GETs over 4 keep-alive connections; panics unless all are 200.
+    fn load(&self, host: &str, headers: &[(&str, &str)], n: usize) {
+        let failed: usize = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|t| {
+                    let addr = self.envoy.listen;
+                    s.spawn(move || {
+                        let mut c = Client::connect(addr).unwrap();
+                        (t..n)
+                            .step_by(4)
+                            .filter(|_| !matches!(c.get(host, "/", headers), Ok((200, _))))
+                            .count()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(
+            failed,
+            0,
+            "{failed} of {n} requests failed\n{}",
+            self.envoy.log_text()
+        );
+    }
+
+    /// The replicas' own counts as shares of what they served.
+    fn shares(&self) -> Vec<f64> {
+        let served: Vec<u64> = self.backend.iter().map(Replica::served).collect();
+        let total: u64 = served.iter().sum();
+        served
+            .iter()
+            .map(|&s| s as f64 / total.max(1) as f64)
+            .collect()
+    }
+
+    fn assert_split(&self, what: &str, want: [f64; 3], tolerance: f64) {
+        let got = self.shares();
+        for (g, w) in got.iter().zip(want) {
+            assert!(
+                (g - w).abs() <= tolerance,
+                "{what}: split {got:?}, want {want:?} ±{tolerance}"
+            );
+        }
+        eprintln!("{what}: split {got:.3?} (want {want:?})");
+    }
+}
+
+#[test]
+fn subset_mode_follows_the_weights_and_fails_open() {
+    let mut lab = Lab::start("subset");
+
+    // The split follows 60/30/10 over 3,000 requests, every one stamped.
+    lab.reset();
+    lab.load("backend", &[], 3000);
+    lab.assert_split("60/30/10", [0.6, 0.3, 0.1], 0.03);
+    assert_eq!(lab.backend.iter().map(Replica::stamped).sum::<u64>(), 3000);
+
+    // Three VMs tick, one polls per period: about one GET per 200 ms.
+    let (g0, t0) = (lab.ws.gets(), Instant::now());
+    std::thread::sleep(Duration::from_secs(2));
+    let (gets, periods) = (
+        lab.ws.gets() - g0,
+        t0.elapsed().as_millis() as u64 / POLL_MS,
+    );
+    eprintln!("{gets} polls in {periods} periods");
+    assert!(
+        gets >= periods / 2 && gets <= periods + 2,
+        "{gets} polls in {periods} periods"
+    );
+
+    // A weight change is followed within two poll periods.
+    lab.ws
+        .serve(2, table(2, &lab.backend, &lab.other, [10, 30, 60]));
+    std::thread::sleep(Duration::from_millis(2 * POLL_MS));
+    lab.reset();
+    lab.load("backend", &[], 1500);
+    lab.assert_split("changed to 10/30/60", [0.1, 0.3, 0.6], 0.03);
+
+    // An invalid table leaves the old split in force (and is logged).
+    let invalid =
+        table(3, &lab.backend, &lab.other, [10, 30, 60]).replace("\"weight\":60", "\"weight\":-60");
+    lab.ws.serve(3, invalid);
+    std::thread::sleep(Duration::from_millis(3 * POLL_MS));
+    lab.reset();
+    lab.load("backend", &[], 1500);
+    lab.assert_split("after an invalid table", [0.1, 0.3, 0.6], 0.03);
+    assert!(
+        lab.envoy.log_text().contains("keeping v2"),
+        "rejection not logged:\n{}",
+        lab.envoy.log_text()
+    );
+    lab.ws
+        .serve(2, table(2, &lab.backend, &lab.other, [10, 30, 60]));
+
+    // A pin to a pod of the destination is honoured.
+    for (i, pod) in ["r2", "r0"].iter().enumerate() {
+        lab.reset();
+        lab.load("backend", &[("x-lb-endpt", pod)], 300);
+        assert_eq!(lab.backend[[2, 0][i]].served(), 300, "pin to {pod}");
+    }
+
+    // A stale header naming another service's pod is replaced, never followed.
+    lab.reset();
+    lab.load("backend:8080", &[("x-lb-endpt", "o0")], 1500);
+    assert_eq!(lab.other.served(), 0, "stale header followed");
+    lab.assert_split("stale header replaced", [0.1, 0.3, 0.6], 0.04);
+
+    // Requests to the own service are not touched: Envoy's round robin.
+    lab.reset();
+    lab.load("frontend:8080", &[], 600);
+    assert_eq!(lab.backend.iter().map(Replica::stamped).sum::<u64>(), 0);
+    lab.assert_split("own service (round robin)", [1.0 / 3.0; 3], 0.05);
+
+    // Proxy stats rode along on the polls.
+    let bodies = lab.ws.state.lock().unwrap().stats_bodies.clone();
+    let stats: Vec<ProxyStats> = bodies
+        .iter()
+        .map(|b| ProxyStats::parse(b).unwrap())
+        .collect();
+    let r0: u64 = stats
+        .iter()
+        .flat_map(|s| &s.pods)
+        .filter(|p| p.pod == "r0" && p.service == BACKEND)
+        .map(|p| p.requests)
+        .sum();
+    assert!(r0 > 0, "no stats for r0 in {} bodies", stats.len());
+    assert!(stats.iter().all(|s| s.proxy == "frontend"));
+
+    // Weight server killed: every request still succeeds; after the TTL the
+    // filter stamps nothing and Envoy's own balancing applies.
+    lab.ws.server.stop();
+    assert!(!support::is_listening(lab.ws.server.addr));
+    let killed = Instant::now();
+    lab.reset();
+    lab.load("backend", &[], 600);
+    std::thread::sleep(
+        Duration::from_millis(TTL_MS + 2 * POLL_MS).saturating_sub(killed.elapsed()),
+    );
+    lab.reset();
+    lab.load("backend", &[("x-lb-endpt", "o0")], 1500);
+    assert_eq!(
+        lab.backend.iter().map(Replica::stamped).sum::<u64>(),
+        0,
+        "stamped after the TTL"
+    );
+    assert_eq!(lab.other.served(), 0, "stale header kept after the TTL");
+    lab.assert_split("weight server gone, after the TTL", [1.0 / 3.0; 3], 0.05);
+}
+
+#[test]
+fn session_mode_routes_through_stateful_session() {
+    let lab = Lab::start("session");
+    lab.reset();
+    lab.load("backend", &[], 3000);
+    lab.assert_split("session 60/30/10", [0.6, 0.3, 0.1], 0.03);
+    // Each replica only ever received the session value naming itself.
+    for r in &lab.backend {
+        let want = base64::engine::general_purpose::STANDARD.encode(r.server.addr.to_string());
+        let seen = r.sessions.lock().unwrap().clone();
+        assert_eq!(
+            seen.keys().collect::<Vec<_>>(),
+            vec![&want],
+            "{}: {seen:?}",
+            r.name
+        );
+    }
+    // A pin through the session header (no per-pod routes in this Envoy).
+    lab.reset();
+    lab.load("backend", &[("x-lb-endpt", "r2")], 300);
+    assert_eq!(lab.backend[2].served(), 300);
+}
