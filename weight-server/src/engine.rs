@@ -274,7 +274,7 @@ impl Engine {
             return Err(AdminError::Invalid("no pod weights given".into()));
         }
         for (pod, w) in &weights {
-            if !topo.pods.get(pod).is_some_and(|p| p.service == fqdn) {
+            if topo.pods.get(pod).is_none_or(|p| p.service != fqdn) {
                 return Err(AdminError::NotFound(format!(
                     "pod {pod:?} is not a pod of {fqdn:?}"
                 )));
