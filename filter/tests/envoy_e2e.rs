@@ -67,10 +67,20 @@ fn cluster(name: &str, addrs: &[SocketAddr]) -> String {
 }
 
 fn envoy_config(ws: SocketAddr, backend: &[Replica], other: &Replica, mode: &str) -> String {
-    let wasm = filter_wasm();
     let plugin = format!(
         r#"{{"weight_server_cluster":"weight-server","weight_server_authority":"weight-server","poll_interval_ms":{POLL_MS},"poll_timeout_ms":150,"table_ttl_ms":{TTL_MS},"service":"frontend","mode":"{mode}"}}"#
     );
+    envoy_config_with(ws, backend, other, mode, &plugin)
+}
+
+fn envoy_config_with(
+    ws: SocketAddr,
+    backend: &[Replica],
+    other: &Replica,
+    mode: &str,
+    plugin: &str,
+) -> String {
+    let wasm = filter_wasm();
     let session = mode == "session";
     let mut routes = String::new();
     let mut clusters = cluster("weight-server", &[ws]);
@@ -349,4 +359,30 @@ fn session_mode_routes_through_stateful_session() {
     lab.reset();
     lab.load("backend", &[("x-lb-endpt", "r2")], 300);
     assert_eq!(lab.backend[2].served(), 300);
+}
+
+#[test]
+fn a_bad_configuration_refuses_to_start_naming_the_field() {
+    let backend: Vec<Replica> = ["r0", "r1", "r2"]
+        .iter()
+        .map(|n| Replica::start(n))
+        .collect();
+    let other = Replica::start("o0");
+    let plugin = r#"{"weight_server_cluster":"weight-server","poll_interval_ms":-1}"#;
+    let cfg = envoy_config_with(other.server.addr, &backend, &other, "subset", plugin);
+    let (exited, log) = Envoy::start_expecting_failure(&cfg);
+    assert!(
+        exited,
+        "Envoy started with a bad plugin configuration:\n{log}"
+    );
+    let ours: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("mplb: refusing to start"))
+        .collect();
+    assert_eq!(ours.len(), 1, "want exactly one refusal line:\n{log}");
+    assert!(
+        ours.iter()
+            .all(|l| l.contains("`poll_interval_ms`") && l.contains("between")),
+        "{ours:?}"
+    );
 }

@@ -133,6 +133,39 @@ impl Envoy {
         }
     }
 
+    /// Start Envoy with a config it must refuse; returns its output once it
+    /// exited (killed after 30 s if it does not).
+    pub fn start_expecting_failure(config: &str) -> (bool, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config
+            .replace("{LISTEN}", &free_port().to_string())
+            .replace("{ADMIN}", &free_port().to_string());
+        let cfg_path = dir.path().join("envoy.yaml");
+        std::fs::write(&cfg_path, config).unwrap();
+        let mut child = Command::new(envoy_binary())
+            .arg("-c")
+            .arg(&cfg_path)
+            .args(["--concurrency", "1", "--base-id", &free_port().to_string()])
+            .args(["-l", "warning"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start envoy");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let exited = child.try_wait().unwrap().is_some();
+        if !exited {
+            let _ = child.kill();
+        }
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (exited, text)
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
