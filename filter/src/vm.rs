@@ -179,5 +179,8 @@ impl VmFilter {
 }
 
 #[cfg(test)]
+#[path = "vm_hostile_tests.rs"]
+mod hostile_tests;
+#[cfg(test)]
 #[path = "vm_tests.rs"]
 mod tests;
