@@ -107,6 +107,8 @@ pub struct Solved {
     pub min_served_ratio: f64,
     /// Min over hosts with LP pods of the spare fraction after placement.
     pub min_spare_fraction: f64,
+    /// The optimum of each stage solved, in order (for cross-checks).
+    pub objectives: Vec<f64>,
     pub solver: &'static str,
     pub solve_ms: f64,
 }
@@ -200,16 +202,18 @@ fn loads(vars: &Vars, x: &[f64]) -> Vec<f64> {
 /// Run the stages.
 pub fn solve(inputs: &Inputs, cfg: &OptimalConfig, solver: &dyn LpSolver) -> crate::Result<Solved> {
     let started = Instant::now();
-    let done = |mode, load: Vec<f64>, ratio, spare| Solved {
+    let mut objectives = Vec::new();
+    let done = |mode, load: Vec<f64>, ratio, spare, objectives| Solved {
         mode,
         load,
         min_served_ratio: ratio,
         min_spare_fraction: spare,
+        objectives,
         solver: solver.name(),
         solve_ms: started.elapsed().as_secs_f64() * 1e3,
     };
     if inputs.placed().next().is_none() {
-        return Ok(done(Mode::Idle, vec![0.0; inputs.pods.len()], 1.0, 1.0));
+        return Ok(done(Mode::Idle, vec![0.0; inputs.pods.len()], 1.0, 1.0, objectives));
     }
 
     // Stage: all demand served, maximise the minimum spare fraction.
@@ -223,8 +227,10 @@ pub fn solve(inputs: &Inputs, cfg: &OptimalConfig, solver: &dyn LpSolver) -> cra
     spare_rows(inputs, &vars, &mut lp, u);
     let x = solver.maximise(&lp)?;
     let spare = x[u];
+    objectives.push(spare);
     if spare >= -1e-7 {
-        return Ok(done(Mode::AllServed, loads(&vars, &x), 1.0, spare.max(0.0)));
+        let load = loads(&vars, &x);
+        return Ok(done(Mode::AllServed, load, 1.0, spare.max(0.0), objectives));
     }
 
     // Overloaded, first: maximise min served/entitled (+ a served bonus).
@@ -256,10 +262,12 @@ pub fn solve(inputs: &Inputs, cfg: &OptimalConfig, solver: &dyn LpSolver) -> cra
         }
     }
     let x1 = solver.maximise(&lp)?;
+    objectives.push(lp.objective_value(&x1));
     let ratio = if guarded.is_empty() { 1.0 } else { x1[t].clamp(0.0, 1.0) };
     let served: f64 = vars.pod.iter().flatten().map(|&v| x1[v].max(0.0)).sum();
 
     // Overloaded, second: hold t and the served total, maximise min spare.
+    // (Same variable order as the first stage: pods first.)
     let mut lp2 = Lp::default();
     let vars = pod_vars(inputs, &mut lp2);
     let u = lp2.var(0.0, 1.0);
@@ -276,14 +284,15 @@ pub fn solve(inputs: &Inputs, cfg: &OptimalConfig, solver: &dyn LpSolver) -> cra
     spare_rows(inputs, &vars, &mut lp2, u);
     match solver.maximise(&lp2) {
         Ok(x2) => {
+            objectives.push(x2[u]);
             let spare = x2[u].max(0.0);
-            Ok(done(Mode::Overloaded, loads(&vars, &x2), ratio, spare))
+            Ok(done(Mode::Overloaded, loads(&vars, &x2), ratio, spare, objectives))
         }
         Err(e) => {
             tracing::warn!(error = %e, "optimal: spare stage failed; keeping the fairness stage");
             let load = loads(&vars, &x1);
             let spare = min_spare(inputs, &load);
-            Ok(done(Mode::Overloaded, load, ratio, spare))
+            Ok(done(Mode::Overloaded, load, ratio, spare, objectives))
         }
     }
 }

@@ -98,6 +98,7 @@ pub fn decision(inputs: &Inputs, solved: &Solved, cfg: &OptimalConfig) -> Decisi
             "mode": solved.mode,
             "solver": solved.solver,
             "solve_ms": solved.solve_ms,
+            "stage_objectives": solved.objectives,
             "min_served_over_entitled": solved.min_served_ratio,
             "min_spare_fraction": solved.min_spare_fraction,
             "tenant_fair_share_millicores": tenant.fair_share,

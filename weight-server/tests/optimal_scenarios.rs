@@ -1,0 +1,254 @@
+//! The `optimal` policy on hand-made scenarios: the original prototype's
+//! three nodes and three tenants, overload, unknown nodes, drains, saturation
+//! and degenerate inputs; clarabel cross-checked against microlp.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "optimal_support.rs"]
+mod support;
+
+use support::{MicroLp, Scenario, assert_well_formed, explained, fqdn, loads, weights_of};
+use weight_server::policy::optimal::{OptimalConfig, decide, decide_with};
+
+/// The prototype: 3 nodes of 2 cores; tenant 1 (`t1`) on nodes 1 and 2,
+/// tenant 2 (`t2`) on nodes 2 and 3, tenant 3 (`t3`) only on node 1. Node 1
+/// is saturated: t3 is throttled at 1300m although its fair share is 1500m,
+/// and half of t1's traffic lands there.
+fn prototype() -> Scenario {
+    Scenario::default()
+        .node("n1", 2000.0, 50.0)
+        .node("n2", 2000.0, 50.0)
+        .node("n3", 2000.0, 50.0)
+        .service("t1", "tenant-1", Some(1000.0))
+        .service("t2", "tenant-2", Some(1000.0))
+        .service("t3", "tenant-3", Some(1500.0))
+        .pod("t1-a", "t1", "n1", 600.0)
+        .pod("t1-b", "t1", "n2", 400.0)
+        .pod("t2-a", "t2", "n2", 500.0)
+        .pod("t2-b", "t2", "n3", 500.0)
+        .pod("t3-a", "t3", "n1", 1300.0)
+}
+
+#[test]
+fn prototype_moves_tenant_1_off_node_1_so_tenant_3_keeps_its_share() {
+    let s = prototype();
+    let d = decide(&s.topology, &s.cpu, &OptimalConfig::default()).unwrap();
+    assert_well_formed(&s, &d);
+    let t1 = weights_of(&d, "t1");
+    assert!(t1["t1-a"] < 0.01, "t1 should leave node 1: {t1:?}");
+    assert!(t1["t1-b"] > 0.99, "{t1:?}");
+    // Tenant 3 was throttled on a saturated node: its demand is raised to its
+    // fair share, and node 1 now has room for all of it.
+    assert_eq!(explained(&d, "t3", "tenant_demand_millicores"), 1500.0);
+    assert_eq!(d.explain[&fqdn("t3")]["tenant_throttled"], true);
+    let load = loads(&d);
+    assert!((load["t3-a"] - 1500.0).abs() < 1.0, "{load:?}");
+    let node1 = 50.0 + load["t3-a"] + load["t1-a"];
+    assert!(node1 <= 2000.0 * 0.8, "node 1 keeps spare after the move: {node1}");
+    // An even split would have put 500m of t1 on node 1 next to t3's 1500m.
+    assert!(50.0 + 1500.0 + 500.0 > 2000.0);
+    // Everyone is fully served; the bottleneck is node 1 with (2000-50-1500)/2000.
+    assert_eq!(d.explain[&fqdn("t1")]["mode"], "all-served");
+    assert!((explained(&d, "t1", "min_spare_fraction") - 0.225).abs() < 1e-4);
+    // t3 has a single pod: weight 1.
+    assert_eq!(weights_of(&d, "t3")["t3-a"], 1.0);
+}
+
+#[test]
+fn clarabel_and_microlp_agree_on_the_prototype() {
+    let s = prototype();
+    let cfg = OptimalConfig::default();
+    let a = decide(&s.topology, &s.cpu, &cfg).unwrap();
+    let b = decide_with(&s.topology, &s.cpu, &cfg, &MicroLp).unwrap();
+    assert_eq!(b.explain[&fqdn("t1")]["solver"], "microlp");
+    for key in ["min_spare_fraction", "min_served_over_entitled"] {
+        let (x, y) = (explained(&a, "t1", key), explained(&b, "t1", key));
+        assert!((x - y).abs() < 1e-5, "{key}: clarabel {x} vs microlp {y}");
+    }
+    assert!(weights_of(&b, "t1")["t1-a"] < 0.01);
+}
+
+/// Two nodes of 1 core; `big` (fair share 1000m) wants 2000m over both,
+/// `small` (fair share 1000m) wants 600m on node 1 only: 2600m > 2000m.
+fn overloaded() -> Scenario {
+    Scenario::default()
+        .node("n1", 1000.0, 0.0)
+        .node("n2", 1000.0, 0.0)
+        .service("big", "big", Some(1000.0))
+        .service("small", "small", Some(1000.0))
+        .pod("big-a", "big", "n1", 500.0)
+        .pod("big-b", "big", "n2", 500.0)
+        .pod("small-a", "small", "n1", 600.0)
+}
+
+#[test]
+fn overload_protects_every_entitlement_and_serves_what_fits() {
+    let mut s = overloaded();
+    // Measured use understates `big` (throttled): say it asks for 2000m.
+    s.cpu.pods.insert("big-a".into(), 1000.0);
+    s.cpu.pods.insert("big-b".into(), 1000.0);
+    let cfg = OptimalConfig {
+        protect_saturated: false,
+        ..OptimalConfig::default()
+    };
+    for d in [
+        decide(&s.topology, &s.cpu, &cfg).unwrap(),
+        decide_with(&s.topology, &s.cpu, &cfg, &MicroLp).unwrap(),
+    ] {
+        assert_well_formed(&s, &d);
+        assert_eq!(d.explain[&fqdn("big")]["mode"], "overloaded");
+        assert!((explained(&d, "big", "min_served_over_entitled") - 1.0).abs() < 1e-3);
+        let load = loads(&d);
+        assert!(load["small-a"] >= 600.0 * (1.0 - 1e-3), "{load:?}");
+        assert!(load["big-a"] + load["small-a"] <= 1000.0 + 1e-3, "{load:?}");
+        let big = load["big-a"] + load["big-b"];
+        assert!(big >= 1000.0 * (1.0 - 1e-3), "big keeps its fair share: {big}");
+        assert!(big + load["small-a"] >= 2000.0 * 0.99, "work conserving: {load:?}");
+        // big's weight on node 1 is what is left there: 400 of its 1400.
+        let w = weights_of(&d, "big");
+        assert!((w["big-a"] - 400.0 / 1400.0).abs() < 0.01, "{w:?}");
+    }
+}
+
+#[test]
+fn infeasible_entitlements_share_the_shortfall_equally() {
+    // One 1-core node; two tenants each entitled to 1000m: each gets half.
+    let s = Scenario::default()
+        .node("n1", 1000.0, 0.0)
+        .service("a", "a", Some(1000.0))
+        .service("b", "b", Some(1000.0))
+        .pod("a-0", "a", "n1", 1000.0)
+        .pod("b-0", "b", "n1", 1000.0);
+    let cfg = OptimalConfig {
+        protect_saturated: false,
+        ..OptimalConfig::default()
+    };
+    let d = decide(&s.topology, &s.cpu, &cfg).unwrap();
+    assert_well_formed(&s, &d);
+    assert!((explained(&d, "a", "min_served_over_entitled") - 0.5).abs() < 1e-3);
+    let m = decide_with(&s.topology, &s.cpu, &cfg, &MicroLp).unwrap();
+    assert!((explained(&m, "a", "min_served_over_entitled") - 0.5).abs() < 1e-3);
+}
+
+#[test]
+fn pods_on_unknown_nodes_keep_their_even_share() {
+    let s = Scenario::default()
+        .node("n1", 2000.0, 1500.0)
+        .node("n2", 2000.0, 0.0)
+        .unknown_node("n3", 2000.0)
+        .service("web", "web", None)
+        .pod("web-0", "web", "n1", 300.0)
+        .pod("web-1", "web", "n2", 300.0)
+        .pod("web-2", "web", "n3", 300.0);
+    let d = decide(&s.topology, &s.cpu, &OptimalConfig::default()).unwrap();
+    assert_well_formed(&s, &d);
+    let w = weights_of(&d, "web");
+    assert!((w["web-2"] - 1.0 / 3.0).abs() < 1e-12, "{w:?}");
+    // The busy node 1 gets less than the idle node 2.
+    assert!(w["web-0"] < w["web-1"], "{w:?}");
+    let pods = d.explain[&fqdn("web")]["pods"].as_array().unwrap();
+    assert!(pods.iter().any(|p| p["pod"] == "web-2" && p["node_known"] == false));
+}
+
+#[test]
+fn a_service_with_all_pods_on_unknown_nodes_is_left_out() {
+    let s = Scenario::default()
+        .node("n1", 2000.0, 0.0)
+        .unknown_node("n2", 2000.0)
+        .service("web", "web", None)
+        .service("db", "db", None)
+        .pod("web-0", "web", "n2", 100.0)
+        .pod("db-0", "db", "n1", 100.0);
+    let d = decide(&s.topology, &s.cpu, &OptimalConfig::default()).unwrap();
+    assert!(!d.weights.contains_key(&fqdn("web")));
+    let status = d.explain[&fqdn("web")]["status"].as_str().unwrap();
+    assert!(status.contains("fresh CPU report"), "{status}");
+    assert!(d.weights.contains_key(&fqdn("db")));
+}
+
+#[test]
+fn a_drained_pod_gets_no_weight_and_its_load_moves() {
+    // The caller marks drained pods unready.
+    let s = Scenario::default()
+        .node("n1", 2000.0, 0.0)
+        .node("n2", 2000.0, 0.0)
+        .service("web", "web", None)
+        .pod_with("web-0", "web", "n1", 800.0, false)
+        .pod("web-1", "web", "n1", 200.0)
+        .pod("web-2", "web", "n2", 200.0);
+    let d = decide(&s.topology, &s.cpu, &OptimalConfig::default()).unwrap();
+    assert_well_formed(&s, &d);
+    let w = weights_of(&d, "web");
+    assert!(!w.contains_key("web-0"));
+    // The drained pod's 800m is demand placed on the two others: balancing
+    // the nodes means node 1 (which loses the drained pod's use) and node 2
+    // get 600m each.
+    assert_eq!(explained(&d, "web", "service_demand_millicores"), 1200.0);
+    assert!((w["web-1"] - 0.5).abs() < 0.01, "{w:?}");
+}
+
+#[test]
+fn degenerate_inputs_never_panic_and_fall_back() {
+    let cfg = OptimalConfig::default();
+    // Empty everything.
+    let s = Scenario::default();
+    let d = decide(&s.topology, &s.cpu, &cfg).unwrap();
+    assert!(d.weights.is_empty() && d.explain.is_empty());
+    // No demand yet: left out, explained.
+    let s = Scenario::default()
+        .node("n1", 1000.0, 0.0)
+        .service("web", "web", None)
+        .pod("web-0", "web", "n1", 0.0)
+        .pod("web-1", "web", "n1", 0.0);
+    let d = decide(&s.topology, &s.cpu, &cfg).unwrap();
+    assert!(d.weights.is_empty());
+    assert!(d.explain[&fqdn("web")]["status"].as_str().unwrap().contains("no CPU demand"));
+    // Zero, NaN and infinite numbers: the node is unknown, nothing is NaN.
+    for (cap, used) in [(0.0, 10.0), (f64::NAN, 10.0), (1000.0, f64::NAN), (f64::INFINITY, 1.0)] {
+        let mut s = Scenario::default()
+            .node("n1", 1000.0, 0.0)
+            .node("n2", 1000.0, 0.0)
+            .service("web", "web", Some(f64::NAN))
+            .pod("web-0", "web", "n1", 100.0)
+            .pod("web-1", "web", "n2", 100.0);
+        s.topology.nodes.get_mut("n2").unwrap().capacity_millicores = cap;
+        let n2 = s.cpu.nodes.get_mut("n2").unwrap();
+        n2.capacity_millicores = cap;
+        n2.used_millicores = used;
+        s.cpu.pods.insert("web-0".into(), f64::INFINITY);
+        let d = decide(&s.topology, &s.cpu, &cfg).unwrap();
+        assert_well_formed(&s, &d);
+        let text = serde_json::to_string(&d.explain).unwrap();
+        assert!(!text.contains("NaN"), "{text}");
+    }
+    // Background above capacity everywhere: demand cannot be placed at all.
+    let s = Scenario::default()
+        .node("n1", 1000.0, 5000.0)
+        .service("web", "web", Some(500.0))
+        .pod("web-0", "web", "n1", 100.0);
+    let d = decide(&s.topology, &s.cpu, &cfg).unwrap();
+    assert_well_formed(&s, &d);
+    assert!(!d.weights.contains_key(&fqdn("web")));
+}
+
+#[test]
+fn explain_names_the_inputs_and_the_reason_per_pod() {
+    let s = prototype();
+    let d = decide(&s.topology, &s.cpu, &OptimalConfig::default()).unwrap();
+    let e = &d.explain[&fqdn("t1")];
+    for key in [
+        "tenant_fair_share_millicores",
+        "tenant_demand_measured_millicores",
+        "tenant_entitled_millicores",
+        "service_demand_millicores",
+        "model",
+        "config",
+        "solver",
+    ] {
+        assert!(!e[key].is_null(), "explain lacks {key}: {e:#}");
+    }
+    let pods = e["pods"].as_array().unwrap();
+    let a = pods.iter().find(|p| p["pod"] == "t1-a").unwrap();
+    assert!(a["why"].as_str().unwrap().starts_with("no load placed here"), "{a:#}");
+    assert_eq!(a["node_saturated"], true);
+    assert_eq!(a["node_background_millicores"], 50.0);
+}
