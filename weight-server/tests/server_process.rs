@@ -1,0 +1,156 @@
+//! The real binary: admin state survives a SIGKILL right after a write; a
+//! corrupt state file stops the start naming the file; SIGTERM shuts down
+//! gracefully.
+
+#[path = "common/proc.rs"]
+mod proc;
+
+use std::time::Duration;
+
+use proc::*;
+
+const TOKEN: &str = "integration-token";
+
+fn args<'a>(dir: &'a str, token: &'a str, topo: &'a str) -> Vec<&'a str> {
+    vec![
+        "--topology",
+        topo,
+        "--state-dir",
+        dir,
+        "--admin-token-file",
+        token,
+        "--policy",
+        "even",
+    ]
+}
+
+#[test]
+fn admin_state_survives_sigkill() {
+    let tmp = tempfile::tempdir().unwrap();
+    let token = tmp.path().join("token");
+    std::fs::write(&token, format!("{TOKEN}\n")).unwrap();
+    let state = tmp.path().join("state");
+    let (s, t, topo) = (
+        state.to_str().unwrap(),
+        token.to_str().unwrap(),
+        example("topology.yaml"),
+    );
+    let bearer = format!("Bearer {TOKEN}");
+    let auth = [("authorization", bearer.as_str())];
+
+    let mut srv = start(&args(s, t, &topo)).unwrap();
+    assert_eq!(http(srv.addr, "GET", "/readyz", &[], "").0, 200);
+    let (code, body) = http(
+        srv.addr,
+        "PUT",
+        "/admin/policy",
+        &auth,
+        r#"{"policy":"spare"}"#,
+    );
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = http(
+        srv.addr,
+        "PUT",
+        "/admin/weights/geo",
+        &auth,
+        r#"{"geo-0": 1, "geo-1": 3}"#,
+    );
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = http(srv.addr, "POST", "/admin/drain/profile-1", &auth, "");
+    assert_eq!(code, 200, "{body}");
+    // SIGKILL right after the last write's answer.
+    srv.child.kill().unwrap();
+    srv.child.wait().unwrap();
+    drop(srv);
+
+    let srv = start(&args(s, t, &topo)).unwrap();
+    let (code, body) = http(srv.addr, "GET", "/admin/state", &[], "");
+    assert_eq!(code, 200);
+    let st: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(st["policy"], "spare", "{st}");
+    assert_eq!(st["drains"], serde_json::json!(["profile-1"]));
+    assert_eq!(
+        st["static_weights"]["geo.default.svc.cluster.local"]["geo-1"],
+        0.75
+    );
+    let (code, body) = http(srv.addr, "GET", "/v1/weights", &[], "");
+    assert_eq!(code, 200);
+    let table = mplb_wire::WeightsTable::parse(body.as_bytes()).unwrap();
+    let profile = &table.services["profile.default.svc.cluster.local"].endpoints;
+    assert_eq!(
+        (profile[1].pod.as_str(), profile[1].weight),
+        ("profile-1", 0.0)
+    );
+    let geo = &table.services["geo.default.svc.cluster.local"].endpoints;
+    assert_eq!(geo[1].weight, 0.75);
+}
+
+#[test]
+fn a_corrupt_state_file_stops_the_start_naming_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let token = tmp.path().join("token");
+    std::fs::write(&token, TOKEN).unwrap();
+    let state = tmp.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    std::fs::write(state.join("admin-state.json"), b"{\"policy\": \"spa").unwrap();
+    let topo = example("topology.yaml");
+    let err = match start(&args(
+        state.to_str().unwrap(),
+        token.to_str().unwrap(),
+        &topo,
+    )) {
+        Ok(_) => panic!("started with a corrupt state file"),
+        Err(e) => e,
+    };
+    assert!(
+        err.contains("admin-state.json") && err.contains("corrupt"),
+        "{err}"
+    );
+    // The file is left as it was.
+    assert_eq!(
+        std::fs::read(state.join("admin-state.json")).unwrap(),
+        b"{\"policy\": \"spa"
+    );
+}
+
+#[test]
+fn sigterm_shuts_down_gracefully() {
+    let topo = example("topology.yaml");
+    let mut srv = start(&["--topology", &topo, "--insecure-admin"]).unwrap();
+    assert_eq!(http(srv.addr, "GET", "/healthz", &[], "").0, 200);
+    let pid = srv.child.id().to_string();
+    let st = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = srv.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running 10 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    let log: Vec<String> = srv.lines.try_iter().collect();
+    assert!(log.iter().any(|l| l.contains("SIGTERM")), "{log:?}");
+}
+
+#[test]
+fn bad_flags_and_files_fail_the_start_with_a_reason() {
+    let err = start(&["--topology", "/nonexistent/topo.yaml"])
+        .err()
+        .unwrap();
+    assert!(err.contains("/nonexistent/topo.yaml"), "{err}");
+    let err = start(&[]).err().unwrap();
+    assert!(err.contains("--topology"), "{err}");
+    let topo = example("topology.yaml");
+    let err = start(&["--topology", &topo, "--damping", "2"])
+        .err()
+        .unwrap();
+    assert!(err.contains("--damping"), "{err}");
+}
