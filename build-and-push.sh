@@ -32,8 +32,10 @@ Push:
   --insecure           plain-HTTP / unverified-TLS registry
   --no-push            write an OCI layout to OUT_DIR/oci (tag T) instead of pushing
   --update-manifests [DIR]
-                       rewrite the WasmPlugin url + sha256 in DIR
-                       (default: envoyfilter/) to the pushed digest
+                       rewrite the WasmPlugin url + sha256 in DIR (default:
+                       envoyfilter/) to oci://REGISTRY/IMAGE@<digest>; with
+                       --no-push the digest is the layout's, which skopeo
+                       keeps when it later copies the layout to REGISTRY
   -h, --help           this text
 
 Prints, on stdout, shell-sourceable lines:
@@ -85,7 +87,7 @@ done
 case "$format" in compat|artifact) ;; *) die "--format must be compat or artifact" ;; esac
 case "$packager" in auto|docker|podman|buildah|umoci) ;; *) die "--packager: auto|docker|podman|buildah|umoci" ;; esac
 if [ "$push" = 1 ] && [ -z "$registry" ]; then die "--registry (or REGISTRY) is required unless --no-push"; fi
-[ -z "$update_dir" ] || [ "$push" = 1 ] || die "--update-manifests needs a pushed image (drop --no-push)"
+[ -z "$update_dir" ] || [ -n "$registry" ] || die "--update-manifests needs --registry (the url names it)"
 command -v jq >/dev/null || die "jq is missing (scripts/setup.sh installs it)"
 
 mkdir -p "$out_dir"
@@ -298,14 +300,13 @@ if [ "$push" = 1 ]; then log "pushed $ref:$tag@$digest"; else log "OCI layout $l
 # ---- 4. optionally pin the WasmPlugins --------------------------------------
 if [ -n "$update_dir" ]; then
   n=0
-  for f in "$update_dir"/*.yaml; do
-    grep -q '^kind: WasmPlugin' "$f" || continue
+  while IFS= read -r f; do
     sed -i -E \
       -e "s#^(  url: )oci://.*#\\1oci://$ref@$digest#" \
       -e "s#^(  sha256: ).*#\\1\"${digest#sha256:}\"#" "$f"
     log "pinned $f"
     n=$((n + 1))
-  done
+  done < <(grep -rl --include='*.yaml' '^kind: WasmPlugin' "$update_dir" | sort)
   [ "$n" -gt 0 ] || die "no WasmPlugin manifest in $update_dir"
 fi
 
@@ -313,5 +314,6 @@ echo "PLUGIN_WASM=$plugin"
 echo "PLUGIN_SHA256=$plugin_sha"
 echo "IMAGE=$ref:$tag"
 echo "IMAGE_DIGEST=$digest"
-if [ "$push" = 1 ]; then echo "WASMPLUGIN_URL=oci://$ref@$digest"; else echo "OCI_LAYOUT=$layout"; fi
+echo "WASMPLUGIN_URL=oci://$ref@$digest"
+if [ "$push" = 0 ]; then echo "OCI_LAYOUT=$layout"; fi
 echo "WASMPLUGIN_SHA256=${digest#sha256:}"

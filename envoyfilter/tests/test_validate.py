@@ -1,0 +1,113 @@
+"""validate.py must pass the committed manifests and fail broken ones.
+
+Run: <venv>/bin/python envoyfilter/tests/test_validate.py
+(needs kubernetes-validate, jsonschema, pyyaml: scripts/setup.sh's venv).
+Prints "N passed, N failed" last.
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import unittest
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+VALIDATE = HERE.parent / "validate.py"
+
+GOOD_WASMPLUGIN = (HERE.parent / "hotel" / "wasmplugin-sidecar.yaml").read_text()
+GOOD_DEPLOYMENT = (HERE.parent / "weight-server.yaml").read_text()
+
+
+def run(*paths: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(VALIDATE), *map(str, paths)],
+                          capture_output=True, text=True, timeout=120)
+
+
+class Validate(unittest.TestCase):
+    def test_committed_manifests_pass(self):
+        p = run()
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn(" 0 failed", p.stdout)
+        for kind in ("WasmPlugin", "DestinationRule", "VirtualService", "Deployment",
+                     "DaemonSet", "StatefulSet", "ClusterRole", "Sidecar"):
+            self.assertIn(kind + "/", p.stdout, f"no {kind} checked")
+
+    def bad(self, text: str, expect: str, name: str = "bad.yaml") -> None:
+        with tempfile.TemporaryDirectory() as d:
+            f = Path(d) / name
+            f.write_text(textwrap.dedent(text))
+            p = run(f)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("FAIL", p.stdout)
+        self.assertIn(expect, p.stdout)
+
+    def test_wasmplugin_unknown_field(self):
+        self.bad(GOOD_WASMPLUGIN.replace("failStrategy:", "failStrategey:"), "failStrategey")
+
+    def test_wasmplugin_bad_enum(self):
+        self.bad(GOOD_WASMPLUGIN.replace("FAIL_OPEN", "FAIL_SOMETIMES"), "FAIL_SOMETIMES")
+
+    def test_wasmplugin_bad_match_mode(self):
+        self.bad(GOOD_WASMPLUGIN.replace("mode: CLIENT", "mode: OUTBOUND"), "OUTBOUND")
+
+    def test_wasmplugin_env_wrong_type(self):
+        self.bad(GOOD_WASMPLUGIN.replace("valueFrom: HOST", "valueFrom: [HOST]"), "valueFrom")
+
+    def test_virtualservice_wrong_type(self):
+        self.bad("""\
+            apiVersion: networking.istio.io/v1
+            kind: VirtualService
+            metadata: {name: x, namespace: hotel}
+            spec:
+              hosts: profile.hotel.svc.cluster.local
+            """, "hosts")
+
+    def test_unknown_istio_version(self):
+        self.bad("""\
+            apiVersion: networking.istio.io/v9
+            kind: VirtualService
+            metadata: {name: x}
+            spec: {hosts: [a]}
+            """, "no served CRD version")
+
+    def test_deployment_wrong_type(self):
+        self.bad(GOOD_DEPLOYMENT.replace("replicas: 1", "replicas: one"), "Deployment/weight-server")
+
+    def test_deployment_unknown_container_field(self):
+        self.bad(GOOD_DEPLOYMENT.replace("readinessProbe:", "readynessProbe:"), "readynessProbe")
+
+    def test_label_must_be_string(self):
+        self.bad("""\
+            apiVersion: v1
+            kind: Namespace
+            metadata: {name: x, labels: {mplb.io/managed: true}}
+            """, "must be a string")
+
+    def test_missing_name(self):
+        self.bad("""\
+            apiVersion: v1
+            kind: ServiceAccount
+            metadata: {namespace: x}
+            """, "metadata.name")
+
+    def test_not_yaml(self):
+        self.bad("a: [b\n", "not YAML")
+
+    def test_kustomization_must_list_every_manifest(self):
+        with tempfile.TemporaryDirectory() as d:
+            (Path(d) / "a.yaml").write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n")
+            (Path(d) / "b.yaml").write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: b}\n")
+            (Path(d) / "kustomization.yaml").write_text("resources: [a.yaml, c.yaml]\n")
+            p = run(Path(d))
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertIn("does not list b.yaml", p.stdout)
+        self.assertIn("lists c.yaml, which does not exist", p.stdout)
+
+
+if __name__ == "__main__":
+    result = unittest.main(exit=False, verbosity=1).result
+    failed = len(result.failures) + len(result.errors)
+    print(f"envoyfilter validate: {result.testsRun - failed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
