@@ -224,6 +224,19 @@ impl Lab {
             .collect()
     }
 
+    /// No Wasm VM panicked or failed (a panic kills the VM).
+    fn assert_no_vm_failure(&self) {
+        let log = self.envoy.log_text();
+        for bad in [
+            "panicked",
+            "wasm_vm_failed",
+            "Wasm VM failed",
+            "failed to load",
+        ] {
+            assert!(!log.contains(bad), "{bad:?} in the Envoy log:\n{log}");
+        }
+    }
+
     fn assert_split(&self, what: &str, want: [f64; 3], tolerance: f64) {
         let got = self.shares();
         for (g, w) in got.iter().zip(want) {
@@ -336,6 +349,7 @@ fn subset_mode_follows_the_weights_and_fails_open() {
     );
     assert_eq!(lab.other.served(), 0, "stale header kept after the TTL");
     lab.assert_split("weight server gone, after the TTL", [1.0 / 3.0; 3], 0.05);
+    lab.assert_no_vm_failure();
 }
 
 #[test]
@@ -359,6 +373,7 @@ fn session_mode_routes_through_stateful_session() {
     lab.reset();
     lab.load("backend", &[("x-lb-endpt", "r2")], 300);
     assert_eq!(lab.backend[2].served(), 300);
+    lab.assert_no_vm_failure();
 }
 
 #[test]
