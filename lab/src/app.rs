@@ -192,7 +192,8 @@ async fn handle(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     s.served.fetch_add(1, Ordering::Relaxed);
     let mut resp = Response::new(Body::from(body + "\n"));
     if let Ok(v) = HeaderValue::from_str(&s.cfg.pod) {
-        resp.headers_mut().insert(HeaderName::from_static("x-lab-pod"), v);
+        resp.headers_mut()
+            .insert(HeaderName::from_static("x-lab-pod"), v);
     }
     resp
 }
@@ -217,7 +218,10 @@ async fn call_next(
     }
     let resp = req.send().await.map_err(|e| format!("next tier: {e}"))?;
     let status = resp.status();
-    let text = resp.text().await.map_err(|e| format!("next tier body: {e}"))?;
+    let text = resp
+        .text()
+        .await
+        .map_err(|e| format!("next tier body: {e}"))?;
     if !status.is_success() {
         return Err(format!("next tier answered {status}: {}", text.trim()));
     }
@@ -226,7 +230,8 @@ async fn call_next(
 
 /// Parse an address for the app to listen on.
 pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
-    s.parse().map_err(|e| format!("bad listen address {s:?}: {e}"))
+    s.parse()
+        .map_err(|e| format!("bad listen address {s:?}: {e}"))
 }
 
 #[cfg(test)]

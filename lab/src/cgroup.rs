@@ -67,15 +67,10 @@ impl CgroupFs {
         &self.root
     }
 
-    /// Path of `rel` (relative to the lab subtree) under the cpuacct
-    /// hierarchy, relative to the cgroup root: what host agents are given.
+    /// Path of `rel` (relative to the lab subtree) relative to the usage
+    /// (cpuacct) hierarchy: what host agents are given.
     pub fn agent_path(&self, rel: &str) -> String {
-        let hier = self
-            .cpuacct
-            .strip_prefix(&self.root)
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        join_rel(&[&hier, &self.lab, rel])
+        join_rel(&[&self.lab, rel])
     }
 
     /// Path of `rel` relative to the lab subtree in each hierarchy.
@@ -220,7 +215,7 @@ mod tests {
     fn open_finds_separate_hierarchies_and_agent_paths_use_cpuacct() {
         let root = fake_root();
         let fs = CgroupFs::open(root.path(), "mplb-lab").unwrap();
-        assert_eq!(fs.agent_path("node-a/p-0"), "cpuacct/mplb-lab/node-a/p-0");
+        assert_eq!(fs.agent_path("node-a/p-0"), "mplb-lab/node-a/p-0");
         assert!(!fs.exists());
         fs.create("node-a/p-0").unwrap();
         assert!(fs.exists());
@@ -242,16 +237,27 @@ mod tests {
         fs.create("n/p").unwrap();
         fs.set_quota("n", 250).unwrap();
         let cpu = root.path().join("cpu/lab/n");
-        assert_eq!(fs::read_to_string(cpu.join("cpu.cfs_quota_us")).unwrap(), "25000");
-        assert_eq!(fs::read_to_string(cpu.join("cpu.cfs_period_us")).unwrap(), "100000");
+        assert_eq!(
+            fs::read_to_string(cpu.join("cpu.cfs_quota_us")).unwrap(),
+            "25000"
+        );
+        assert_eq!(
+            fs::read_to_string(cpu.join("cpu.cfs_period_us")).unwrap(),
+            "100000"
+        );
         fs.place("n/p", 42).unwrap();
         assert_eq!(fs.live_pids(), vec![42]);
         fs::write(root.path().join("cpuacct/lab/n/cpuacct.usage"), "123456\n").unwrap();
         assert_eq!(fs.usage_ns("n").unwrap(), 123_456);
         // Plain directories with files cannot be rmdir'ed (real cgroups can):
         // clear the files the test wrote, then remove.
-        for f in ["cpu/lab/n/cpu.cfs_quota_us", "cpu/lab/n/cpu.cfs_period_us",
-            "cpu/lab/n/p/cgroup.procs", "cpuacct/lab/n/p/cgroup.procs", "cpuacct/lab/n/cpuacct.usage"] {
+        for f in [
+            "cpu/lab/n/cpu.cfs_quota_us",
+            "cpu/lab/n/cpu.cfs_period_us",
+            "cpu/lab/n/p/cgroup.procs",
+            "cpuacct/lab/n/p/cgroup.procs",
+            "cpuacct/lab/n/cpuacct.usage",
+        ] {
             fs::remove_file(root.path().join(f)).unwrap();
         }
         fs.remove_all().unwrap();

@@ -112,8 +112,14 @@ impl EnvoySpec {
                 clusters.push(cluster(&name, &[*addr], "ROUND_ROBIN"));
             }
         }
-        routes.push(json!({"match": {"prefix": "/"}, "route": {"cluster": up.name, "timeout": "15s"}}));
-        clusters.push(cluster("weight_server", &[self.weight_server], "ROUND_ROBIN"));
+        routes.push(
+            json!({"match": {"prefix": "/"}, "route": {"cluster": up.name, "timeout": "15s"}}),
+        );
+        clusters.push(cluster(
+            "weight_server",
+            &[self.weight_server],
+            "ROUND_ROBIN",
+        ));
 
         let mut filters = Vec::new();
         if self.steering != Steering::Off {
@@ -248,9 +254,14 @@ mod tests {
     fn subset_routes_match_each_pod_then_default() {
         let b = spec(Steering::Subset).bootstrap().unwrap();
         let hcm = &b["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"];
-        let routes = hcm["route_config"]["virtual_hosts"][0]["routes"].as_array().unwrap();
+        let routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
+            .as_array()
+            .unwrap();
         assert_eq!(routes.len(), 3);
-        assert_eq!(routes[0]["match"]["headers"][0]["string_match"]["exact"], "frontend-0");
+        assert_eq!(
+            routes[0]["match"]["headers"][0]["string_match"]["exact"],
+            "frontend-0"
+        );
         assert_eq!(routes[0]["route"]["cluster"], "frontend|frontend-0");
         assert_eq!(routes[2]["route"]["cluster"], "frontend");
         let filters = hcm["http_filters"].as_array().unwrap();
@@ -268,9 +279,27 @@ mod tests {
         assert_eq!(hcm["http_filters"].as_array().unwrap().len(), 1);
         let b = spec(Steering::Session).bootstrap().unwrap();
         let hcm = &b["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"];
-        let names: Vec<_> = hcm["http_filters"].as_array().unwrap().iter().map(|f| f["name"].clone()).collect();
-        assert_eq!(names, ["envoy.filters.http.wasm", "envoy.filters.http.stateful_session", "envoy.filters.http.router"]);
-        assert_eq!(hcm["route_config"]["virtual_hosts"][0]["routes"].as_array().unwrap().len(), 1);
+        let names: Vec<_> = hcm["http_filters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["name"].clone())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "envoy.filters.http.wasm",
+                "envoy.filters.http.stateful_session",
+                "envoy.filters.http.router"
+            ]
+        );
+        assert_eq!(
+            hcm["route_config"]["virtual_hosts"][0]["routes"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
     }
 
     #[test]

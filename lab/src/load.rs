@@ -84,8 +84,12 @@ pub fn parse_csv(text: &str, offered_rps: f64, duration: Duration) -> Result<Loa
     let mut non_2xx = 0;
     for line in lines {
         let f: Vec<&str> = line.split(',').collect();
-        let (Some(t), Some(s)) = (f.get(rt), f.get(st)) else { continue };
-        let (Ok(t), Ok(s)) = (t.parse::<f64>(), s.parse::<u16>()) else { continue };
+        let (Some(t), Some(s)) = (f.get(rt), f.get(st)) else {
+            continue;
+        };
+        let (Ok(t), Ok(s)) = (t.parse::<f64>(), s.parse::<u16>()) else {
+            continue;
+        };
         lat.push(t * 1000.0);
         if !(200..300).contains(&s) {
             non_2xx += 1;
@@ -95,14 +99,18 @@ pub fn parse_csv(text: &str, offered_rps: f64, duration: Duration) -> Result<Loa
     let secs = duration.as_secs_f64().max(1e-9);
     lat.sort_by(f64::total_cmp);
     Ok(LoadResult {
-        offered_rps: offered_rps,
+        offered_rps,
         achieved_rps: (n - non_2xx) as f64 / secs,
         requests: n,
         non_2xx,
         p50_ms: percentile(&lat, 0.50),
         p99_ms: percentile(&lat, 0.99),
         p999_ms: percentile(&lat, 0.999),
-        mean_ms: if lat.is_empty() { 0.0 } else { lat.iter().sum::<f64>() / lat.len() as f64 },
+        mean_ms: if lat.is_empty() {
+            0.0
+        } else {
+            lat.iter().sum::<f64>() / lat.len() as f64
+        },
     })
 }
 
@@ -131,10 +139,15 @@ mod tests {
 
     #[test]
     fn csv_gives_percentiles_rate_and_non_2xx() {
-        let mut csv = String::from("response-time,DNS+dialup,DNS,Request-write,Response-delay,Response-read,status-code,offset\n");
+        let mut csv = String::from(
+            "response-time,DNS+dialup,DNS,Request-write,Response-delay,Response-read,status-code,offset\n",
+        );
         for i in 1..=1000 {
             let status = if i == 500 { 503 } else { 200 };
-            csv.push_str(&format!("{:.4},0,0,0,0,0,{status},0.1\n", i as f64 / 1000.0));
+            csv.push_str(&format!(
+                "{:.4},0,0,0,0,0,{status},0.1\n",
+                i as f64 / 1000.0
+            ));
         }
         let r = parse_csv(&csv, 110.0, Duration::from_secs(10)).unwrap();
         assert_eq!(r.requests, 1000);
@@ -161,7 +174,10 @@ mod tests {
         };
         assert_eq!(spec.workers(), 175);
         let cmd = spec.command(Path::new("hey"));
-        let args: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+        let args: Vec<_> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
         assert_eq!(args[..6], ["-z", "20000ms", "-c", "175", "-q", "2.0000"]);
     }
 }

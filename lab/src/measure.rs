@@ -30,7 +30,10 @@ impl CpuSnapshot {
         }
         let mut pods = BTreeMap::new();
         for p in &scenario.pods {
-            pods.insert(p.name.clone(), cg.usage_ns(&format!("{}/{}", p.node, p.name))?);
+            pods.insert(
+                p.name.clone(),
+                cg.usage_ns(&format!("{}/{}", p.node, p.name))?,
+            );
         }
         Ok(CpuSnapshot {
             at: Instant::now(),
@@ -138,11 +141,16 @@ pub async fn envoy_responses(
 pub fn parse_envoy_responses(text: &str) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
     for line in text.lines() {
-        let Some((name, value)) = line.split_once(": ") else { continue };
+        let Some((name, value)) = line.split_once(": ") else {
+            continue;
+        };
         if !name.starts_with("http.") {
             continue;
         }
-        let Some(kind) = name.rsplit('.').next().and_then(|k| k.strip_prefix("downstream_rq_"))
+        let Some(kind) = name
+            .rsplit('.')
+            .next()
+            .and_then(|k| k.strip_prefix("downstream_rq_"))
         else {
             continue;
         };

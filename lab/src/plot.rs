@@ -37,7 +37,10 @@ pub fn draw(path: &Path, results: &[PolicyResult]) -> Result<()> {
         let t_max = r.samples.last().map(|s| s.t_s).unwrap_or(1.0).max(1.0);
         // Left: node CPU %.
         let mut chart = ChartBuilder::on(&panels[2 * i])
-            .caption(format!("{}: node CPU % of capacity", r.policy), ("sans-serif", 18))
+            .caption(
+                format!("{}: node CPU % of capacity", r.policy),
+                ("sans-serif", 18),
+            )
             .margin(10)
             .x_label_area_size(30)
             .y_label_area_size(40)
@@ -70,7 +73,10 @@ pub fn draw(path: &Path, results: &[PolicyResult]) -> Result<()> {
             .map_err(err)?;
         // Right: weights.
         let mut chart = ChartBuilder::on(&panels[2 * i + 1])
-            .caption(format!("{}: served weights (per service, normalised)", r.policy), ("sans-serif", 18))
+            .caption(
+                format!("{}: served weights (per service, normalised)", r.policy),
+                ("sans-serif", 18),
+            )
             .margin(10)
             .x_label_area_size(30)
             .y_label_area_size(40)

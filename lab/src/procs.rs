@@ -4,9 +4,9 @@
 
 use std::fs::File;
 use std::net::{SocketAddr, TcpListener};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::os::unix::process::CommandExt;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
@@ -55,7 +55,10 @@ impl Proc {
         if let Ok(Some(status)) = self.child.try_wait() {
             return Err(Error::Process {
                 name: self.name.clone(),
-                reason: format!("exited ({status}); last log lines:\n{}", tail(&self.log, 15)),
+                reason: format!(
+                    "exited ({status}); last log lines:\n{}",
+                    tail(&self.log, 15)
+                ),
             });
         }
         Ok(())
@@ -143,9 +146,10 @@ impl Ports {
                 .map_err(|e| Error::Precondition(e.to_string()));
         }
         let addr: SocketAddr = SocketAddr::from(([127, 0, 0, 1], self.next));
-        self.next = self.next.checked_add(1).ok_or_else(|| {
-            Error::Precondition("ran out of ports above --base-port".into())
-        })?;
+        self.next = self
+            .next
+            .checked_add(1)
+            .ok_or_else(|| Error::Precondition("ran out of ports above --base-port".into()))?;
         TcpListener::bind(addr).map_err(|e| {
             Error::Precondition(format!(
                 "port {addr} is taken ({e}); stop what holds it or pick another --base-port (0 = any free)"

@@ -21,8 +21,18 @@ use crate::stack::{Binaries, Stack, StackConfig, prepare_cgroups};
 /// Operator weights the split check sets (frontend from the gateway, profile
 /// from the frontend sidecars).
 pub const SPLIT: &[(&str, &[(&str, f64)])] = &[
-    ("frontend", &[("frontend-0", 6.0), ("frontend-1", 3.0), ("frontend-2", 1.0)]),
-    ("profile", &[("profile-0", 1.0), ("profile-1", 2.0), ("profile-2", 5.0)]),
+    (
+        "frontend",
+        &[
+            ("frontend-0", 6.0),
+            ("frontend-1", 3.0),
+            ("frontend-2", 1.0),
+        ],
+    ),
+    (
+        "profile",
+        &[("profile-0", 1.0), ("profile-1", 2.0), ("profile-2", 5.0)],
+    ),
 ];
 
 /// What `--quick` found.
@@ -122,7 +132,10 @@ pub async fn run(
         nodes_expected: scenario.nodes.iter().map(|n| n.name.clone()).collect(),
         ..Default::default()
     };
-    let entry = scenario.service("frontend").map(|s| s.authority()).unwrap_or_default();
+    let entry = scenario
+        .service("frontend")
+        .map(|s| s.authority())
+        .unwrap_or_default();
     let spec = |rate: f64, secs: u64| LoadSpec {
         url: stack.gateway_url(),
         host: entry.clone(),
@@ -136,54 +149,94 @@ pub async fn run(
     let mut bg = load::start(hey, &spec(60.0, 12), "hey-background", &cfg.dir)?;
     let state_url = stack.server_url("/admin/state");
     let want = rep.nodes_expected.len();
-    let reported = wait_until("fresh reports from every node", Duration::from_secs(10), || {
-        let (c, u) = (client.clone(), state_url.clone());
-        async move { get_json(&c, &u).await.map(|s| fresh_nodes(&s).len() == want).unwrap_or(false) }
-    })
+    let reported = wait_until(
+        "fresh reports from every node",
+        Duration::from_secs(10),
+        || {
+            let (c, u) = (client.clone(), state_url.clone());
+            async move {
+                get_json(&c, &u)
+                    .await
+                    .map(|s| fresh_nodes(&s).len() == want)
+                    .unwrap_or(false)
+            }
+        },
+    )
     .await;
-    rep.nodes_reporting = get_json(&client, &state_url).await.map(|s| fresh_nodes(&s)).unwrap_or_default();
+    rep.nodes_reporting = get_json(&client, &state_url)
+        .await
+        .map(|s| fresh_nodes(&s))
+        .unwrap_or_default();
     if let Err(e) = reported {
-        rep.failures.push(format!("reports: {e}; fresh: {:?}", rep.nodes_reporting));
+        rep.failures
+            .push(format!("reports: {e}; fresh: {:?}", rep.nodes_reporting));
     }
-    let first = measure::weights(&client, stack.server_addr).await.map(|t| t.version);
+    let first = measure::weights(&client, stack.server_addr)
+        .await
+        .map(|t| t.version);
     rep.first_version = first.unwrap_or(0);
     let server = stack.server_addr;
-    let advanced = wait_until("the table version to advance", Duration::from_secs(12), || {
-        let c = client.clone();
-        async move {
-            match (first, measure::weights(&c, server).await) {
-                (Some(v0), Some(t)) => t.version > v0,
-                (None, Some(_)) => true,
-                _ => false,
+    let advanced = wait_until(
+        "the table version to advance",
+        Duration::from_secs(12),
+        || {
+            let c = client.clone();
+            async move {
+                match (first, measure::weights(&c, server).await) {
+                    (Some(v0), Some(t)) => t.version > v0,
+                    (None, Some(_)) => true,
+                    _ => false,
+                }
             }
-        }
-    })
+        },
+    )
     .await;
-    rep.later_version = measure::weights(&client, server).await.map(|t| t.version).unwrap_or(0);
+    rep.later_version = measure::weights(&client, server)
+        .await
+        .map(|t| t.version)
+        .unwrap_or(0);
     if let Err(e) = advanced {
-        rep.failures.push(format!("version: {e} (first {first:?}, now {})", rep.later_version));
+        rep.failures.push(format!(
+            "version: {e} (first {first:?}, now {})",
+            rep.later_version
+        ));
     }
     bg.kill();
 
     // 3. Operator weights -> the stamped split.
     progress.say("quick: static weights through the admin API, checking the split");
-    admin_put(&client, &stack.server_url("/admin/policy"), json!({"policy": "static"})).await?;
+    admin_put(
+        &client,
+        &stack.server_url("/admin/policy"),
+        json!({"policy": "static"}),
+    )
+    .await?;
     for (svc, weights) in SPLIT {
         let body: BTreeMap<&str, f64> = weights.iter().copied().collect();
-        admin_put(&client, &stack.server_url(&format!("/admin/weights/{svc}")), json!(body)).await?;
+        admin_put(
+            &client,
+            &stack.server_url(&format!("/admin/weights/{svc}")),
+            json!(body),
+        )
+        .await?;
     }
-    wait_until("the static weights to be served", Duration::from_secs(8), || {
-        let c = client.clone();
-        async move {
-            measure::weights(&c, server).await.is_some_and(|t| {
-                let w = measure::pod_weights(&t);
-                SPLIT.iter().all(|(_, ws)| {
-                    let total: f64 = ws.iter().map(|(_, x)| x).sum();
-                    ws.iter().all(|(p, x)| w.get(*p).is_some_and(|y| (y - x / total).abs() < 0.005))
+    wait_until(
+        "the static weights to be served",
+        Duration::from_secs(8),
+        || {
+            let c = client.clone();
+            async move {
+                measure::weights(&c, server).await.is_some_and(|t| {
+                    let w = measure::pod_weights(&t);
+                    SPLIT.iter().all(|(_, ws)| {
+                        let total: f64 = ws.iter().map(|(_, x)| x).sum();
+                        ws.iter()
+                            .all(|(p, x)| w.get(*p).is_some_and(|y| (y - x / total).abs() < 0.005))
+                    })
                 })
-            })
-        }
-    })
+            }
+        },
+    )
     .await?;
     // Let every filter poll the new table (poll interval is half the agent interval).
     tokio::time::sleep(cfg.interval * 2).await;
@@ -194,8 +247,13 @@ pub async fn run(
     let mut total_split = 0;
     for (_, ws) in SPLIT {
         let total_w: f64 = ws.iter().map(|(_, x)| x).sum();
-        let served = |p: &str, m: &BTreeMap<String, crate::app::AppStats>| m.get(p).map(|s| s.served).unwrap_or(0);
-        let n: u64 = ws.iter().map(|(p, _)| served(p, &after) - served(p, &before)).sum();
+        let served = |p: &str, m: &BTreeMap<String, crate::app::AppStats>| {
+            m.get(p).map(|s| s.served).unwrap_or(0)
+        };
+        let n: u64 = ws
+            .iter()
+            .map(|(p, _)| served(p, &after) - served(p, &before))
+            .sum();
         total_split += n;
         for (p, w) in ws.iter() {
             let got = served(p, &after) - served(p, &before);
@@ -211,10 +269,14 @@ pub async fn run(
         rep.stamped_other += s.stamped_other - b.stamped_other;
     }
     if total_split < 300 {
-        rep.failures.push(format!("split: only {total_split} requests served"));
+        rep.failures
+            .push(format!("split: only {total_split} requests served"));
     }
     if rep.max_split_error > 0.07 {
-        rep.failures.push(format!("split: off by {:.3} ({:?})", rep.max_split_error, rep.split));
+        rep.failures.push(format!(
+            "split: off by {:.3} ({:?})",
+            rep.max_split_error, rep.split
+        ));
     }
     if rep.stamped_other > 0 || rep.stamped_for_me < total_split {
         rep.failures.push(format!(
@@ -240,7 +302,10 @@ pub async fn run(
         .iter()
         .map(|(k, v)| (k.clone(), v - gw0.get(k).copied().unwrap_or(0)))
         .collect();
-    let gw_bad: u64 = ["4xx", "5xx"].iter().filter_map(|k| rep.drill_gateway.get(*k)).sum();
+    let gw_bad: u64 = ["4xx", "5xx"]
+        .iter()
+        .filter_map(|k| rep.drill_gateway.get(*k))
+        .sum();
     if rep.drill.requests < 400 || rep.drill.non_2xx > 0 || gw_bad > 0 {
         rep.failures.push(format!(
             "drill: {} requests, {} non-2xx (hey), {gw_bad} 4xx/5xx (gateway)",

@@ -17,7 +17,9 @@ pub fn table(results: &[&PolicyResult]) -> String {
     };
     let nodes: Vec<&String> = first.node_util_pct.keys().collect();
     let tenants: Vec<&String> = first.tenant_fair_share.keys().collect();
-    let mut s = String::from("| policy | offered req/s | achieved req/s | p50 ms | p99 ms | p99.9 ms | non-2xx |");
+    let mut s = String::from(
+        "| policy | offered req/s | achieved req/s | p50 ms | p99 ms | p99.9 ms | non-2xx |",
+    );
     for n in &nodes {
         let _ = write!(s, " {n} CPU % |");
     }
@@ -42,7 +44,11 @@ pub fn table(results: &[&PolicyResult]) -> String {
             r.non_2xx()
         );
         for n in &nodes {
-            let _ = write!(s, " {:.0} |", r.node_util_pct.get(*n).copied().unwrap_or(0.0));
+            let _ = write!(
+                s,
+                " {:.0} |",
+                r.node_util_pct.get(*n).copied().unwrap_or(0.0)
+            );
         }
         for t in &tenants {
             let _ = write!(
@@ -64,7 +70,11 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
     v.sort_by(f64::total_cmp);
     let n = v.len();
-    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
 }
 
 /// Metrics compared across policies and repeats.
@@ -76,11 +86,15 @@ const METRICS: &[Metric] = &[
     ("p99.9 ms", |r| r.load.p999_ms),
     ("non-2xx", |r| r.non_2xx() as f64),
     ("busiest node %", PolicyResult::busiest_node_pct),
-    ("batch % of fair share", |r| 100.0 * r.share_fraction("batch")),
-    ("hotel % of fair share", |r| 100.0 * r.share_fraction("hotel")),
+    ("batch % of fair share", |r| {
+        100.0 * r.share_fraction("batch")
+    }),
+    ("hotel % of fair share", |r| {
+        100.0 * r.share_fraction("hotel")
+    }),
 ];
 
-fn by_policy<'a>(results: &'a [PolicyResult]) -> BTreeMap<&'a str, Vec<&'a PolicyResult>> {
+fn by_policy(results: &[PolicyResult]) -> BTreeMap<&str, Vec<&PolicyResult>> {
     let mut m: BTreeMap<&str, Vec<&PolicyResult>> = BTreeMap::new();
     for r in results {
         m.entry(r.policy.as_str()).or_default().push(r);
@@ -90,18 +104,29 @@ fn by_policy<'a>(results: &'a [PolicyResult]) -> BTreeMap<&'a str, Vec<&'a Polic
 
 /// Median of a metric over a policy's repeats.
 pub fn median_of(results: &[PolicyResult], policy: &str, f: fn(&PolicyResult) -> f64) -> f64 {
-    median(results.iter().filter(|r| r.policy == policy).map(f).collect())
+    median(
+        results
+            .iter()
+            .filter(|r| r.policy == policy)
+            .map(f)
+            .collect(),
+    )
 }
 
 /// min / median / max per metric and policy.
 pub fn spread(results: &[PolicyResult]) -> String {
-    let mut s = String::from("| policy | metric | min | median | max |\n|---|---|---:|---:|---:|\n");
+    let mut s =
+        String::from("| policy | metric | min | median | max |\n|---|---|---:|---:|---:|\n");
     for (policy, rs) in by_policy(results) {
         for (name, f) in METRICS {
             let v: Vec<f64> = rs.iter().map(|r| f(r)).collect();
             let min = v.iter().copied().fold(f64::INFINITY, f64::min);
             let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            let _ = writeln!(s, "| {policy} | {name} | {min:.1} | {:.1} | {max:.1} |", median(v));
+            let _ = writeln!(
+                s,
+                "| {policy} | {name} | {min:.1} | {:.1} | {max:.1} |",
+                median(v)
+            );
         }
     }
     s
@@ -153,7 +178,10 @@ pub fn targets(results: &[PolicyResult]) -> Vec<Target> {
             measured: p99_opt,
             bound: p99_even / 2.0,
             met: p99_opt <= p99_even / 2.0,
-            detail: format!("optimal {p99_opt:.1} ms vs even {p99_even:.1} ms (ratio {:.2})", p99_opt / p99_even),
+            detail: format!(
+                "optimal {p99_opt:.1} ms vs even {p99_even:.1} ms (ratio {:.2})",
+                p99_opt / p99_even
+            ),
         },
         Target {
             name: "optimal batch >= 95% of its fair share".into(),
@@ -167,7 +195,10 @@ pub fn targets(results: &[PolicyResult]) -> Vec<Target> {
             measured: busy_opt,
             bound: busy_even - 15.0,
             met: busy_opt <= busy_even - 15.0,
-            detail: format!("optimal {busy_opt:.1}% vs even {busy_even:.1}% ({:.1} points lower)", busy_even - busy_opt),
+            detail: format!(
+                "optimal {busy_opt:.1}% vs even {busy_even:.1}% ({:.1} points lower)",
+                busy_even - busy_opt
+            ),
         },
     ]
 }
@@ -193,13 +224,25 @@ pub fn timeseries_csv(results: &[PolicyResult]) -> String {
     for r in results {
         for x in &r.samples {
             for (n, v) in &x.node_util_pct {
-                let _ = writeln!(s, "{},{},{:.2},node_util_pct,{n},{v:.2}", r.repeat, r.policy, x.t_s);
+                let _ = writeln!(
+                    s,
+                    "{},{},{:.2},node_util_pct,{n},{v:.2}",
+                    r.repeat, r.policy, x.t_s
+                );
             }
             for (p, w) in &x.weights {
-                let _ = writeln!(s, "{},{},{:.2},weight,{p},{w:.4}", r.repeat, r.policy, x.t_s);
+                let _ = writeln!(
+                    s,
+                    "{},{},{:.2},weight,{p},{w:.4}",
+                    r.repeat, r.policy, x.t_s
+                );
             }
             if let Some(v) = x.version {
-                let _ = writeln!(s, "{},{},{:.2},version,table,{v}", r.repeat, r.policy, x.t_s);
+                let _ = writeln!(
+                    s,
+                    "{},{},{:.2},version,table,{v}",
+                    r.repeat, r.policy, x.t_s
+                );
             }
         }
     }
@@ -219,9 +262,18 @@ mod tests {
         PolicyResult {
             policy: policy.into(),
             repeat,
-            load: LoadResult { offered_rps: 100.0, achieved_rps: 99.0, p99_ms: p99, ..Default::default() },
+            load: LoadResult {
+                offered_rps: 100.0,
+                achieved_rps: 99.0,
+                p99_ms: p99,
+                ..Default::default()
+            },
             gateway: BTreeMap::new(),
-            node_util_pct: [("node-a".to_string(), busiest), ("node-b".to_string(), 10.0)].into(),
+            node_util_pct: [
+                ("node-a".to_string(), busiest),
+                ("node-b".to_string(), 10.0),
+            ]
+            .into(),
             tenant_millicores: [("batch".to_string(), batch_m)].into(),
             tenant_fair_share: [("batch".to_string(), 150.0)].into(),
             version_changes: 0,
@@ -247,14 +299,23 @@ mod tests {
         assert!(t[1].met, "{t:?}");
         // busiest: optimal 77.5 vs even 96 -> 18.5 points: met.
         assert!(t[2].met, "{t:?}");
-        let rs2 = vec![res("even", 1, 100.0, 80.0, 100.0), res("optimal", 1, 60.0, 70.0, 100.0)];
+        let rs2 = vec![
+            res("even", 1, 100.0, 80.0, 100.0),
+            res("optimal", 1, 60.0, 70.0, 100.0),
+        ];
         assert!(targets(&rs2).iter().all(|t| !t.met));
     }
 
     #[test]
     fn ordering_detects_a_flip() {
-        let rs = vec![res("even", 1, 100.0, 0.0, 0.0), res("optimal", 1, 50.0, 0.0, 0.0)];
-        assert_eq!(ordering(&rs), (vec![vec!["optimal".to_string(), "even".to_string()]], true));
+        let rs = vec![
+            res("even", 1, 100.0, 0.0, 0.0),
+            res("optimal", 1, 50.0, 0.0, 0.0),
+        ];
+        assert_eq!(
+            ordering(&rs),
+            (vec![vec!["optimal".to_string(), "even".to_string()]], true)
+        );
         let mut flip = rs.clone();
         flip.push(res("even", 2, 10.0, 0.0, 0.0));
         flip.push(res("optimal", 2, 50.0, 0.0, 0.0));
@@ -263,7 +324,10 @@ mod tests {
 
     #[test]
     fn table_has_a_row_per_policy() {
-        let rs = [res("even", 1, 100.0, 95.0, 100.0), res("optimal", 1, 40.0, 70.0, 145.0)];
+        let rs = [
+            res("even", 1, 100.0, 95.0, 100.0),
+            res("optimal", 1, 40.0, 70.0, 145.0),
+        ];
         let t = table(&rs.iter().collect::<Vec<_>>());
         assert_eq!(t.lines().count(), 4);
         assert!(t.contains("| optimal | 100 | 99.0 |"), "{t}");

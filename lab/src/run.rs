@@ -67,7 +67,10 @@ impl PolicyResult {
     }
     /// Non-2xx as the larger of hey's count and the gateway's.
     pub fn non_2xx(&self) -> u64 {
-        let gw: u64 = ["3xx", "4xx", "5xx"].iter().filter_map(|k| self.gateway.get(*k)).sum();
+        let gw: u64 = ["3xx", "4xx", "5xx"]
+            .iter()
+            .filter_map(|k| self.gateway.get(*k))
+            .sum();
         self.load.non_2xx.max(gw)
     }
 }
@@ -102,7 +105,11 @@ pub fn estimate(cfg: &RunConfig) -> Duration {
 }
 
 fn steering_for(policy: &str, steering: Steering) -> Steering {
-    if policy == "even" { Steering::Off } else { steering }
+    if policy == "even" {
+        Steering::Off
+    } else {
+        steering
+    }
 }
 
 /// Run every repeat of every policy.
@@ -169,7 +176,11 @@ async fn one_policy(
         hey.wait_exit(cfg.warmup + Duration::from_secs(30))?;
         stack.check_alive()?;
     }
-    progress.say(&format!("{tag}: load {:.0} req/s for {}s", cfg.rate, cfg.duration.as_secs()));
+    progress.say(&format!(
+        "{tag}: load {:.0} req/s for {}s",
+        cfg.rate,
+        cfg.duration.as_secs()
+    ));
     let cg = stack.cgroups.0.clone();
     let gw0 = measure::envoy_responses(client, stack.gateway_admin).await?;
     let cpu0 = CpuSnapshot::take(&cg, &cfg.scenario)?;
@@ -201,7 +212,12 @@ async fn one_policy(
     let rates = measure::rates(&cpu0, &cpu1, &cfg.scenario);
     let gateway = gw1
         .iter()
-        .map(|(k, v)| (k.clone(), v.saturating_sub(gw0.get(k).copied().unwrap_or(0))))
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.saturating_sub(gw0.get(k).copied().unwrap_or(0)),
+            )
+        })
         .collect();
     drop(stack);
     Ok(PolicyResult {
@@ -214,7 +230,10 @@ async fn one_policy(
         tenant_fair_share: measure::tenant_fair_share(&cfg.scenario),
         version_changes: count_version_changes(&samples),
         weight_changes: count_weight_changes(&samples),
-        final_weights: samples.last().map(|s| s.weights.clone()).unwrap_or_default(),
+        final_weights: samples
+            .last()
+            .map(|s| s.weights.clone())
+            .unwrap_or_default(),
         samples,
     })
 }
@@ -230,9 +249,9 @@ pub fn count_weight_changes(samples: &[Sample]) -> u64 {
     samples
         .windows(2)
         .filter(|w| {
-            w[1].weights.iter().any(|(pod, x)| {
-                w[0].weights.get(pod).is_some_and(|y| (x - y).abs() > 0.01)
-            })
+            w[1].weights
+                .iter()
+                .any(|(pod, x)| w[0].weights.get(pod).is_some_and(|y| (x - y).abs() > 0.01))
         })
         .count() as u64
 }
@@ -266,6 +285,9 @@ mod tests {
     #[test]
     fn even_runs_without_the_filter() {
         assert_eq!(steering_for("even", Steering::Subset), Steering::Off);
-        assert_eq!(steering_for("optimal", Steering::Session), Steering::Session);
+        assert_eq!(
+            steering_for("optimal", Steering::Session),
+            Steering::Session
+        );
     }
 }

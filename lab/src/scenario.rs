@@ -141,7 +141,9 @@ impl Scenario {
         let mut next = Some(entry.to_string());
         let mut hops = 0;
         while let Some(name) = next {
-            let Some(svc) = self.service(&name) else { break };
+            let Some(svc) = self.service(&name) else {
+                break;
+            };
             cost += svc.cost_us;
             next = svc.calls.clone();
             hops += 1;
@@ -220,7 +222,12 @@ mod tests {
         let s = Scenario::shared_node();
         assert_eq!(s.total_capacity(), 1250);
         assert_eq!(s.chain_cost_us("frontend"), 2000);
-        assert_eq!(s.pods_of("batch").map(|p| p.node.as_str()).collect::<Vec<_>>(), ["node-c"]);
+        assert_eq!(
+            s.pods_of("batch")
+                .map(|p| p.node.as_str())
+                .collect::<Vec<_>>(),
+            ["node-c"]
+        );
         // 70% of 1250m = 875m, minus the 175m hog = 700m at 2 ms per request.
         assert!((s.rate_for_utilisation(0.7) - 350.0).abs() < 1e-6);
     }

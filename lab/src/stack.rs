@@ -190,7 +190,11 @@ impl Stack {
         // One sidecar (listener, admin) per pod of a service that calls another.
         let mut sidecars = BTreeMap::new();
         for p in &scenario.pods {
-            if scenario.service(&p.service).and_then(|s| s.calls.as_ref()).is_some() {
+            if scenario
+                .service(&p.service)
+                .and_then(|s| s.calls.as_ref())
+                .is_some()
+            {
                 sidecars.insert(p.name.clone(), (ports.take()?, ports.take()?));
             }
         }
@@ -220,7 +224,10 @@ impl Stack {
         // Pods.
         for p in &scenario.pods {
             let svc = scenario.service(&p.service).ok_or_else(|| {
-                Error::Precondition(format!("pod {} names unknown service {}", p.name, p.service))
+                Error::Precondition(format!(
+                    "pod {} names unknown service {}",
+                    p.name, p.service
+                ))
             })?;
             let rel = format!("{}/{}", p.node, p.name);
             cg.create(&rel)?;
@@ -278,7 +285,13 @@ impl Stack {
                 .pods
                 .iter()
                 .filter(|p| p.node == n.name)
-                .map(|p| format!("{}={}", p.name, cg.agent_path(&format!("{}/{}", n.name, p.name))))
+                .map(|p| {
+                    format!(
+                        "{}={}",
+                        p.name,
+                        cg.agent_path(&format!("{}/{}", n.name, p.name))
+                    )
+                })
                 .collect();
             let mut cmd = Command::new(&bins.host_agent);
             cmd.arg("--server")
@@ -293,7 +306,9 @@ impl Stack {
                 .arg(cg.agent_path(&n.name))
                 .arg("--pods")
                 .arg(pods.join(","));
-            stack.agents.push(Proc::spawn(&format!("agent-{}", n.name), cmd, &cfg.dir)?);
+            stack
+                .agents
+                .push(Proc::spawn(&format!("agent-{}", n.name), cmd, &cfg.dir)?);
         }
 
         // Envoys: the gateway towards the entry service, sidecars towards callees.
@@ -320,7 +335,9 @@ impl Stack {
             });
         }
         for (pod, (listen, admin)) in &sidecars {
-            let Some(p) = scenario.pods.iter().find(|p| &p.name == pod) else { continue };
+            let Some(p) = scenario.pods.iter().find(|p| &p.name == pod) else {
+                continue;
+            };
             let Some(callee) = scenario.service(&p.service).and_then(|s| s.calls.clone()) else {
                 continue;
             };

@@ -23,12 +23,18 @@ pub fn markdown(cfg: &RunConfig, results: &[PolicyResult], command: &str) -> Str
             .collect::<Vec<_>>()
             .join(", "),
         cfg.rate,
-        sc.services.iter().find(|x| x.entry).map(|e| sc.chain_cost_us(&e.name)).unwrap_or(0),
+        sc.services
+            .iter()
+            .find(|x| x.entry)
+            .map(|e| sc.chain_cost_us(&e.name))
+            .unwrap_or(0),
         cfg.warmup.as_secs(),
         cfg.duration.as_secs(),
         cfg.repeat.max(1),
         cfg.stack.interval.as_millis(),
-        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
     );
     s.push_str(
         "Latency is hotel's (gateway -> frontend -> profile), from hey's per-request CSV. \
@@ -42,19 +48,36 @@ pub fn markdown(cfg: &RunConfig, results: &[PolicyResult], command: &str) -> Str
     }
     let ts = targets(results);
     if !ts.is_empty() {
-        s.push_str("## Targets (medians over repeats)\n\n| target | result | met |\n|---|---|---|\n");
+        s.push_str(
+            "## Targets (medians over repeats)\n\n| target | result | met |\n|---|---|---|\n",
+        );
         for t in &ts {
-            let _ = writeln!(s, "| {} | {} | {} |", t.name, t.detail, if t.met { "yes" } else { "**no**" });
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} |",
+                t.name,
+                t.detail,
+                if t.met { "yes" } else { "**no**" }
+            );
         }
         s.push('\n');
     }
     if cfg.repeat > 1 {
         let (orders, same) = ordering(results);
-        let _ = writeln!(s, "## Spread over {} repeats\n\n{}", cfg.repeat, spread(results));
+        let _ = writeln!(
+            s,
+            "## Spread over {} repeats\n\n{}",
+            cfg.repeat,
+            spread(results)
+        );
         let _ = writeln!(
             s,
             "Ordering by hotel p99 (best first) per repeat: {}. Same in every repeat: **{}**.\n",
-            orders.iter().map(|o| o.join(" < ")).collect::<Vec<_>>().join("; "),
+            orders
+                .iter()
+                .map(|o| o.join(" < "))
+                .collect::<Vec<_>>()
+                .join("; "),
             if same { "yes" } else { "no" }
         );
     }

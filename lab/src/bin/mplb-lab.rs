@@ -1,6 +1,5 @@
 //! `mplb-lab`: the local lab orchestrator (see the `mplb_lab` crate docs).
 
-use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use mplb_lab::envoy::Steering;
@@ -8,6 +7,7 @@ use mplb_lab::run::{self, RunConfig};
 use mplb_lab::scenario::Scenario;
 use mplb_lab::stack::{Binaries, StackConfig};
 use mplb_lab::{Error, plot, quick, report};
+use std::path::PathBuf;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Mode {
@@ -27,7 +27,12 @@ struct Args {
     #[arg(long, env = "MPLB_LAB_QUICK")]
     quick: bool,
     /// Policies to compare, in order.
-    #[arg(long, env = "MPLB_LAB_POLICIES", value_delimiter = ',', default_value = "even,spare,optimal")]
+    #[arg(
+        long,
+        env = "MPLB_LAB_POLICIES",
+        value_delimiter = ',',
+        default_value = "even,spare,optimal"
+    )]
     policies: Vec<String>,
     /// Offered load as a fraction of total node capacity (hog demand included).
     #[arg(long, env = "MPLB_LAB_UTILISATION", default_value_t = 0.7)]
@@ -93,11 +98,18 @@ async fn main_inner(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("unknown scenario {:?} (known: shared-node)", args.scenario))?;
     let hey = mplb_lab::load::find_hey(args.hey.clone())?;
     let bins = Binaries::find(args.bin_dir.as_deref(), args.wasm.as_deref())?;
-    let name = if args.quick { "quick".to_string() } else { scenario.name.clone() };
+    let name = if args.quick {
+        "quick".to_string()
+    } else {
+        scenario.name.clone()
+    };
     let out = args.results_dir.join(name).join(stamp());
     std::fs::create_dir_all(&out).with_context(|| format!("create {}", out.display()))?;
     let command: Vec<String> = std::env::args().collect();
-    report::write(&out.join("command.txt"), &format!("{}\n", command.join(" ")))?;
+    report::write(
+        &out.join("command.txt"),
+        &format!("{}\n", command.join(" ")),
+    )?;
     let stack = StackConfig {
         cgroup_root: args.cgroup_root.clone(),
         cgroup_name: args.cgroup_name.clone(),
