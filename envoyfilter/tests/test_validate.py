@@ -106,6 +106,20 @@ class Validate(unittest.TestCase):
         self.assertIn("lists c.yaml, which does not exist", p.stdout)
 
 
+class HotelGateway(unittest.TestCase):
+    def test_gateway_routes_use_generated_subsets(self):
+        import yaml
+        routing = list(yaml.safe_load_all((HERE.parent / "hotel" / "hotel-routing.yaml").read_text()))
+        subsets = {s["name"] for d in routing if d and d["kind"] == "DestinationRule"
+                   and d["spec"]["host"] == "frontend.hotel.svc.cluster.local"
+                   for s in d["spec"].get("subsets", [])}
+        self.assertTrue(subsets, "no frontend DestinationRule in hotel-routing.yaml")
+        gw = list(yaml.safe_load_all((HERE.parent / "hotel" / "hotel-gateway.yaml").read_text()))
+        used = {r["route"][0]["destination"].get("subset") for d in gw if d["kind"] == "VirtualService"
+                for r in d["spec"]["http"]} - {None}
+        self.assertEqual(used, subsets)
+
+
 if __name__ == "__main__":
     result = unittest.main(exit=False, verbosity=1).result
     failed = len(result.failures) + len(result.errors)
