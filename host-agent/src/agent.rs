@@ -71,3 +71,25 @@ pub async fn run(
     sending.abort();
     tracing::info!("host agent stopped");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::AgentError;
+
+    #[test]
+    fn problems_are_logged_once_until_they_clear() {
+        let a = || AgentError::Config("a broken".into());
+        let b = || AgentError::Config("b broken".into());
+        let mut log = ProblemLog::default();
+        assert_eq!(log.update(&[a()]), 1);
+        assert_eq!(log.update(&[a()]), 0);
+        assert_eq!(log.update(&[a(), b()]), 1);
+        assert_eq!(log.update(&[]), 0);
+        assert_eq!(
+            log.update(&[a()]),
+            1,
+            "a problem that returns is logged again"
+        );
+    }
+}
