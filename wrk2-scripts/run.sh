@@ -25,6 +25,8 @@ usage: $(basename "$0") --url URL [options]
   --workload W         hotel-mixed | recommendations | path to a .lua file
                        (env MPLB_WORKLOAD, default hotel-mixed)
   --out FILE           results file (env MPLB_OUT, default results/<workload>-<time>.txt)
+  --header 'K: V'      extra request header, repeatable, e.g. 'Host: frontend.hotel.svc.cluster.local'
+                       (to reach a service through the ingress gateway)
   --tool T             force wrk2 | oha | wrk  (env MPLB_TOOL; default: first installed)
   -h, --help           this text
 
@@ -35,6 +37,8 @@ The load generator's own output goes to FILE.log.
 USAGE
 }
 
+die() { echo "run.sh: $*" >&2; exit 2; }
+
 url="${MPLB_URL:-}"
 rate="${MPLB_RATE:-100}"
 duration="${MPLB_DURATION:-30s}"
@@ -43,6 +47,7 @@ threads="${MPLB_THREADS:-2}"
 workload="${MPLB_WORKLOAD:-hotel-mixed}"
 out="${MPLB_OUT:-}"
 tool="${MPLB_TOOL:-}"
+headers=()
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -54,12 +59,12 @@ while [ $# -gt 0 ]; do
     --workload) workload="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --tool) tool="$2"; shift 2 ;;
+    --header) [[ "$2" == *:* ]] || die "--header must look like 'Name: value'"; headers+=(-H "$2"); shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 
-die() { echo "run.sh: $*" >&2; exit 2; }
 [ -n "$url" ] || die "--url is required (see --help)"
 [[ "$rate" =~ ^[0-9]+$ ]] && [ "$rate" -gt 0 ] || die "--rate must be a positive integer"
 [[ "$connections" =~ ^[0-9]+$ ]] && [ "$connections" -gt 0 ] || die "--connections must be a positive integer"
@@ -130,7 +135,7 @@ case "$tool" in
   wrk2)
     header wrk2 "$script" yes yes
     timeout "$bound" "${WRK2:-wrk2}" -t "$threads" -c "$connections" -d "$duration" \
-      -R "$rate" --latency -s "$script" "$url" >"$log" 2>&1
+      -R "$rate" --latency "${headers[@]}" -s "$script" "$url" >"$log" 2>&1
     from_result_line
     ;;
   oha)
@@ -139,7 +144,7 @@ case "$tool" in
     fmt=(--json)
     "${OHA:-oha}" --help 2>/dev/null | grep -q -- '--output-format' && fmt=(--output-format json)
     timeout "$bound" "${OHA:-oha}" --no-tui -z "$duration" -c "$connections" -q "$rate" \
-      --latency-correction "${fmt[@]}" "$url" >"$log" 2>"$log.err"
+      --latency-correction "${headers[@]}" "${fmt[@]}" "$url" >"$log" 2>"$log.err"
     jq -r '
       def ms: (. // 0) * 1000;
       "requests: \([.statusCodeDistribution[]?] | add // 0)",
@@ -158,7 +163,7 @@ case "$tool" in
     echo "run.sh: WARNING: --rate $rate is NOT enforced and latencies are NOT corrected for coordinated omission." >&2
     header wrk "$script" "no (wrk has no rate limit)" "no (closed loop: coordinated omission)"
     timeout "$bound" "${WRK:-wrk}" -t "$threads" -c "$connections" -d "$duration" \
-      -s "$script" "$url" >"$log" 2>&1
+      "${headers[@]}" -s "$script" "$url" >"$log" 2>&1
     from_result_line
     ;;
   *) die "unknown --tool $tool (wrk2 | oha | wrk)" ;;

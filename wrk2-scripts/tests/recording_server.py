@@ -3,7 +3,8 @@
 Usage: recording_server.py PORT_FILE LOG_FILE
 Binds 127.0.0.1 on a free port, writes the port to PORT_FILE, answers every
 GET/POST with 200 (and every path starting with /fail with 503, so non-2xx
-counting can be checked), appends "METHOD PATH" lines to LOG_FILE, and exits on
+counting can be checked), writes "METHOD PATH" lines to LOG_FILE and the
+distinct Host headers to LOG_FILE.hosts, and exits on
 SIGTERM or after 120 s, whichever comes first.
 """
 
@@ -18,12 +19,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     lines: list[str] = []
+    hosts: set[str] = set()
 
     def _answer(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             self.rfile.read(length)
         Handler.lines.append(f"{self.command} {self.path}")
+        Handler.hosts.add(self.headers.get("Host", ""))
         status = 503 if self.path.startswith("/fail") else 200
         body = b"ok\n"
         self.send_response(status)
@@ -64,6 +67,8 @@ def main() -> None:
     server.serve_forever()
     with open(log_file, "w") as f:
         f.write("\n".join(Handler.lines) + ("\n" if Handler.lines else ""))
+    with open(log_file + ".hosts", "w") as f:
+        f.write("\n".join(sorted(Handler.hosts)) + "\n")
 
 
 if __name__ == "__main__":

@@ -59,6 +59,8 @@ class Recorder:
     def stop(self) -> list[str]:
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(timeout=20)
+        with open(self.log_file + ".hosts") as f:
+            self.hosts = [h for h in f.read().splitlines() if h]
         with open(self.log_file) as f:
             return [line for line in f.read().splitlines() if line]
 
@@ -69,10 +71,10 @@ class Recorder:
         self.dir.cleanup()
 
 
-def run(url: str, workload: str, out: str, duration: str = "3s") -> dict[str, str]:
+def run(url: str, workload: str, out: str, duration: str = "3s", extra: tuple = ()) -> dict[str, str]:
     subprocess.run(
         [RUN, "--url", url, "--workload", workload, "--duration", duration,
-         "--connections", "8", "--threads", "2", "--rate", "2000", "--out", out],
+         "--connections", "8", "--threads", "2", "--rate", "2000", "--out", out, *extra],
         check=True, timeout=60, capture_output=True,
     )
     results = {}
@@ -100,6 +102,7 @@ class Workloads(unittest.TestCase):
         with Recorder() as rec, tempfile.TemporaryDirectory() as d:
             res = run(rec.url, "hotel-mixed", os.path.join(d, "r.txt"))
             lines = rec.stop()
+        self.assertEqual(rec.hosts, [rec.url.removeprefix("http://")])
         self.assertGreaterEqual(len(lines), 5000, "too few requests to judge proportions")
         counts = collections.Counter()
         for line in lines:
@@ -131,8 +134,10 @@ class Workloads(unittest.TestCase):
 
     def test_recommendations_alone(self):
         with Recorder() as rec, tempfile.TemporaryDirectory() as d:
-            res = run(rec.url, "recommendations", os.path.join(d, "r.txt"))
+            res = run(rec.url, "recommendations", os.path.join(d, "r.txt"),
+                      extra=("--header", "Host: frontend.hotel.svc.cluster.local"))
             lines = rec.stop()
+        self.assertEqual(rec.hosts, ["frontend.hotel.svc.cluster.local"])
         self.assertGreaterEqual(len(lines), 3000)
         criteria = collections.Counter()
         for line in lines:
@@ -161,7 +166,8 @@ class Workloads(unittest.TestCase):
     def test_run_sh_rejects_bad_arguments(self):
         for args in ([], ["--url", "http://127.0.0.1:1", "--rate", "0"],
                      ["--url", "http://127.0.0.1:1", "--workload", "/nonexistent.lua"],
-                     ["--url", "http://127.0.0.1:1", "--bogus"]):
+                     ["--url", "http://127.0.0.1:1", "--bogus"],
+                     ["--url", "http://127.0.0.1:1", "--header", "no-colon"]):
             p = subprocess.run([RUN, *args], capture_output=True, timeout=10)
             self.assertEqual(p.returncode, 2, args)
             self.assertIn(b"run.sh:", p.stderr)
