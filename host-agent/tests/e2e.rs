@@ -24,6 +24,7 @@ const DELIVERY_SLACK_MS: u64 = 150;
 struct Agent {
     child: ChildGuard,
     log: PathBuf,
+    tree: Tree,
     _dir: tempfile::TempDir,
 }
 
@@ -54,7 +55,18 @@ impl Agent {
         Agent {
             child: ChildGuard(child),
             log,
+            tree,
             _dir: dir,
+        }
+    }
+
+    /// Break (or repair) the node cgroup's usage file: no report can be built.
+    fn break_node(&self, broken: bool) {
+        let node = Path::new("lab/node-a");
+        if broken {
+            fs::write(self.tree.usage_file(node), "garbage\n").unwrap();
+        } else {
+            self.tree.set_usage_ns(node, 5_000).unwrap();
         }
     }
 
@@ -145,6 +157,32 @@ async fn survives_a_server_restart_and_sends_nothing_stale() {
     let logs = agent.logs();
     assert!(logs.contains("cannot push report"), "{logs}");
     assert!(logs.contains("weight server is back"), "{logs}");
+
+    // Second outage during which sampling also stops (node unreadable): the
+    // last report left in the channel is never sent after recovery.
+    server.stop().await;
+    tokio::time::sleep(Duration::from_millis(2 * INTERVAL_MS)).await;
+    agent.break_node(true);
+    tokio::time::sleep(Duration::from_millis(4 * INTERVAL_MS)).await;
+    let before = server.hits().len();
+    server.restart().await;
+    tokio::time::sleep(Duration::from_millis(6 * INTERVAL_MS)).await;
+    assert_eq!(
+        server.hits().len(),
+        before,
+        "a report sampled before the node broke was sent after recovery"
+    );
+    let repaired_at = now_ms();
+    agent.break_node(false);
+    server
+        .wait_for("reports after the repair", WAIT, |h| h.len() >= before + 2)
+        .await;
+    for (_, r) in &reports(&server.hits())[before..] {
+        assert!(r.sampled_at_ms >= repaired_at, "stale report {r:?}");
+    }
+    agent.assert_alive();
+    let logs = agent.logs();
+    assert!(logs.contains("lab/node-a/cpu.stat"), "{logs}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
