@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2015 # `check && check || die`: die exits
 # Runs one multiparty-lb workload against a target and writes a results file
 # with throughput, p50/p90/p99/p99.9 latency and the non-2xx count.
 #

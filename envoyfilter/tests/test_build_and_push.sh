@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2015 # `check && ok || fail`: ok never fails
 # End-to-end test of build-and-push.sh against a real registry on loopback:
 # apt's docker-registry on 127.0.0.1:<free port> with a temp storage dir.
 # For each packaging (compat via umoci + skopeo, compat via buildah when it is
