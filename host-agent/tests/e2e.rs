@@ -261,3 +261,55 @@ fn refuses_bad_flags_with_a_clear_message() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("/nonexistent-mplb-root"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubernetes_mode_reports_discovered_pods_with_names() {
+    use host_agent::fixture::{Driver, uid, write_proc};
+    let server = Server::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let tree = Tree::create(&dir.path().join("cg"), Version::V1).unwrap();
+    let (a, b) = (uid(1), uid(2));
+    let ra = Tree::pod_rel(Driver::Systemd, "burstable", &a);
+    let rb = Tree::pod_rel(Driver::Systemd, "guaranteed", &b);
+    tree.set_usage_ns(&ra, 0).unwrap();
+    tree.set_usage_ns(&rb, 0).unwrap();
+    let logs = dir.path().join("logs");
+    fs::create_dir_all(logs.join(format!("hotel_profile-0_{a}"))).unwrap();
+    let proc_root = dir.path().join("proc");
+    write_proc(&proc_root, 3, 0, 0).unwrap();
+    let log = dir.path().join("agent.log");
+    let child = Command::new(env!("CARGO_BIN_EXE_host-agent"))
+        .env("MPLB_SERVER", server.url())
+        .env("NODE_NAME", "node-k")
+        .env("MPLB_INTERVAL", "200ms")
+        .env("MPLB_CGROUP_ROOT", &tree.root)
+        .env("MPLB_LOG_PODS_DIR", &logs)
+        .env("MPLB_PROC_ROOT", &proc_root)
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let _guard = ChildGuard(child);
+    server.wait_for("a report", WAIT, |h| !h.is_empty()).await;
+    // Pod a burns CPU from now on: its counter jumps by 10 s of CPU.
+    tree.set_usage_ns(&ra, 10_000_000_000).unwrap();
+    server
+        .wait_for("a report with CPU for pod a", WAIT, |h| {
+            reports(h)
+                .iter()
+                .any(|(_, r)| r.pods.iter().any(|p| p.millicores > 0.0))
+        })
+        .await;
+    let all = reports(&server.hits());
+    let (_, r) = all
+        .iter()
+        .find(|(_, r)| r.pods.iter().any(|p| p.millicores > 0.0))
+        .unwrap();
+    assert_eq!(r.node, "node-k");
+    assert_eq!(r.capacity_millicores, 3000.0, "CPU count from --proc-root");
+    let pa = r.pods.iter().find(|p| p.uid == a).unwrap();
+    assert_eq!(pa.name.as_deref(), Some("profile-0"));
+    assert_eq!(pa.namespace.as_deref(), Some("hotel"));
+    let pb = r.pods.iter().find(|p| p.uid == b).unwrap();
+    assert_eq!((pb.name.as_deref(), pb.millicores), (None, 0.0));
+}
