@@ -120,6 +120,34 @@ class HotelGateway(unittest.TestCase):
         self.assertEqual(used, subsets)
 
 
+class HotelApp(unittest.TestCase):
+    def test_statefulsets_match_the_hotel_topology(self):
+        """hotel-app.yaml runs exactly the pods and ports of examples/hotel-topology.yaml,
+        which hotel-routing.yaml is generated from."""
+        import yaml
+        topo = yaml.safe_load((HERE.parent.parent / "examples" / "hotel-topology.yaml").read_text())
+        want_ports = {s["name"]: s["port"] for s in topo["services"]}
+        want_pods = sorted(p["name"] for p in topo["pods"])
+        docs = list(yaml.safe_load_all((HERE.parent / "hotel" / "hotel-app.yaml").read_text()))
+        pods, ports = [], {}
+        for d in docs:
+            if d["kind"] == "StatefulSet":
+                name = d["metadata"]["name"]
+                pods += [f"{name}-{i}" for i in range(d["spec"]["replicas"])]
+                labels = d["spec"]["template"]["metadata"]["labels"]
+                self.assertEqual(labels.get("mplb.io/managed"), "true", name)
+                self.assertEqual(labels.get("app"), name)
+                self.assertEqual(d["metadata"]["namespace"], "hotel")
+                c = d["spec"]["template"]["spec"]["containers"][0]
+                ports[name] = c["ports"][0]["containerPort"]
+            if d["kind"] == "Service":
+                self.assertEqual(d["spec"]["ports"][0]["port"], want_ports[d["metadata"]["name"]])
+            if d["kind"] == "Namespace":
+                self.assertEqual(d["metadata"]["labels"].get("istio-injection"), "enabled")
+        self.assertEqual(sorted(pods), want_pods)
+        self.assertEqual(ports, want_ports)
+
+
 if __name__ == "__main__":
     result = unittest.main(exit=False, verbosity=1).result
     failed = len(result.failures) + len(result.errors)
