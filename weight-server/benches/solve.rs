@@ -47,8 +47,20 @@ fn cluster(nodes: usize, pods: usize, load: f64) -> (Topology, CpuView) {
         let cap = 1000.0 * (4 + rng.index(13)) as f64;
         let bg = cap * rng.range(0.1, 0.4);
         room += cap - bg;
-        t.nodes.insert(name.clone(), Node { name: name.clone(), capacity_millicores: cap });
-        cpu.nodes.insert(name, NodeCpu { capacity_millicores: cap, used_millicores: bg });
+        t.nodes.insert(
+            name.clone(),
+            Node {
+                name: name.clone(),
+                capacity_millicores: cap,
+            },
+        );
+        cpu.nodes.insert(
+            name,
+            NodeCpu {
+                capacity_millicores: cap,
+                used_millicores: bg,
+            },
+        );
     }
     let services = pods.div_ceil(5);
     for s in 0..services {
@@ -96,7 +108,9 @@ fn cluster(nodes: usize, pods: usize, load: f64) -> (Topology, CpuView) {
 fn bench(c: &mut Criterion) {
     let cfg = OptimalConfig::default();
     let mut group = c.benchmark_group("optimal");
-    group.sample_size(10).measurement_time(Duration::from_secs(20));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20));
     for (nodes, pods, load, label) in [
         (1_000, 5_000, 0.6, "all-served"),
         (1_000, 5_000, 1.3, "overloaded"),

@@ -44,7 +44,10 @@ impl Discovery {
         };
         match found {
             Some(t) => t.unwrap(),
-            None => panic!("timed out waiting for: {what}; last: {:#?}", self.rx.borrow()),
+            None => panic!(
+                "timed out waiting for: {what}; last: {:#?}",
+                self.rx.borrow()
+            ),
         }
     }
 }
@@ -71,14 +74,27 @@ async fn list_then_watch_follows_pod_churn_and_node_capacity() {
     let t = d.until("initial sync", |t| t.pods.len() == 2).await;
     assert_eq!(t.nodes["n1"].capacity_millicores, 4000.0);
     assert_eq!(t.nodes["n2"].capacity_millicores, 3500.0);
-    assert!(!t.pods.contains_key("other-0"), "unmanaged pod must be filtered by the label");
+    assert!(
+        !t.pods.contains_key("other-0"),
+        "unmanaged pod must be filtered by the label"
+    );
     let svc = &t.services[WEB];
-    assert_eq!((svc.name.as_str(), svc.namespace.as_str(), svc.tenant.as_str()), ("web", "shop", "tenant-web"));
+    assert_eq!(
+        (
+            svc.name.as_str(),
+            svc.namespace.as_str(),
+            svc.tenant.as_str()
+        ),
+        ("web", "shop", "tenant-web")
+    );
     assert_eq!(svc.port, 8080);
     assert_eq!(svc.fair_share_millicores, Some(1200.0));
     let p = &t.pods["web-0"];
     assert_eq!(p.address, "10.0.0.1:8080".parse().unwrap());
-    assert_eq!((p.uid.as_str(), p.node.as_str(), p.service.as_str()), ("uid-web-0", "n1", WEB));
+    assert_eq!(
+        (p.uid.as_str(), p.node.as_str(), p.service.as_str()),
+        ("uid-web-0", "n1", WEB)
+    );
     assert_eq!(p.cpu_request_millicores, Some(250.0));
     assert_eq!(t.ready_pods(WEB).count(), 2);
 
@@ -89,13 +105,17 @@ async fn list_then_watch_follows_pod_churn_and_node_capacity() {
 
     // A pod becomes unready: it leaves the ready set.
     api.apply("Pod", pod("shop", "web-0", "web", "n1", "10.0.0.1", false));
-    let t = d.until("pod unready", |t| ready(t, "web-0") == Some(false)).await;
+    let t = d
+        .until("pod unready", |t| ready(t, "web-0") == Some(false))
+        .await;
     let names: Vec<&str> = t.ready_pods(WEB).map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["web-1", "web-2"]);
 
     // A pod is deleted.
     api.delete("Pod", "shop", "web-1");
-    let t = d.until("pod deleted", |t| !t.pods.contains_key("web-1")).await;
+    let t = d
+        .until("pod deleted", |t| !t.pods.contains_key("web-1"))
+        .await;
     assert_eq!(t.pods.len(), 2);
 
     // A node's capacity changes; a node joins.
@@ -103,7 +123,8 @@ async fn list_then_watch_follows_pod_churn_and_node_capacity() {
     api.apply("Node", node("n3", "2"));
     let t = d
         .until("node capacity", |t| {
-            t.nodes.get("n1").map(|n| n.capacity_millicores) == Some(8000.0) && t.nodes.contains_key("n3")
+            t.nodes.get("n1").map(|n| n.capacity_millicores) == Some(8000.0)
+                && t.nodes.contains_key("n3")
         })
         .await;
     assert_eq!(t.nodes["n3"].capacity_millicores, 2000.0);
@@ -115,7 +136,12 @@ async fn list_then_watch_follows_pod_churn_and_node_capacity() {
     assert!(t.services.is_empty());
     // Both watches carried the managed label / no selector as configured.
     let reqs = api.requests();
-    assert!(reqs.iter().any(|r| r.starts_with("Pod") && r.contains("mplb.io/managed=true") && r.contains("watch")), "{reqs:#?}");
+    assert!(
+        reqs.iter().any(|r| r.starts_with("Pod")
+            && r.contains("mplb.io/managed=true")
+            && r.contains("watch")),
+        "{reqs:#?}"
+    );
 }
 
 #[tokio::test]
@@ -123,9 +149,11 @@ async fn only_watched_namespaces_and_statefulset_owners() {
     let api = FakeApi::start().await;
     api.apply("Node", node("n1", "2"));
     let mut db = pod("a", "db-0", "unused", "n1", "10.0.1.1", true);
-    db["metadata"]["labels"].as_object_mut().unwrap().remove("app");
-    db["metadata"]["ownerReferences"] =
-        serde_json::json!([{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "db", "uid": "s1"}]);
+    db["metadata"]["labels"]
+        .as_object_mut()
+        .unwrap()
+        .remove("app");
+    db["metadata"]["ownerReferences"] = serde_json::json!([{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "db", "uid": "s1"}]);
     api.apply("Pod", db);
     api.apply("Pod", pod("b", "web-0", "web", "n1", "10.0.2.1", true));
     let cfg = KubeConfig {
@@ -135,14 +163,22 @@ async fn only_watched_namespaces_and_statefulset_owners() {
     };
     let mut d = start(&api, cfg);
     let t = d.until("sync", |t| t.pods.contains_key("db-0")).await;
-    assert!(t.services.contains_key("db.a.svc.example.org"), "{:?}", t.services.keys());
+    assert!(
+        t.services.contains_key("db.a.svc.example.org"),
+        "{:?}",
+        t.services.keys()
+    );
     assert!(!t.pods.contains_key("web-0"), "namespace b is not watched");
     // A later pod in the unwatched namespace is not seen; one in `a` is.
     api.apply("Pod", pod("b", "web-1", "web", "n1", "10.0.2.2", true));
     api.apply("Pod", pod("a", "api-0", "api", "n1", "10.0.1.2", true));
     let t = d.until("pod in a", |t| t.pods.contains_key("api-0")).await;
     assert!(!t.pods.contains_key("web-1"));
-    assert!(api.requests().iter().all(|r| !r.starts_with("Pod") || r.contains("ns=Some(\"a\")")));
+    assert!(
+        api.requests()
+            .iter()
+            .all(|r| !r.starts_with("Pod") || r.contains("ns=Some(\"a\")"))
+    );
 }
 
 #[tokio::test]
@@ -155,14 +191,19 @@ async fn nothing_is_published_until_nodes_are_synced_too() {
     // Wait until the node list has been tried (and refused) and pods listed.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while !api.requests().iter().any(|r| r.starts_with("Node")) {
-        assert!(tokio::time::Instant::now() < deadline, "node list never tried");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "node list never tried"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(d.rx.borrow().is_none(), "published before nodes synced");
     // The node watcher retries with backoff and then syncs.
     api.fail_nodes(false);
-    let t = d.until("sync after node retry", |t| !t.nodes.is_empty()).await;
+    let t = d
+        .until("sync after node retry", |t| !t.nodes.is_empty())
+        .await;
     assert_eq!(t.pods.len(), 1);
 }
 
@@ -171,12 +212,18 @@ async fn nothing_is_published_until_nodes_are_synced_too() {
 #[tokio::test]
 #[ignore = "needs a real Kubernetes cluster"]
 async fn real_cluster_syncs() {
-    let client = kube::Client::try_default().await.expect("kubeconfig or in-cluster config");
+    let client = kube::Client::try_default()
+        .await
+        .expect("kubeconfig or in-cluster config");
     let (tx, mut rx) = tokio::sync::watch::channel(None);
     let task = tokio::spawn(run(client, KubeConfig::default(), tx));
     let synced = tokio::time::timeout(Duration::from_secs(60), rx.wait_for(Option::is_some)).await;
     task.abort();
-    let t = synced.expect("synced within 60 s").expect("discovery running").clone().unwrap();
+    let t = synced
+        .expect("synced within 60 s")
+        .expect("discovery running")
+        .clone()
+        .unwrap();
     assert!(!t.nodes.is_empty(), "a cluster has nodes");
     assert!(t.nodes.values().all(|n| n.capacity_millicores > 0.0));
 }

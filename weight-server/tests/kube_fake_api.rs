@@ -64,15 +64,19 @@ fn key(obj: &Value) -> (String, String) {
 }
 
 fn matches(obj: &Value, namespace: Option<&str>, selector: Option<&str>) -> bool {
-    if let Some(ns) = namespace {
-        if obj["metadata"]["namespace"].as_str() != Some(ns) {
-            return false;
-        }
+    if let Some(ns) = namespace
+        && obj["metadata"]["namespace"].as_str() != Some(ns)
+    {
+        return false;
     }
-    selector.into_iter().flat_map(|s| s.split(',')).filter(|s| !s.is_empty()).all(|kv| {
-        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-        obj["metadata"]["labels"][k].as_str() == Some(v)
-    })
+    selector
+        .into_iter()
+        .flat_map(|s| s.split(','))
+        .filter(|s| !s.is_empty())
+        .all(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            obj["metadata"]["labels"][k].as_str() == Some(v)
+        })
 }
 
 impl FakeApi {
@@ -80,14 +84,28 @@ impl FakeApi {
         let (tx, _) = broadcast::channel(1024);
         let shared: Shared = Arc::new((Mutex::new(Inner::default()), tx));
         let app = Router::new()
-            .route("/api/v1/pods", get(|s: State<Shared>, q: Query<BTreeMap<String, String>>| serve(s, q, "Pod", None)))
             .route(
-                "/api/v1/namespaces/{ns}/pods",
-                get(|s: State<Shared>, Path(ns): Path<String>, q: Query<BTreeMap<String, String>>| {
-                    serve(s, q, "Pod", Some(ns))
+                "/api/v1/pods",
+                get(|s: State<Shared>, q: Query<BTreeMap<String, String>>| {
+                    serve(s, q, "Pod", None)
                 }),
             )
-            .route("/api/v1/nodes", get(|s: State<Shared>, q: Query<BTreeMap<String, String>>| serve(s, q, "Node", None)))
+            .route(
+                "/api/v1/namespaces/{ns}/pods",
+                get(
+                    |s: State<Shared>,
+                     Path(ns): Path<String>,
+                     q: Query<BTreeMap<String, String>>| {
+                        serve(s, q, "Pod", Some(ns))
+                    },
+                ),
+            )
+            .route(
+                "/api/v1/nodes",
+                get(|s: State<Shared>, q: Query<BTreeMap<String, String>>| {
+                    serve(s, q, "Node", None)
+                }),
+            )
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -114,7 +132,12 @@ impl FakeApi {
         object["metadata"]["resourceVersion"] = rv.to_string().into();
         let (ns, name) = key(&object);
         let old = inner.objects.insert((kind, ns, name), object.clone());
-        let change = Change { rv, kind, kind_event: if old.is_some() { "MODIFIED" } else { "ADDED" }, object };
+        let change = Change {
+            rv,
+            kind,
+            kind_event: if old.is_some() { "MODIFIED" } else { "ADDED" },
+            object,
+        };
         inner.log.push(change.clone());
         let _ = tx.send(change);
     }
@@ -124,11 +147,20 @@ impl FakeApi {
         let mut inner = lock.lock().unwrap();
         inner.rv += 1;
         let rv = inner.rv;
-        let Some(mut object) = inner.objects.remove(&(kind, namespace.to_string(), name.to_string())) else {
+        let Some(mut object) =
+            inner
+                .objects
+                .remove(&(kind, namespace.to_string(), name.to_string()))
+        else {
             panic!("no {kind} {namespace}/{name}");
         };
         object["metadata"]["resourceVersion"] = rv.to_string().into();
-        let change = Change { rv, kind, kind_event: "DELETED", object };
+        let change = Change {
+            rv,
+            kind,
+            kind_event: "DELETED",
+            object,
+        };
         inner.log.push(change.clone());
         let _ = tx.send(change);
     }
@@ -171,13 +203,21 @@ async fn serve(
                           "metadata": {"resourceVersion": inner.rv.to_string()}, "items": items});
         return axum::Json(list).into_response();
     }
-    let since: u64 = q.get("resourceVersion").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let since: u64 = q
+        .get("resourceVersion")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let keep = {
         let (ns, selector) = (ns.map(str::to_string), selector.map(str::to_string));
         move |c: &Change| c.kind == kind && matches(&c.object, ns.as_deref(), selector.as_deref())
     };
     // Backlog and subscription under one lock: no event is lost or doubled.
-    let backlog: Vec<Change> = inner.log.iter().filter(|c| c.rv > since && keep(c)).cloned().collect();
+    let backlog: Vec<Change> = inner
+        .log
+        .iter()
+        .filter(|c| c.rv > since && keep(c))
+        .cloned()
+        .collect();
     let rx = tx.subscribe();
     let last = inner.rv;
     drop(inner);
@@ -196,7 +236,9 @@ async fn serve(
         }
     })
     .filter(move |c| std::future::ready(c.rv > last && keep(c)));
-    let stream = futures::stream::iter(backlog).chain(live).map(move |c| line(&c));
+    let stream = futures::stream::iter(backlog)
+        .chain(live)
+        .map(move |c| line(&c));
     Response::builder()
         .header("content-type", "application/json")
         .body(Body::from_stream(stream))

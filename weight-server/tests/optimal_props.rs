@@ -44,8 +44,11 @@ fn spec() -> impl Strategy<Value = Spec> {
         // Background as a fraction (up to 0.7) of capacity.
         let nodes: Vec<(f64, f64, bool)> =
             nodes.into_iter().map(|(c, b, k)| (c, b * c, k)).collect();
-        (Just(nodes), Just(services), pods)
-            .prop_map(|(nodes, services, pods)| Spec { nodes, services, pods })
+        (Just(nodes), Just(services), pods).prop_map(|(nodes, services, pods)| Spec {
+            nodes,
+            services,
+            pods,
+        })
     })
 }
 
@@ -53,13 +56,23 @@ fn scenario(spec: &Spec) -> Scenario {
     let mut s = Scenario::default();
     for (i, &(cap, bg, known)) in spec.nodes.iter().enumerate() {
         let name = format!("n{i}");
-        s = if known { s.node(&name, cap, bg) } else { s.unknown_node(&name, cap) };
+        s = if known {
+            s.node(&name, cap, bg)
+        } else {
+            s.unknown_node(&name, cap)
+        };
     }
     for (i, &(tenant, share)) in spec.services.iter().enumerate() {
         s = s.service(&format!("s{i}"), &format!("t{tenant}"), share);
     }
     for (i, &(svc, node, cpu, ready)) in spec.pods.iter().enumerate() {
-        s = s.pod_with(&format!("p{i}"), &format!("s{svc}"), &format!("n{node}"), cpu, ready);
+        s = s.pod_with(
+            &format!("p{i}"),
+            &format!("s{svc}"),
+            &format!("n{node}"),
+            cpu,
+            ready,
+        );
     }
     s
 }
@@ -78,14 +91,27 @@ fn oracle(s: &Scenario) -> Oracle {
     let t = &s.topology;
     let mut room = BTreeMap::new();
     for (name, n) in &s.cpu.nodes {
-        let managed: f64 = t.pods.values().filter(|p| &p.node == name).filter_map(|p| s.cpu.pods.get(&p.name)).sum();
+        let managed: f64 = t
+            .pods
+            .values()
+            .filter(|p| &p.node == name)
+            .filter_map(|p| s.cpu.pods.get(&p.name))
+            .sum();
         let bg = (n.used_millicores - managed).max(0.0);
-        room.insert(name.clone(), (n.capacity_millicores, (n.capacity_millicores - bg).max(0.0)));
+        room.insert(
+            name.clone(),
+            (n.capacity_millicores, (n.capacity_millicores - bg).max(0.0)),
+        );
     }
     let mut demand = BTreeMap::new();
     for svc in t.services.keys() {
         let placeable = t.ready_pods(svc).any(|p| room.contains_key(&p.node));
-        let d: f64 = t.pods.values().filter(|p| &p.service == svc).filter_map(|p| s.cpu.pods.get(&p.name)).sum();
+        let d: f64 = t
+            .pods
+            .values()
+            .filter(|p| &p.service == svc)
+            .filter_map(|p| s.cpu.pods.get(&p.name))
+            .sum();
         demand.insert(svc.clone(), if placeable { d } else { 0.0 });
     }
     let mut entitled: BTreeMap<String, (f64, Vec<String>)> = BTreeMap::new();
@@ -97,7 +123,11 @@ fn oracle(s: &Scenario) -> Oracle {
     for (tenant, e) in &mut entitled {
         e.0 = e.0.min(t.fair_share(tenant));
     }
-    Oracle { room, demand, entitled }
+    Oracle {
+        room,
+        demand,
+        entitled,
+    }
 }
 
 /// Can every tenant get min(F, D) (`exact`: every service all its demand)?
@@ -106,7 +136,12 @@ fn feasible(s: &Scenario, o: &Oracle, exact: bool) -> bool {
     let mut p = Problem::new(OptimizationDirection::Maximize);
     let mut by_svc: BTreeMap<&str, Vec<_>> = BTreeMap::new();
     let mut by_node: BTreeMap<&str, Vec<_>> = BTreeMap::new();
-    for pod in s.topology.pods.values().filter(|p| p.ready && o.room.contains_key(&p.node)) {
+    for pod in s
+        .topology
+        .pods
+        .values()
+        .filter(|p| p.ready && o.room.contains_key(&p.node))
+    {
         let v = p.add_var(0.0, (0.0, f64::INFINITY));
         by_svc.entry(&pod.service).or_default().push((v, 1.0));
         by_node.entry(&pod.node).or_default().push((v, 1.0));
@@ -118,7 +153,10 @@ fn feasible(s: &Scenario, o: &Oracle, exact: bool) -> bool {
         p.add_constraint(vars.clone(), Le, o.room[*node].1);
     }
     for (e, svcs) in o.entitled.values() {
-        let vars: Vec<_> = svcs.iter().flat_map(|s| by_svc.get(s.as_str()).cloned().unwrap_or_default()).collect();
+        let vars: Vec<_> = svcs
+            .iter()
+            .flat_map(|s| by_svc.get(s.as_str()).cloned().unwrap_or_default())
+            .collect();
         if *e > 1e-6 {
             p.add_constraint(vars, Ge, *e);
         }
@@ -128,14 +166,24 @@ fn feasible(s: &Scenario, o: &Oracle, exact: bool) -> bool {
 
 fn cfg() -> OptimalConfig {
     // The oracle does not model the saturation raise.
-    OptimalConfig { protect_saturated: false, ..OptimalConfig::default() }
+    OptimalConfig {
+        protect_saturated: false,
+        ..OptimalConfig::default()
+    }
 }
 
 fn objectives(d: &Decision) -> Vec<f64> {
     d.explain
         .values()
         .next()
-        .map(|e| e["stage_objectives"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect())
+        .map(|e| {
+            e["stage_objectives"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect()
+        })
         .unwrap_or_default()
 }
 

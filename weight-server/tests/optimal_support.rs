@@ -123,7 +123,14 @@ impl Scenario {
         self.pod_with(name, service, node, cpu, true)
     }
 
-    pub fn pod_with(mut self, name: &str, service: &str, node: &str, cpu: f64, ready: bool) -> Self {
+    pub fn pod_with(
+        mut self,
+        name: &str,
+        service: &str,
+        node: &str,
+        cpu: f64,
+        ready: bool,
+    ) -> Self {
         let n = self.topology.pods.len() as u16;
         self.topology.pods.insert(
             name.into(),
@@ -151,9 +158,12 @@ pub fn weights_of<'a>(
     d: &'a weight_server::policy::Decision,
     service: &str,
 ) -> &'a BTreeMap<String, f64> {
-    d.weights
-        .get(&fqdn(service))
-        .unwrap_or_else(|| panic!("no weights for {service}: {:#?}", d.explain.get(&fqdn(service))))
+    d.weights.get(&fqdn(service)).unwrap_or_else(|| {
+        panic!(
+            "no weights for {service}: {:#?}",
+            d.explain.get(&fqdn(service))
+        )
+    })
 }
 
 /// Check the universal rules of a decision: every weighted service has
@@ -162,7 +172,10 @@ pub fn assert_well_formed(s: &Scenario, d: &weight_server::policy::Decision) {
     for (svc, w) in &d.weights {
         let ready: Vec<&String> = s.topology.ready_pods(svc).map(|p| &p.name).collect();
         let keys: Vec<&String> = w.keys().collect();
-        assert_eq!(keys, ready, "{svc}: weights must cover exactly the ready pods");
+        assert_eq!(
+            keys, ready,
+            "{svc}: weights must cover exactly the ready pods"
+        );
         let sum: f64 = w.values().sum();
         assert!(
             w.values().all(|v| v.is_finite() && *v >= 0.0),
@@ -171,7 +184,10 @@ pub fn assert_well_formed(s: &Scenario, d: &weight_server::policy::Decision) {
         assert!((sum - 1.0).abs() < 1e-9, "{svc}: sum {sum}");
     }
     for svc in d.weights.keys() {
-        assert!(d.explain.contains_key(svc), "{svc}: weighted but not explained");
+        assert!(
+            d.explain.contains_key(svc),
+            "{svc}: weighted but not explained"
+        );
     }
 }
 

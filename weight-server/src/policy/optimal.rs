@@ -168,7 +168,10 @@ fn ones(vars: impl IntoIterator<Item = usize>) -> Vec<(usize, f64)> {
 }
 
 fn svc_vars<'a>(inputs: &'a Inputs, vars: &'a Vars, s: usize) -> impl Iterator<Item = usize> + 'a {
-    inputs.services[s].lp_pods.iter().filter_map(|&p| vars.pod[p])
+    inputs.services[s]
+        .lp_pods
+        .iter()
+        .filter_map(|&p| vars.pod[p])
 }
 
 fn tenant_vars(inputs: &Inputs, vars: &Vars, t: usize) -> Vec<usize> {
@@ -195,7 +198,11 @@ fn spare_rows(inputs: &Inputs, vars: &Vars, lp: &mut Lp, u: usize) {
 fn loads(vars: &Vars, x: &[f64]) -> Vec<f64> {
     vars.pod
         .iter()
-        .map(|v| v.map_or(0.0, |v| x.get(v).copied().unwrap_or(0.0).max(0.0) * vars.scale))
+        .map(|v| {
+            v.map_or(0.0, |v| {
+                x.get(v).copied().unwrap_or(0.0).max(0.0) * vars.scale
+            })
+        })
         .collect()
 }
 
@@ -213,7 +220,13 @@ pub fn solve(inputs: &Inputs, cfg: &OptimalConfig, solver: &dyn LpSolver) -> cra
         solve_ms: started.elapsed().as_secs_f64() * 1e3,
     };
     if inputs.placed().next().is_none() {
-        return Ok(done(Mode::Idle, vec![0.0; inputs.pods.len()], 1.0, 1.0, objectives));
+        return Ok(done(
+            Mode::Idle,
+            vec![0.0; inputs.pods.len()],
+            1.0,
+            1.0,
+            objectives,
+        ));
     }
 
     // Stage: all demand served, maximise the minimum spare fraction.
@@ -222,7 +235,11 @@ pub fn solve(inputs: &Inputs, cfg: &OptimalConfig, solver: &dyn LpSolver) -> cra
     let u = lp.var(f64::NEG_INFINITY, 1.0);
     lp.objective = vec![(u, 1.0)];
     for (s, svc) in inputs.placed() {
-        lp.row(ones(svc_vars(inputs, &vars, s)), Cmp::Eq, svc.demand / vars.scale);
+        lp.row(
+            ones(svc_vars(inputs, &vars, s)),
+            Cmp::Eq,
+            svc.demand / vars.scale,
+        );
     }
     spare_rows(inputs, &vars, &mut lp, u);
     let x = solver.maximise(&lp)?;
@@ -243,7 +260,11 @@ pub fn solve(inputs: &Inputs, cfg: &OptimalConfig, solver: &dyn LpSolver) -> cra
     lp.objective
         .extend(vars.pod.iter().flatten().map(|&v| (v, bonus)));
     for (s, svc) in inputs.placed() {
-        lp.row(ones(svc_vars(inputs, &vars, s)), Cmp::Le, svc.demand / vars.scale);
+        lp.row(
+            ones(svc_vars(inputs, &vars, s)),
+            Cmp::Le,
+            svc.demand / vars.scale,
+        );
     }
     let mut guarded = Vec::new();
     for (i, tenant) in inputs.tenants.iter().enumerate() {
@@ -263,7 +284,11 @@ pub fn solve(inputs: &Inputs, cfg: &OptimalConfig, solver: &dyn LpSolver) -> cra
     }
     let x1 = solver.maximise(&lp)?;
     objectives.push(lp.objective_value(&x1));
-    let ratio = if guarded.is_empty() { 1.0 } else { x1[t].clamp(0.0, 1.0) };
+    let ratio = if guarded.is_empty() {
+        1.0
+    } else {
+        x1[t].clamp(0.0, 1.0)
+    };
     let served: f64 = vars.pod.iter().flatten().map(|&v| x1[v].max(0.0)).sum();
 
     // Overloaded, second: hold t and the served total, maximise min spare.
@@ -273,7 +298,11 @@ pub fn solve(inputs: &Inputs, cfg: &OptimalConfig, solver: &dyn LpSolver) -> cra
     let u = lp2.var(0.0, 1.0);
     lp2.objective = vec![(u, 1.0)];
     for (s, svc) in inputs.placed() {
-        lp2.row(ones(svc_vars(inputs, &vars, s)), Cmp::Le, svc.demand / vars.scale);
+        lp2.row(
+            ones(svc_vars(inputs, &vars, s)),
+            Cmp::Le,
+            svc.demand / vars.scale,
+        );
     }
     for &(i, e) in &guarded {
         let floor = (ratio - cfg.tolerance).max(0.0) * e;
@@ -286,7 +315,13 @@ pub fn solve(inputs: &Inputs, cfg: &OptimalConfig, solver: &dyn LpSolver) -> cra
         Ok(x2) => {
             objectives.push(x2[u]);
             let spare = x2[u].max(0.0);
-            Ok(done(Mode::Overloaded, loads(&vars, &x2), ratio, spare, objectives))
+            Ok(done(
+                Mode::Overloaded,
+                loads(&vars, &x2),
+                ratio,
+                spare,
+                objectives,
+            ))
         }
         Err(e) => {
             tracing::warn!(error = %e, "optimal: spare stage failed; keeping the fairness stage");

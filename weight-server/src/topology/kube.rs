@@ -12,9 +12,9 @@ use std::pin::Pin;
 
 use futures::{FutureExt, Stream, StreamExt};
 use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher::{self, Event};
-use kube::runtime::WatchStreamExt;
 use kube::{Api, Resource};
 
 use super::{Topology, TopologyTx, publish};
@@ -63,7 +63,12 @@ fn classify<K>(event: Result<Event<K>, watcher::Error>) -> Change {
     }
 }
 
-fn stream<K>(api: Api<K>, config: watcher::Config, tag: usize, strip: fn(&mut K)) -> (Store<K>, Tagged)
+fn stream<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    tag: usize,
+    strip: fn(&mut K),
+) -> (Store<K>, Tagged)
 where
     K: Resource<DynamicType = ()> + Clone + std::fmt::Debug + Send + Sync,
     K: serde::de::DeserializeOwned + 'static,
@@ -108,7 +113,12 @@ pub async fn run(client: kube::Client, cfg: KubeConfig, tx: TopologyTx) -> crate
             status.images = None;
         }
     };
-    let (node_store, s) = stream(Api::<Node>::all(client), watcher::Config::default(), node_tag, strip_node);
+    let (node_store, s) = stream(
+        Api::<Node>::all(client),
+        watcher::Config::default(),
+        node_tag,
+        strip_node,
+    );
     streams.push(s);
     let mut synced = vec![false; streams.len()];
     let mut merged = futures::stream::select_all(streams);
@@ -130,7 +140,9 @@ pub async fn run(client: kube::Client, cfg: KubeConfig, tx: TopologyTx) -> crate
                 }
                 Change::Changed => changed = true,
                 Change::Listing => {}
-                Change::Failed(e) => tracing::warn!(stream = tag, error = %e, "kube watch error; retrying"),
+                Change::Failed(e) => {
+                    tracing::warn!(stream = tag, error = %e, "kube watch error; retrying")
+                }
             }
             next = merged.next().now_or_never().flatten();
         }

@@ -79,9 +79,11 @@ pub fn fair_share_millicores(v: &str) -> Option<f64> {
 /// Allocatable CPU of a node in millicores (0 when missing or invalid).
 pub fn node_millicores(node: &corev1::Node) -> f64 {
     let status = node.status.as_ref();
-    let pick = |m: Option<&BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>| {
-        m.and_then(|m| m.get("cpu")).and_then(|q| cpu_millicores(&q.0))
-    };
+    let pick =
+        |m: Option<&BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>| {
+            m.and_then(|m| m.get("cpu"))
+                .and_then(|q| cpu_millicores(&q.0))
+        };
     pick(status.and_then(|s| s.allocatable.as_ref()))
         .or_else(|| pick(status.and_then(|s| s.capacity.as_ref())))
         .unwrap_or(0.0)
@@ -134,7 +136,10 @@ pub fn pod_facts(pod: &corev1::Pod) -> Result<PodFacts, &'static str> {
         .parse()
         .map_err(|_| "bad pod IP")?;
     let port = match annotations.and_then(|a| a.get(PORT_ANNOTATION)) {
-        Some(p) => p.trim().parse::<u16>().map_err(|_| "bad mplb.io/port annotation")?,
+        Some(p) => p
+            .trim()
+            .parse::<u16>()
+            .map_err(|_| "bad mplb.io/port annotation")?,
         None => spec
             .containers
             .iter()
@@ -178,12 +183,22 @@ pub fn pod_facts(pod: &corev1::Pod) -> Result<PodFacts, &'static str> {
 }
 
 /// Build the topology from the watched objects.
-pub fn topology(pods: &[Arc<corev1::Pod>], nodes: &[Arc<corev1::Node>], cfg: &KubeConfig) -> Topology {
+pub fn topology(
+    pods: &[Arc<corev1::Pod>],
+    nodes: &[Arc<corev1::Node>],
+    cfg: &KubeConfig,
+) -> Topology {
     let mut topo = Topology::default();
     for node in nodes {
         if let Some(name) = &node.metadata.name {
             let capacity_millicores = node_millicores(node);
-            topo.nodes.insert(name.clone(), Node { name: name.clone(), capacity_millicores });
+            topo.nodes.insert(
+                name.clone(),
+                Node {
+                    name: name.clone(),
+                    capacity_millicores,
+                },
+            );
         }
     }
     let mut facts: Vec<PodFacts> = pods
@@ -199,15 +214,18 @@ pub fn topology(pods: &[Arc<corev1::Pod>], nodes: &[Arc<corev1::Node>], cfg: &Ku
     facts.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     for f in facts {
         let fqdn = format!("{}.{}.svc.{}", f.service, f.namespace, cfg.cluster_domain);
-        let svc = topo.services.entry(fqdn.clone()).or_insert_with(|| Service {
-            name: f.service.clone(),
-            namespace: f.namespace.clone(),
-            fqdn: fqdn.clone(),
-            tenant: f.tenant.clone().unwrap_or_else(|| f.namespace.clone()),
-            port: f.address.port(),
-            fair_share_millicores: f.fair_share_millicores,
-            aliases: Topology::default_aliases(&f.service, &f.namespace),
-        });
+        let svc = topo
+            .services
+            .entry(fqdn.clone())
+            .or_insert_with(|| Service {
+                name: f.service.clone(),
+                namespace: f.namespace.clone(),
+                fqdn: fqdn.clone(),
+                tenant: f.tenant.clone().unwrap_or_else(|| f.namespace.clone()),
+                port: f.address.port(),
+                fair_share_millicores: f.fair_share_millicores,
+                aliases: Topology::default_aliases(&f.service, &f.namespace),
+            });
         if svc.fair_share_millicores.is_none() {
             svc.fair_share_millicores = f.fair_share_millicores;
         }
@@ -255,8 +273,17 @@ mod tests {
 
     #[test]
     fn cpu_quantities_parse_to_millicores() {
-        for (q, m) in [("250m", 250.0), ("1", 1000.0), ("0.5", 500.0), ("2k", 2e6), ("1e3", 1e6),
-                       ("100u", 0.1), (" 3 ", 3000.0), ("1.5", 1500.0), ("500000n", 0.5)] {
+        for (q, m) in [
+            ("250m", 250.0),
+            ("1", 1000.0),
+            ("0.5", 500.0),
+            ("2k", 2e6),
+            ("1e3", 1e6),
+            ("100u", 0.1),
+            (" 3 ", 3000.0),
+            ("1.5", 1500.0),
+            ("500000n", 0.5),
+        ] {
             let got = cpu_millicores(q).unwrap_or(f64::NAN);
             assert!((got - m).abs() < 1e-9 * m.max(1.0), "{q}: {got}");
         }
@@ -305,13 +332,22 @@ mod tests {
         let mut v = base();
         v["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z".into();
         assert!(!pod_facts(&pod(v)).unwrap().ready);
-        let cases: [(&str, fn(&mut serde_json::Value)); 6] = [
-            ("no pod IP", |v| v["status"]["podIP"] = serde_json::Value::Null),
-            ("not scheduled", |v| v["spec"]["nodeName"] = serde_json::Value::Null),
+        type Edit = fn(&mut serde_json::Value);
+        let cases: [(&str, Edit); 6] = [
+            ("no pod IP", |v| {
+                v["status"]["podIP"] = serde_json::Value::Null
+            }),
+            ("not scheduled", |v| {
+                v["spec"]["nodeName"] = serde_json::Value::Null
+            }),
             ("finished", |v| v["status"]["phase"] = "Succeeded".into()),
             ("bad pod IP", |v| v["status"]["podIP"] = "10.0.0".into()),
-            ("bad mplb.io/port annotation", |v| v["metadata"]["annotations"]["mplb.io/port"] = "http".into()),
-            ("no `app` label and no owner StatefulSet", |v| v["metadata"]["labels"] = serde_json::json!({})),
+            ("bad mplb.io/port annotation", |v| {
+                v["metadata"]["annotations"]["mplb.io/port"] = "http".into()
+            }),
+            ("no `app` label and no owner StatefulSet", |v| {
+                v["metadata"]["labels"] = serde_json::json!({})
+            }),
         ];
         for (why, edit) in cases {
             let mut v = base();
@@ -327,14 +363,20 @@ mod tests {
     fn topology_groups_pods_into_services_and_reads_node_capacity() {
         let node: corev1::Node = serde_json::from_value(serde_json::json!({
             "metadata": {"name": "n1"},
-            "status": {"allocatable": {"cpu": "3500m"}, "capacity": {"cpu": "4"}}})).unwrap();
+            "status": {"allocatable": {"cpu": "3500m"}, "capacity": {"cpu": "4"}}}))
+        .unwrap();
         let bare: corev1::Node = serde_json::from_value(serde_json::json!({
-            "metadata": {"name": "n2"}, "status": {"capacity": {"cpu": "2"}}})).unwrap();
+            "metadata": {"name": "n2"}, "status": {"capacity": {"cpu": "2"}}}))
+        .unwrap();
         let mut second = base();
         second["metadata"]["name"] = "web-1".into();
         second["metadata"]["annotations"] = serde_json::json!({});
         let pods = vec![Arc::new(pod(second)), Arc::new(pod(base()))];
-        let t = topology(&pods, &[Arc::new(node), Arc::new(bare)], &KubeConfig::default());
+        let t = topology(
+            &pods,
+            &[Arc::new(node), Arc::new(bare)],
+            &KubeConfig::default(),
+        );
         assert_eq!(t.nodes["n1"].capacity_millicores, 3500.0);
         assert_eq!(t.nodes["n2"].capacity_millicores, 2000.0);
         let svc = &t.services["web.shop.svc.cluster.local"];
