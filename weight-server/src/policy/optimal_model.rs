@@ -133,6 +133,21 @@ impl Inputs {
             h.saturated = h.used >= cfg.saturation_threshold * h.capacity;
         }
 
+        // Fair shares as `Topology::fair_share` computes them, in one pass.
+        let mut requests: HashMap<&str, f64> = HashMap::new();
+        for pod in topology.pods.values() {
+            if let Some(r) = pod.cpu_request_millicores {
+                *requests.entry(pod.service.as_str()).or_default() += r;
+            }
+        }
+        let mut shares: HashMap<&str, f64> = HashMap::new();
+        for svc in topology.services.values() {
+            let share = svc
+                .fair_share_millicores
+                .unwrap_or_else(|| requests.get(svc.fqdn.as_str()).copied().unwrap_or(0.0));
+            *shares.entry(svc.tenant.as_str()).or_default() += share;
+        }
+
         // Tenants and services, in stable (FQDN) order.
         let mut tenant_index: BTreeMap<&str, usize> = BTreeMap::new();
         let mut service_index: HashMap<&str, usize> = HashMap::new();
@@ -140,7 +155,7 @@ impl Inputs {
             let t = *tenant_index.entry(svc.tenant.as_str()).or_insert_with(|| {
                 inputs.tenants.push(Tenant {
                     name: svc.tenant.clone(),
-                    fair_share: usable(topology.fair_share(&svc.tenant)),
+                    fair_share: usable(shares.get(svc.tenant.as_str()).copied().unwrap_or(0.0)),
                     demand_measured: 0.0,
                     demand: 0.0,
                     entitled: 0.0,
