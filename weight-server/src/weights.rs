@@ -109,8 +109,10 @@ impl TableBuilder {
         let mut services = BTreeMap::new();
         let mut damped_all = BTreeMap::new();
         let mut rounds = BTreeMap::new();
+        let by_service = topo.ready_pods_by_service();
         for (fqdn, svc) in &topo.services {
-            let ready: Vec<_> = topo.ready_pods(fqdn).collect();
+            let ready: &[&crate::topology::Pod] =
+                by_service.get(fqdn.as_str()).map_or(&[], Vec::as_slice);
             let active: Vec<&str> = ready
                 .iter()
                 .filter(|p| !drains.contains(&p.name))

@@ -5,28 +5,30 @@
 use serde_json::json;
 
 use super::Decision;
-use crate::topology::Topology;
+use crate::topology::{Pod, Topology};
 
-/// Equal weights for one service; `None` when it has no ready pod.
-pub fn service(topology: &Topology, fqdn: &str) -> Option<std::collections::BTreeMap<String, f64>> {
-    let pods: Vec<&str> = topology.ready_pods(fqdn).map(|p| p.name.as_str()).collect();
+/// Equal weights over `pods`; `None` when there is none.
+pub fn over(pods: &[&Pod]) -> Option<std::collections::BTreeMap<String, f64>> {
     if pods.is_empty() {
         return None;
     }
     let w = 1.0 / pods.len() as f64;
-    Some(pods.into_iter().map(|p| (p.to_string(), w)).collect())
+    Some(pods.iter().map(|p| (p.name.clone(), w)).collect())
 }
 
 /// Equal weights for every service with a ready pod.
 pub fn decide(topology: &Topology) -> Decision {
     let mut d = Decision::default();
-    for fqdn in topology.services.keys() {
-        if let Some(w) = service(topology, fqdn) {
+    for (fqdn, pods) in topology.ready_pods_by_service() {
+        if !topology.services.contains_key(fqdn) {
+            continue;
+        }
+        if let Some(w) = over(&pods) {
             d.explain.insert(
-                fqdn.clone(),
+                fqdn.to_string(),
                 json!({"policy": "even", "why": format!("equal share over {} ready pods", w.len())}),
             );
-            d.weights.insert(fqdn.clone(), w);
+            d.weights.insert(fqdn.to_string(), w);
         }
     }
     d

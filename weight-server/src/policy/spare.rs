@@ -37,10 +37,13 @@ pub fn decide(topology: &Topology, cpu: &CpuView) -> Decision {
         return d;
     }
     let mean = spare.values().sum::<f64>() / spare.len() as f64;
-    for fqdn in topology.services.keys() {
+    for (fqdn, pods) in topology.ready_pods_by_service() {
+        if !topology.services.contains_key(fqdn) {
+            continue;
+        }
         let mut w = BTreeMap::new();
         let mut why = BTreeMap::new();
-        for p in topology.ready_pods(fqdn) {
+        for p in pods {
             let (s, src) = match spare.get(&p.node) {
                 Some(s) => (*s, "reported"),
                 None => (mean, "unknown node: mean of known nodes"),
@@ -56,11 +59,11 @@ pub fn decide(topology: &Topology, cpu: &CpuView) -> Decision {
             continue;
         }
         d.explain.insert(
-            fqdn.clone(),
+            fqdn.to_string(),
             json!({"policy": "spare", "floor_fraction": FLOOR_FRACTION, "pods": why,
                    "why": "weight proportional to the spare CPU of the pod's node"}),
         );
-        d.weights.insert(fqdn.clone(), w);
+        d.weights.insert(fqdn.to_string(), w);
     }
     d
 }

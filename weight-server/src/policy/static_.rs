@@ -16,12 +16,18 @@ pub type StaticWeights = BTreeMap<String, BTreeMap<String, f64>>;
 /// Operator weights for the services that have them.
 pub fn decide(topology: &Topology, statics: &StaticWeights) -> Decision {
     let mut d = Decision::default();
+    if statics.is_empty() {
+        return d;
+    }
+    let by_service = topology.ready_pods_by_service();
     for (fqdn, set) in statics {
         if !topology.services.contains_key(fqdn) {
             continue;
         }
-        let w: BTreeMap<String, f64> = topology
-            .ready_pods(fqdn)
+        let w: BTreeMap<String, f64> = by_service
+            .get(fqdn.as_str())
+            .into_iter()
+            .flatten()
             .map(|p| (p.name.clone(), set.get(&p.name).copied().unwrap_or(0.0)))
             .collect();
         let sum: f64 = w.values().sum();

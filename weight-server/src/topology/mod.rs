@@ -79,6 +79,16 @@ impl Topology {
             .filter(move |p| p.service == fqdn && p.ready)
     }
 
+    /// Ready pods grouped by service FQDN, each in stable (name) order: one
+    /// pass over the pods instead of one per service.
+    pub fn ready_pods_by_service(&self) -> BTreeMap<&str, Vec<&Pod>> {
+        let mut out: BTreeMap<&str, Vec<&Pod>> = BTreeMap::new();
+        for p in self.pods.values().filter(|p| p.ready) {
+            out.entry(p.service.as_str()).or_default().push(p);
+        }
+        out
+    }
+
     /// The fair share of a tenant: explicit service shares, else pod requests.
     pub fn fair_share(&self, tenant: &str) -> f64 {
         self.services
