@@ -1,6 +1,7 @@
 //! `weight-server render-istio` output validates against the Istio CRD
 //! schemas (../shared/istio-crds/crd-all.gen.yaml) with python3 + jsonschema
 //! from the venv of scripts/setup.sh.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "common/proc.rs"]
 mod proc;

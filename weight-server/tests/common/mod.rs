@@ -1,6 +1,6 @@
 //! Shared helpers of the route tests: an app over the example topology with
 //! a manual clock, and a one-shot caller.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
 

@@ -1,6 +1,6 @@
 //! A real `weight-server` process for the integration tests: started on a
 //! free loopback port, killed on drop, with a tiny HTTP/1.1 client.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
