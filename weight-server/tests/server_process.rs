@@ -154,3 +154,60 @@ fn bad_flags_and_files_fail_the_start_with_a_reason() {
         .unwrap();
     assert!(err.contains("--damping"), "{err}");
 }
+
+#[test]
+fn the_recompute_loop_follows_admin_changes_and_reports() {
+    let topo = example("topology.yaml");
+    let srv = start(&[
+        "--topology",
+        &topo,
+        "--insecure-admin",
+        "--policy",
+        "spare",
+        "--recompute-interval",
+        "200ms",
+    ])
+    .unwrap();
+    let weights = || {
+        let (code, body) = http(srv.addr, "GET", "/v1/weights", &[], "");
+        assert_eq!(code, 200);
+        mplb_wire::WeightsTable::parse(body.as_bytes()).unwrap()
+    };
+    let w = |t: &mplb_wire::WeightsTable, pod: &str| {
+        t.services["profile.default.svc.cluster.local"]
+            .endpoints
+            .iter()
+            .find(|e| e.pod == pod)
+            .unwrap()
+            .weight
+    };
+    let until = |what: &str, ok: &dyn Fn(&mplb_wire::WeightsTable) -> bool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let t = weights();
+            if ok(&t) {
+                return t;
+            }
+            assert!(std::time::Instant::now() < deadline, "{what}: {t:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let v0 = weights().version;
+    let (code, _) = http(srv.addr, "POST", "/admin/drain/profile-0", &[], "");
+    assert_eq!(code, 200);
+    let t = until("drain", &|t| w(t, "profile-0") == 0.0);
+    assert!(t.version > v0);
+    http(srv.addr, "DELETE", "/admin/drain/profile-0", &[], "");
+    // node-a nearly full, node-b idle: spare moves profile toward profile-1.
+    for _ in 0..3 {
+        for (node, used) in [("node-a", 1900.0), ("node-b", 100.0)] {
+            let body = serde_json::json!({"node": node, "capacity_millicores": 2000.0, "used_millicores": used,
+                "sampled_at_ms": 1, "interval_ms": 1000, "pods": []});
+            assert_eq!(
+                http(srv.addr, "POST", "/v1/reports", &[], &body.to_string()).0,
+                204
+            );
+        }
+    }
+    until("spare", &|t| w(t, "profile-1") > 0.9);
+}
