@@ -87,8 +87,9 @@ impl Proc {
         let _ = self.child.wait();
     }
 
-    /// Wait for the process to exit on its own, up to `timeout`.
-    pub fn wait_exit(&mut self, timeout: Duration) -> Result<std::process::ExitStatus> {
+    /// Wait for the process to exit on its own, up to `timeout`, without
+    /// blocking the runtime (so a signal can still end the run).
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Result<std::process::ExitStatus> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -97,7 +98,7 @@ impl Proc {
             if Instant::now() > deadline {
                 return Err(Error::Timeout(format!("{} to exit", self.name)));
             }
-            std::thread::sleep(Duration::from_millis(50));
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 }
@@ -209,13 +210,13 @@ mod tests {
         assert_ne!(Ports::new(0).take().unwrap().port(), 0);
     }
 
-    #[test]
-    fn check_reports_an_early_exit_with_its_log() {
+    #[tokio::test]
+    async fn check_reports_an_early_exit_with_its_log() {
         let dir = tempfile::tempdir().unwrap();
         let mut cmd = Command::new("sh");
         cmd.args(["-c", "echo boom-reason; exit 3"]);
         let mut p = Proc::spawn("dies", cmd, dir.path()).unwrap();
-        p.wait_exit(Duration::from_secs(5)).unwrap();
+        p.wait_exit(Duration::from_secs(5)).await.unwrap();
         let err = p.check().unwrap_err().to_string();
         assert!(err.contains("boom-reason"), "{err}");
     }

@@ -242,7 +242,7 @@ pub async fn run(
     tokio::time::sleep(cfg.interval * 2).await;
     let before = pod_counts(&client, &stack).await?;
     let mut split_load = load::start(hey, &spec(150.0, 6), "hey-split", &cfg.dir)?;
-    split_load.wait_exit(Duration::from_secs(40))?;
+    split_load.wait_exit(Duration::from_secs(40)).await?;
     let after = pod_counts(&client, &stack).await?;
     let mut total_split = 0;
     for (_, ws) in SPLIT {
@@ -294,7 +294,7 @@ pub async fn run(
     tokio::time::sleep(Duration::from_millis(2500)).await;
     stack.kill_server();
     rep.server_killed_after_s = t0.elapsed().as_secs_f64();
-    drill.wait_exit(Duration::from_secs(40))?;
+    drill.wait_exit(Duration::from_secs(40)).await?;
     let gw1 = measure::envoy_responses(&client, stack.gateway_admin).await?;
     let csv = std::fs::read_to_string(&drill.log).map_err(|e| Error::io("read", &drill.log, e))?;
     rep.drill = load::parse_csv(&csv, drill_spec.rate, drill_spec.duration)?;

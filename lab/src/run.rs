@@ -173,7 +173,7 @@ async fn one_policy(
     if !cfg.warmup.is_zero() {
         progress.say(&format!("{tag}: warm-up {}s", cfg.warmup.as_secs()));
         let mut hey = load::start(&cfg.hey, &spec(cfg.warmup), "hey-warmup", &scfg.dir)?;
-        hey.wait_exit(cfg.warmup + Duration::from_secs(30))?;
+        hey.wait_exit(cfg.warmup + Duration::from_secs(30)).await?;
         stack.check_alive()?;
     }
     progress.say(&format!(
