@@ -244,7 +244,16 @@ proptest! {
         let s = scenario(&spec);
         let a = decide(&s.topology, &s.cpu, &cfg()).unwrap();
         let b = decide_with(&s.topology, &s.cpu, &cfg(), &MicroLp).unwrap();
-        let (oa, ob) = (objectives(&a), objectives(&b));
+        let (mut oa, mut ob) = (objectives(&a), objectives(&b));
+        // When all demand fits, only the max-min is solver-independent: the
+        // balancing rounds after it freeze the hosts that are tight at the
+        // solver's optimum (a vertex for microlp, the face's centre for
+        // clarabel).
+        let mode = a.explain.values().next().map(|e| e["mode"].clone());
+        if mode == Some("all-served".into()) {
+            oa.truncate(1);
+            ob.truncate(1);
+        }
         prop_assert_eq!(oa.len(), ob.len(), "stages {:?} vs {:?}", oa, ob);
         for (x, y) in oa.iter().zip(&ob) {
             prop_assert!((x - y).abs() <= 1e-5 * (1.0 + x.abs()), "clarabel {:?} vs microlp {:?}", oa, ob);

@@ -53,6 +53,19 @@ fn prototype_moves_tenant_1_off_node_1_so_tenant_3_keeps_its_share() {
     // Everyone is fully served; the bottleneck is node 1 with (2000-50-1500)/2000.
     assert_eq!(d.explain[&fqdn("t1")]["mode"], "all-served");
     assert!((explained(&d, "t1", "min_spare_fraction") - 0.225).abs() < 1e-4);
+    // Balancing after the max-min: nodes 2 and 3 end equally spare, so t2
+    // stays off node 2 (where t1 moved) and sits on node 3.
+    let spare = |svc: &str, pod: &str| {
+        let pods = d.explain[&fqdn(svc)]["pods"].as_array().unwrap().clone();
+        let p = pods.into_iter().find(|p| p["pod"] == pod).unwrap();
+        p["node_spare_fraction_after"].as_f64().unwrap()
+    };
+    assert!((spare("t2", "t2-a") - spare("t2", "t2-b")).abs() < 1e-3);
+    assert!(
+        weights_of(&d, "t2")["t2-a"] < 0.01,
+        "{:?}",
+        weights_of(&d, "t2")
+    );
     // t3 has a single pod: weight 1.
     assert_eq!(weights_of(&d, "t3")["t3-a"], 1.0);
 }
