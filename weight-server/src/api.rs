@@ -145,7 +145,10 @@ async fn reports(State(s): State<AppState>, body: Body) -> Result<StatusCode, Ap
         tracing::debug!(error = %e, "host report rejected");
         err
     })?;
-    s.engine.ingest_report(&report);
+    s.engine.ingest_report(&report).map_err(|e| {
+        s.engine.metrics.report_rejected("too_many_nodes");
+        ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string())
+    })?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -158,7 +161,10 @@ async fn stats(State(s): State<AppState>, body: Body) -> Result<StatusCode, ApiE
         s.engine.metrics.stats_rejected(reason);
         err
     })?;
-    s.engine.ingest_stats(&stats);
+    s.engine.ingest_stats(&stats).map_err(|e| {
+        s.engine.metrics.stats_rejected("too_many_windows");
+        ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string())
+    })?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -37,6 +37,15 @@ impl Ewma {
     }
 }
 
+/// Most nodes tracked at once (reports from more are refused once the stale
+/// ones are dropped), so random node names cannot grow memory without bound.
+pub const MAX_TRACKED_NODES: usize = 20_000;
+
+/// A report refused because [`MAX_TRACKED_NODES`] nodes have fresh reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("already tracking {MAX_TRACKED_NODES} nodes with fresh reports")]
+pub struct TooManyNodes;
+
 /// What is known of one node.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NodeState {
@@ -104,7 +113,15 @@ impl Reports {
         r: &HostReport,
         topo: Option<&Arc<Topology>>,
         now_ms: u64,
-    ) -> Ingested {
+    ) -> Result<Ingested, TooManyNodes> {
+        if !self.nodes.contains_key(&r.node) && self.nodes.len() >= MAX_TRACKED_NODES {
+            let max = self.max_age_ms;
+            self.nodes
+                .retain(|_, n| now_ms.saturating_sub(n.last_report_ms) <= max);
+            if self.nodes.len() >= MAX_TRACKED_NODES {
+                return Err(TooManyNodes);
+            }
+        }
         let mut out = Ingested {
             unknown_node: topo.is_some_and(|t| !t.nodes.contains_key(&r.node)),
             ..Ingested::default()
@@ -158,7 +175,7 @@ impl Reports {
         }
         state.pods = pods;
         state.unknown_pods = unknown;
-        out
+        Ok(out)
     }
 
     /// Age of a node's last report, if any.

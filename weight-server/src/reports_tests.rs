@@ -68,7 +68,7 @@ fn matches_by_uid_then_name_and_flags_unknown() {
         0,
     );
     assert_eq!(
-        out,
+        out.unwrap(),
         Ingested {
             unknown_node: false,
             unknown_pods: 1
@@ -80,7 +80,7 @@ fn matches_by_uid_then_name_and_flags_unknown() {
     // a-1 matched by name but lives on n2, so it is not attributed to n1.
     assert_eq!(view.pods.get("a-1"), None);
     assert_eq!(r.unknown_pod_count(), 1);
-    let out = r.ingest(&report("n9", 1.0, &[]), Some(&t), 0);
+    let out = r.ingest(&report("n9", 1.0, &[]), Some(&t), 0).unwrap();
     assert!(out.unknown_node);
     assert!(!r.cpu_view(&t, 0).nodes.contains_key("n9"));
 }
@@ -89,8 +89,9 @@ fn matches_by_uid_then_name_and_flags_unknown() {
 fn smooths_and_ages_out() {
     let t = topo();
     let mut r = Reports::new(1000, 10_000);
-    r.ingest(&report("n1", 0.0, &[]), Some(&t), 0);
-    r.ingest(&report("n1", 1000.0, &[]), Some(&t), 1000);
+    r.ingest(&report("n1", 0.0, &[]), Some(&t), 0).unwrap();
+    r.ingest(&report("n1", 1000.0, &[]), Some(&t), 1000)
+        .unwrap();
     assert!((r.cpu_view(&t, 1000).nodes["n1"].used_millicores - 500.0).abs() < 1e-9);
     assert_eq!(r.age_ms("n1", 5000), Some(4000));
     assert!(r.cpu_view(&t, 11_000).nodes.contains_key("n1"));
@@ -99,10 +100,30 @@ fn smooths_and_ages_out() {
 }
 
 #[test]
+fn node_count_is_bounded_but_stale_nodes_make_room() {
+    let mut r = Reports::new(1000, 10_000);
+    for i in 0..MAX_TRACKED_NODES {
+        r.ingest(&report(&format!("x{i}"), 1.0, &[]), None, 0)
+            .unwrap();
+    }
+    assert_eq!(
+        r.ingest(&report("one-more", 1.0, &[]), None, 10_000),
+        Err(TooManyNodes)
+    );
+    // A known node still reports.
+    r.ingest(&report("x7", 1.0, &[]), None, 10_000).unwrap();
+    // Once the others are stale they make room.
+    r.ingest(&report("one-more", 1.0, &[]), None, 10_001)
+        .unwrap();
+    assert_eq!(r.nodes().len(), 2);
+}
+
+#[test]
 fn pods_missing_from_a_report_are_dropped() {
     let t = topo();
     let mut r = Reports::new(1000, 10_000);
-    r.ingest(&report("n1", 1.0, &[("uid-a0", None, 1.0)]), Some(&t), 0);
-    r.ingest(&report("n1", 1.0, &[]), Some(&t), 1);
+    r.ingest(&report("n1", 1.0, &[("uid-a0", None, 1.0)]), Some(&t), 0)
+        .unwrap();
+    r.ingest(&report("n1", 1.0, &[]), Some(&t), 1).unwrap();
     assert!(r.cpu_view(&t, 1).pods.is_empty());
 }

@@ -29,11 +29,22 @@ pub struct PodTraffic {
     pub mean_latency_ms: Option<f64>,
 }
 
+/// Most (service, pod, proxy) windows kept, so random names cannot grow
+/// memory without bound.
+pub const MAX_WINDOWS: usize = 200_000;
+
+/// Stats refused because [`MAX_WINDOWS`] fresh windows are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("already keeping {MAX_WINDOWS} fresh stats windows")]
+pub struct TooManyWindows;
+
 /// Last windows per (service, pod) per proxy.
 #[derive(Debug)]
 pub struct Stats {
     max_age_ms: u64,
     windows: BTreeMap<(String, String), BTreeMap<String, Window>>,
+    len: usize,
+    last_prune_ms: u64,
 }
 
 impl Stats {
@@ -41,13 +52,22 @@ impl Stats {
         Stats {
             max_age_ms,
             windows: BTreeMap::new(),
+            len: 0,
+            last_prune_ms: 0,
         }
     }
 
     /// Fold a validated stats body.
-    pub fn ingest(&mut self, s: &ProxyStats, now_ms: u64) {
+    pub fn ingest(&mut self, s: &ProxyStats, now_ms: u64) -> Result<(), TooManyWindows> {
+        if self.len + s.pods.len() > MAX_WINDOWS {
+            self.prune(now_ms);
+            if self.len + s.pods.len() > MAX_WINDOWS {
+                return Err(TooManyWindows);
+            }
+        }
         for p in &s.pods {
-            self.windows
+            let prev = self
+                .windows
                 .entry((p.service.clone(), p.pod.clone()))
                 .or_default()
                 .insert(
@@ -61,16 +81,24 @@ impl Stats {
                         latency_count: p.latency_count,
                     },
                 );
+            if prev.is_none() {
+                self.len += 1;
+            }
         }
-        self.prune(now_ms);
+        if now_ms.saturating_sub(self.last_prune_ms) >= 1_000 {
+            self.prune(now_ms);
+        }
+        Ok(())
     }
 
     fn prune(&mut self, now_ms: u64) {
+        self.last_prune_ms = now_ms;
         let max = self.max_age_ms;
         self.windows.retain(|_, by_proxy| {
             by_proxy.retain(|_, w| now_ms.saturating_sub(w.at_ms) <= max);
             !by_proxy.is_empty()
         });
+        self.len = self.windows.values().map(BTreeMap::len).sum();
     }
 
     /// Pooled figures per service FQDN (as the filters named it) and pod.
@@ -133,8 +161,8 @@ mod tests {
     #[test]
     fn pools_proxies_and_ages_out() {
         let mut s = Stats::new(10_000);
-        s.ingest(&stats("p1", 10, 1), 0);
-        s.ingest(&stats("p2", 30, 1), 500);
+        s.ingest(&stats("p1", 10, 1), 0).unwrap();
+        s.ingest(&stats("p2", 30, 1), 500).unwrap();
         let t = s.traffic(500)["s"]["s-0"];
         assert_eq!(t.request_rate, 40.0);
         assert_eq!(t.error_rate, 2.0 / 40.0);
@@ -143,8 +171,10 @@ mod tests {
         let t = s.traffic(10_200)["s"]["s-0"];
         assert_eq!(t.request_rate, 30.0);
         assert!(s.traffic(20_000).is_empty());
+        assert_eq!(s.len, 2, "pruned on a later ingest, not yet");
         // A newer window of the same proxy replaces the older one.
-        s.ingest(&stats("p2", 5, 0), 20_000);
+        s.ingest(&stats("p2", 5, 0), 20_000).unwrap();
+        assert_eq!(s.len, 1, "p1's stale window pruned");
         assert_eq!(s.traffic(20_000)["s"]["s-0"].request_rate, 5.0);
         assert_eq!(s.traffic(20_000)["s"]["s-0"].error_rate, 0.0);
     }

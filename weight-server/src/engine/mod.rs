@@ -15,8 +15,8 @@ use crate::metrics::Metrics;
 use crate::persist::{AdminState, Store};
 use crate::policy::optimal::{self, OptimalConfig};
 use crate::policy::{Decision, PolicyKind, even, spare, static_};
-use crate::reports::Reports;
-use crate::stats::Stats;
+use crate::reports::{Reports, TooManyNodes};
+use crate::stats::{Stats, TooManyWindows};
 use crate::topology::{Topology, TopologyRx};
 use crate::weights::{Served, TableBuilder, WeightsConfig};
 use crate::{Error, Result};
@@ -147,11 +147,12 @@ impl Engine {
         self.topology.borrow().is_some() && self.table().is_some()
     }
 
-    pub fn ingest_report(&self, r: &HostReport) {
+    /// Fold a validated report; refused only when too many nodes are tracked.
+    pub fn ingest_report(&self, r: &HostReport) -> Result<(), TooManyNodes> {
         let topo = self.topology();
         let now = self.now_ms();
         let mut core = self.core();
-        let out = core.reports.ingest(r, topo.as_ref(), now);
+        let out = core.reports.ingest(r, topo.as_ref(), now)?;
         let unknown = core.reports.unknown_pod_count();
         let smoothed = core
             .reports
@@ -169,12 +170,15 @@ impl Engine {
         self.metrics
             .set_node_cpu(&r.node, r.capacity_millicores, smoothed);
         self.metrics.report_accepted();
+        Ok(())
     }
 
-    pub fn ingest_stats(&self, s: &ProxyStats) {
+    /// Fold validated proxy stats; refused only when too many windows are kept.
+    pub fn ingest_stats(&self, s: &ProxyStats) -> Result<(), TooManyWindows> {
         let now = self.now_ms();
-        self.core().stats.ingest(s, now);
+        self.core().stats.ingest(s, now)?;
         self.metrics.stats_accepted();
+        Ok(())
     }
 
     /// One round. Returns whether a new table version was published.
