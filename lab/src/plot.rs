@@ -1,6 +1,7 @@
 //! The SVG plot: for each policy (first repeat), per-node CPU utilisation
 //! over time (left) and the served per-pod weights over time (right).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use plotters::prelude::*;
@@ -23,8 +24,15 @@ const COLORS: [RGBColor; 8] = [
     RGBColor(127, 127, 127),
 ];
 
-/// Draw `plot.svg` for the first repeat of each policy.
-pub fn draw(path: &Path, results: &[PolicyResult]) -> Result<()> {
+/// Draw `plot.svg` for the first repeat of each policy. Weights are drawn
+/// in the colour of the pod's node (`pod_node`), thicker for the entry
+/// service; single-pod services (always weight 1) are left out.
+pub fn draw(
+    path: &Path,
+    results: &[PolicyResult],
+    pod_node: &BTreeMap<String, String>,
+    entry: &str,
+) -> Result<()> {
     let first: Vec<&PolicyResult> = results.iter().filter(|r| r.repeat == 1).collect();
     if first.is_empty() {
         return Err(err("no results"));
@@ -74,7 +82,10 @@ pub fn draw(path: &Path, results: &[PolicyResult]) -> Result<()> {
         // Right: weights.
         let mut chart = ChartBuilder::on(&panels[2 * i + 1])
             .caption(
-                format!("{}: served weights (per service, normalised)", r.policy),
+                format!(
+                    "{}: served weights (thick: {entry}, thin: next tier)",
+                    r.policy
+                ),
                 ("sans-serif", 18),
             )
             .margin(10)
@@ -86,18 +97,26 @@ pub fn draw(path: &Path, results: &[PolicyResult]) -> Result<()> {
         let pods: Vec<String> = r
             .samples
             .iter()
-            .flat_map(|s| s.weights.keys().cloned())
-            .collect::<std::collections::BTreeSet<_>>()
+            .flat_map(|s| s.weights.iter())
+            .filter(|(_, w)| **w < 0.999)
+            .map(|(p, _)| p.clone())
+            .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        for (k, pod) in pods.iter().enumerate() {
+        let nodes: Vec<&String> = r.node_util_pct.keys().collect();
+        for pod in &pods {
+            let k = pod_node
+                .get(pod)
+                .and_then(|n| nodes.iter().position(|x| *x == n))
+                .unwrap_or(nodes.len());
             let color = COLORS[k % COLORS.len()];
+            let width = if pod.starts_with(entry) { 3 } else { 1 };
             chart
                 .draw_series(LineSeries::new(
                     r.samples
                         .iter()
                         .filter_map(|s| s.weights.get(pod).map(|v| (s.t_s, *v))),
-                    color.stroke_width(2),
+                    color.stroke_width(width),
                 ))
                 .map_err(err)?
                 .label(pod.clone())

@@ -196,7 +196,13 @@ mod tests {
         let pid = p.pid() as i32;
         assert!(p.alive());
         drop(p);
+        // Killed orphans linger as zombies until init reaps them: wait for that.
+        let deadline = Instant::now() + Duration::from_secs(10);
         // SAFETY: signal 0 only probes whether the group exists.
+        while unsafe { libc::kill(-pid, 0) } == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // SAFETY: as above.
         let rc = unsafe { libc::kill(-pid, 0) };
         assert_eq!(rc, -1, "process group {pid} still exists");
     }

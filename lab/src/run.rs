@@ -194,9 +194,15 @@ async fn one_policy(
         }
         tokio::time::sleep(cfg.sample_every).await;
         let now = CpuSnapshot::take(&cg, &cfg.scenario)?;
+        let t_s = now.at.duration_since(cpu0.at).as_secs_f64();
+        if t_s > cfg.duration.as_secs_f64() {
+            // hey is draining; the window is over.
+            prev = now;
+            continue;
+        }
         let table = measure::weights(client, stack.server_addr).await;
         samples.push(Sample {
-            t_s: now.at.duration_since(cpu0.at).as_secs_f64(),
+            t_s,
             node_util_pct: measure::rates(&prev, &now, &cfg.scenario).node_util_pct,
             weights: table.as_ref().map(measure::pod_weights).unwrap_or_default(),
             version: table.map(|t| t.version),

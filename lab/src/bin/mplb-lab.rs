@@ -174,7 +174,18 @@ async fn main_inner(args: Args) -> anyhow::Result<()> {
     });
     report::write_data(&out, &results, config)?;
     let plot_path = out.join("plot.svg");
-    plot::draw(&plot_path, &results)?;
+    let pod_node = scenario
+        .pods
+        .iter()
+        .map(|p| (p.name.clone(), p.node.clone()))
+        .collect();
+    let entry = scenario
+        .services
+        .iter()
+        .find(|s| s.entry)
+        .map(|s| s.name.clone())
+        .unwrap_or_default();
+    plot::draw(&plot_path, &results, &pod_node, &entry)?;
     let summary = mplb_lab::summary::markdown(&cfg, &results, &command.join(" "));
     report::write(&out.join("summary.md"), &summary)?;
     println!("{summary}");
