@@ -1,6 +1,10 @@
 //! Load with `hey`: many workers at a low per-worker rate approximate a fixed
-//! offered rate (hey is closed-loop per worker). Its CSV gives per-request
-//! latency and status; latency percentiles and non-2xx come from there.
+//! offered rate (hey is closed-loop per worker). hey starts all its workers at
+//! once, so their rate tickers fire together: one hey would send the whole
+//! second's requests in one burst. The lab therefore runs `shards` hey
+//! processes with an equal share of the workers, started evenly spread over
+//! one ticker period, so arrivals come in small groups at a steady pace.
+//! Their CSVs give per-request latency and status.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,23 +25,37 @@ pub struct LoadSpec {
     pub duration: Duration,
     /// Per-worker rate; workers = rate / this.
     pub per_worker_rate: f64,
+    /// hey processes, started spread over one ticker period.
+    pub shards: u64,
 }
 
 impl LoadSpec {
-    pub fn workers(&self) -> u64 {
-        ((self.rate / self.per_worker_rate).ceil() as u64).max(1)
+    fn shards(&self) -> u64 {
+        self.shards.max(1)
     }
 
-    /// The hey command line.
+    /// Workers over all shards (a multiple of the shard count).
+    pub fn workers(&self) -> u64 {
+        let w = ((self.rate / self.per_worker_rate).ceil() as u64).max(1);
+        w.div_ceil(self.shards()) * self.shards()
+    }
+
+    /// Time between two requests of one worker.
+    pub fn period(&self) -> Duration {
+        Duration::from_secs_f64(self.workers() as f64 / self.rate.max(1e-9))
+    }
+
+    /// The hey command line of one shard.
     pub fn command(&self, hey: &Path) -> Command {
-        let workers = self.workers();
+        let workers = self.workers() / self.shards();
+        let per_worker = self.rate / self.workers() as f64;
         let mut cmd = Command::new(hey);
         cmd.arg("-z")
             .arg(format!("{}ms", self.duration.as_millis()))
             .arg("-c")
             .arg(workers.to_string())
             .arg("-q")
-            .arg(format!("{:.4}", self.rate / workers as f64))
+            .arg(format!("{per_worker:.4}"))
             .arg("-t")
             .arg("10")
             .arg("-host")
@@ -49,9 +67,62 @@ impl LoadSpec {
     }
 }
 
-/// Start hey; its CSV lands in `<log_dir>/<name>.log`.
-pub fn start(hey: &Path, spec: &LoadSpec, name: &str, log_dir: &Path) -> Result<Proc> {
-    Proc::spawn(name, spec.command(hey), log_dir)
+/// A running sharded load; dropping it kills every shard.
+pub struct LoadRun {
+    shards: Vec<Proc>,
+}
+
+/// Start the shards of `spec`, spread over one ticker period; their CSVs
+/// land in `<log_dir>/<name>-<i>.log`.
+pub async fn start(hey: &Path, spec: &LoadSpec, name: &str, log_dir: &Path) -> Result<LoadRun> {
+    let n = spec.shards();
+    let gap = spec.period() / n as u32;
+    let mut shards = Vec::new();
+    for i in 0..n {
+        if i > 0 {
+            tokio::time::sleep(gap).await;
+        }
+        shards.push(Proc::spawn(
+            &format!("{name}-{i}"),
+            spec.command(hey),
+            log_dir,
+        )?);
+    }
+    Ok(LoadRun { shards })
+}
+
+impl LoadRun {
+    /// Is any shard still running?
+    pub fn alive(&mut self) -> bool {
+        self.shards.iter_mut().any(Proc::alive)
+    }
+
+    /// Wait for every shard to finish.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Result<()> {
+        for s in &mut self.shards {
+            s.wait_exit(timeout).await?;
+        }
+        Ok(())
+    }
+
+    /// Stop every shard now.
+    pub fn kill(&mut self) {
+        for s in &mut self.shards {
+            s.kill();
+        }
+    }
+
+    /// All shards' CSV output, concatenated.
+    pub fn output(&self) -> Result<String> {
+        let mut text = String::new();
+        for s in &self.shards {
+            text.push_str(
+                &std::fs::read_to_string(&s.log).map_err(|e| Error::io("read", &s.log, e))?,
+            );
+            text.push('\n');
+        }
+        Ok(text)
+    }
 }
 
 /// Figures from one load run.
@@ -69,6 +140,7 @@ pub struct LoadResult {
 
 /// Parse hey's CSV (`response-time,...,status-code,offset`).
 pub fn parse_csv(text: &str, offered_rps: f64, duration: Duration) -> Result<LoadResult> {
+    // Several shards' CSVs may be concatenated: every header is skipped.
     let mut lines = text.lines().skip_while(|l| !l.starts_with("response-time"));
     let header = lines
         .next()
@@ -159,6 +231,17 @@ mod tests {
     }
 
     #[test]
+    fn concatenated_shard_csvs_are_merged() {
+        let one = "response-time,DNS+dialup,DNS,Request-write,Response-delay,Response-read,status-code,offset\n\
+                   0.0010,0,0,0,0,0,200,0.1\n";
+        let two = format!("{one}\n{one}0.0030,0,0,0,0,0,502,0.2\n");
+        let r = parse_csv(&two, 3.0, Duration::from_secs(1)).unwrap();
+        assert_eq!(r.requests, 3);
+        assert_eq!(r.non_2xx, 1);
+        assert!((r.p999_ms - 3.0).abs() < 1e-9);
+    }
+
+    #[test]
     fn missing_header_is_an_error() {
         assert!(parse_csv("garbage", 1.0, Duration::from_secs(1)).is_err());
     }
@@ -171,13 +254,16 @@ mod tests {
             rate: 350.0,
             duration: Duration::from_secs(20),
             per_worker_rate: 2.0,
+            shards: 10,
         };
-        assert_eq!(spec.workers(), 175);
+        // 175 workers rounded up to 180 over 10 shards, each at 350/180 req/s.
+        assert_eq!(spec.workers(), 180);
+        assert!((spec.period().as_secs_f64() - 180.0 / 350.0).abs() < 1e-9);
         let cmd = spec.command(Path::new("hey"));
         let args: Vec<_> = cmd
             .get_args()
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
-        assert_eq!(args[..6], ["-z", "20000ms", "-c", "175", "-q", "2.0000"]);
+        assert_eq!(args[..6], ["-z", "20000ms", "-c", "18", "-q", "1.9444"]);
     }
 }

@@ -142,11 +142,12 @@ pub async fn run(
         rate,
         duration: Duration::from_secs(secs),
         per_worker_rate: 5.0,
+        shards: 4,
     };
 
     // 1. Reports arrive; 2. the version advances (light load moves CPU).
     progress.say("quick: waiting for host reports and a first table");
-    let mut bg = load::start(hey, &spec(60.0, 12), "hey-background", &cfg.dir)?;
+    let mut bg = load::start(hey, &spec(60.0, 12), "hey-background", &cfg.dir).await?;
     let state_url = stack.server_url("/admin/state");
     let want = rep.nodes_expected.len();
     let reported = wait_until(
@@ -241,7 +242,7 @@ pub async fn run(
     // Let every filter poll the new table (poll interval is half the agent interval).
     tokio::time::sleep(cfg.interval * 2).await;
     let before = pod_counts(&client, &stack).await?;
-    let mut split_load = load::start(hey, &spec(150.0, 6), "hey-split", &cfg.dir)?;
+    let mut split_load = load::start(hey, &spec(150.0, 6), "hey-split", &cfg.dir).await?;
     split_load.wait_exit(Duration::from_secs(40)).await?;
     let after = pod_counts(&client, &stack).await?;
     let mut total_split = 0;
@@ -289,14 +290,14 @@ pub async fn run(
     progress.say("quick: failure drill (weight server killed mid-load)");
     let gw0 = measure::envoy_responses(&client, stack.gateway_admin).await?;
     let drill_spec = spec(100.0, 8);
-    let mut drill = load::start(hey, &drill_spec, "hey-drill", &cfg.dir)?;
+    let mut drill = load::start(hey, &drill_spec, "hey-drill", &cfg.dir).await?;
     let t0 = Instant::now();
     tokio::time::sleep(Duration::from_millis(2500)).await;
     stack.kill_server();
     rep.server_killed_after_s = t0.elapsed().as_secs_f64();
     drill.wait_exit(Duration::from_secs(40)).await?;
     let gw1 = measure::envoy_responses(&client, stack.gateway_admin).await?;
-    let csv = std::fs::read_to_string(&drill.log).map_err(|e| Error::io("read", &drill.log, e))?;
+    let csv = drill.output()?;
     rep.drill = load::parse_csv(&csv, drill_spec.rate, drill_spec.duration)?;
     rep.drill_gateway = gw1
         .iter()

@@ -23,6 +23,8 @@ pub struct RunConfig {
     /// Entry requests per second.
     pub rate: f64,
     pub per_worker_rate: f64,
+    /// hey processes per load (see [`crate::load`]).
+    pub shards: u64,
     pub warmup: Duration,
     pub duration: Duration,
     pub repeat: u32,
@@ -169,10 +171,11 @@ async fn one_policy(
         rate: cfg.rate,
         duration,
         per_worker_rate: cfg.per_worker_rate,
+        shards: cfg.shards,
     };
     if !cfg.warmup.is_zero() {
         progress.say(&format!("{tag}: warm-up {}s", cfg.warmup.as_secs()));
-        let mut hey = load::start(&cfg.hey, &spec(cfg.warmup), "hey-warmup", &scfg.dir)?;
+        let mut hey = load::start(&cfg.hey, &spec(cfg.warmup), "hey-warmup", &scfg.dir).await?;
         hey.wait_exit(cfg.warmup + Duration::from_secs(30)).await?;
         stack.check_alive()?;
     }
@@ -184,7 +187,7 @@ async fn one_policy(
     let cg = stack.cgroups.0.clone();
     let gw0 = measure::envoy_responses(client, stack.gateway_admin).await?;
     let cpu0 = CpuSnapshot::take(&cg, &cfg.scenario)?;
-    let mut hey = load::start(&cfg.hey, &spec(cfg.duration), "hey", &scfg.dir)?;
+    let mut hey = load::start(&cfg.hey, &spec(cfg.duration), "hey", &scfg.dir).await?;
     let mut samples = Vec::new();
     let mut prev = cpu0.clone();
     let deadline = Instant::now() + cfg.duration + Duration::from_secs(30);
@@ -212,8 +215,7 @@ async fn one_policy(
     let cpu1 = CpuSnapshot::take(&cg, &cfg.scenario)?;
     let gw1 = measure::envoy_responses(client, stack.gateway_admin).await?;
     stack.check_alive()?;
-    let csv = std::fs::read_to_string(scfg.dir.join("hey.log"))
-        .map_err(|e| Error::io("read", scfg.dir.join("hey.log"), e))?;
+    let csv = hey.output()?;
     let load = load::parse_csv(&csv, cfg.rate, cfg.duration)?;
     let rates = measure::rates(&cpu0, &cpu1, &cfg.scenario);
     let gateway = gw1

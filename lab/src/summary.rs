@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 
+use crate::load::LoadSpec;
 use crate::report::{ordering, spread, table, targets};
 use crate::run::{PolicyResult, RunConfig};
 
@@ -14,7 +15,8 @@ pub fn markdown(cfg: &RunConfig, results: &[PolicyResult], command: &str) -> Str
     let _ = writeln!(s, "Command: `{command}`\n");
     let _ = writeln!(
         s,
-        "Nodes: {}. Offered load {:.0} req/s at the gateway ({} us CPU per request over all tiers), \
+        "Nodes: {}. Offered load {:.0} req/s at the gateway ({} us CPU per request over all tiers; \
+         hey: {} workers in {} staggered processes), \
          warm-up {} s, measured {} s per policy, {} repeat(s), agent/recompute interval {} ms. \
          Load average at the end: `{}`.\n",
         sc.nodes
@@ -28,6 +30,16 @@ pub fn markdown(cfg: &RunConfig, results: &[PolicyResult], command: &str) -> Str
             .find(|x| x.entry)
             .map(|e| sc.chain_cost_us(&e.name))
             .unwrap_or(0),
+        LoadSpec {
+            url: String::new(),
+            host: String::new(),
+            rate: cfg.rate,
+            duration: cfg.duration,
+            per_worker_rate: cfg.per_worker_rate,
+            shards: cfg.shards,
+        }
+        .workers(),
+        cfg.shards.max(1),
         cfg.warmup.as_secs(),
         cfg.duration.as_secs(),
         cfg.repeat.max(1),

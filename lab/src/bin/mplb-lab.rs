@@ -43,6 +43,10 @@ struct Args {
     /// Per-worker rate of hey (workers = rate / this).
     #[arg(long, env = "MPLB_LAB_PER_WORKER_RATE", default_value_t = 2.0)]
     per_worker_rate: f64,
+    /// hey processes per load, started spread over one worker period (hey's
+    /// workers tick in step: one process would send bursts).
+    #[arg(long, env = "MPLB_LAB_HEY_SHARDS", default_value_t = 10)]
+    hey_shards: u64,
     /// Warm-up load before each measured window.
     #[arg(long, env = "MPLB_LAB_WARMUP", default_value = "15s")]
     warmup: humantime::Duration,
@@ -143,6 +147,7 @@ async fn main_inner(args: Args) -> anyhow::Result<()> {
         policies: args.policies.clone(),
         rate,
         per_worker_rate: args.per_worker_rate,
+        shards: args.hey_shards,
         warmup: args.warmup.into(),
         duration: args.duration.into(),
         repeat: args.repeat,
@@ -168,7 +173,7 @@ async fn main_inner(args: Args) -> anyhow::Result<()> {
     let config = serde_json::json!({
         "command": command, "scenario": scenario, "rate": rate, "utilisation": args.utilisation,
         "warmup_s": cfg.warmup.as_secs_f64(), "duration_s": cfg.duration.as_secs_f64(),
-        "repeat": cfg.repeat, "per_worker_rate": cfg.per_worker_rate,
+        "repeat": cfg.repeat, "per_worker_rate": cfg.per_worker_rate, "hey_shards": cfg.shards,
         "interval_s": cfg.stack.interval.as_secs_f64(),
         "loadavg": std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim(),
     });
