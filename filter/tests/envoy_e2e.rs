@@ -1,5 +1,5 @@
-//! End-to-end: the built filter in a real Envoy 1.40 (`--concurrency 2`, so
-//! three Wasm VMs share the lease), a scripted weight server, and upstream
+//! End-to-end: the built filter in a real Envoy 1.40 (`--concurrency 2`: each
+//! worker has its own Wasm VM; they share the poll lease), a scripted weight server, and upstream
 //! replicas whose own counts are the evidence.
 //!
 //! Run: `cargo test -p mplb-filter --test envoy_e2e` (builds the wasm itself;
@@ -259,7 +259,7 @@ fn subset_mode_follows_the_weights_and_fails_open() {
     lab.assert_split("60/30/10", [0.6, 0.3, 0.1], 0.03);
     assert_eq!(lab.backend.iter().map(Replica::stamped).sum::<u64>(), 3000);
 
-    // Three VMs tick, one polls per period: about one GET per 200 ms.
+    // Every VM ticks, one polls per period: about one GET per 200 ms.
     let (g0, t0) = (lab.ws.gets(), Instant::now());
     std::thread::sleep(Duration::from_secs(2));
     let (gets, periods) = (
