@@ -35,9 +35,9 @@ impl Lcg {
 }
 
 /// `nodes` nodes of 4-16 cores with 10-40% background; `pods` pods in
-/// services of 5 replicas on random nodes, 2 services per tenant; pod use
-/// scaled so managed demand is `load` x the room left by the background.
-fn cluster(nodes: usize, pods: usize, load: f64) -> (Topology, CpuView) {
+/// services of `replicas` pods on random nodes, 2 services per tenant; pod
+/// use scaled so managed demand is `load` x the room left by the background.
+fn cluster(nodes: usize, pods: usize, replicas: usize, load: f64) -> (Topology, CpuView) {
     let mut rng = Lcg(0x5eed + nodes as u64);
     let mut t = Topology::default();
     let mut cpu = CpuView::default();
@@ -62,7 +62,7 @@ fn cluster(nodes: usize, pods: usize, load: f64) -> (Topology, CpuView) {
             },
         );
     }
-    let services = pods.div_ceil(5);
+    let services = pods.div_ceil(replicas);
     for s in 0..services {
         let fqdn = format!("svc-{s}.default.svc.cluster.local");
         t.services.insert(
@@ -94,7 +94,7 @@ fn cluster(nodes: usize, pods: usize, load: f64) -> (Topology, CpuView) {
                 name: name.clone(),
                 namespace: "default".into(),
                 uid: name,
-                service: format!("svc-{}.default.svc.cluster.local", p / 5),
+                service: format!("svc-{}.default.svc.cluster.local", p / replicas),
                 node,
                 address: std::net::SocketAddr::from(([10, 0, 0, 1], 8080)),
                 ready: true,
@@ -111,20 +111,23 @@ fn bench(c: &mut Criterion) {
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(20));
-    for (nodes, pods, load, label) in [
-        (1_000, 5_000, 0.6, "all-served"),
-        (1_000, 5_000, 1.3, "overloaded"),
-        (5_000, 25_000, 0.6, "all-served"),
-        (5_000, 25_000, 1.3, "overloaded"),
+    // (nodes, pods, replicas per service, load)
+    for (nodes, pods, replicas, load) in [
+        (1_000, 5_000, 50, 0.6),
+        (1_000, 5_000, 50, 1.3),
+        (5_000, 25_000, 50, 0.6),
+        (5_000, 25_000, 50, 1.3),
+        (1_000, 5_000, 5, 0.6),
     ] {
-        let (t, cpu) = cluster(nodes, pods, load);
+        let (t, cpu) = cluster(nodes, pods, replicas, load);
         let d = decide(&t, &cpu, &cfg).unwrap();
         let mode = d.explain.values().next().map(|e| e["mode"].clone());
         eprintln!(
-            "{nodes} nodes x {pods} pods, load {load}: mode {mode:?}, {} services weighted",
+            "{nodes} nodes x {pods} pods, {replicas} per service, load {load}: mode {mode:?}, {} services weighted",
             d.weights.len()
         );
-        group.bench_function(format!("{nodes}n_{pods}p_{label}"), |b| {
+        let name = format!("{nodes}n_{pods}p_{replicas}r_load{load}");
+        group.bench_function(name, |b| {
             b.iter(|| decide(black_box(&t), black_box(&cpu), &cfg).unwrap())
         });
     }

@@ -23,7 +23,8 @@
 //!
 //! # Stages
 //!
-//! 1. *All demand served*: place every `D_svc` on its pods and maximise the
+//! 1. *All demand served* (skipped when Σ demand exceeds Σ room `A_h` of the
+//!    hosts it can use): place every `D_svc` on its pods and maximise the
 //!    minimum spare fraction `u = min_h (A_h − Σ_h x)/C_h`. If `u ≥ 0` every
 //!    tenant is fully served (served/entitled ≥ 1) and this is the answer.
 //!    Then progressive filling ([`OptimalConfig::balance_rounds`] solves in
@@ -87,7 +88,7 @@ impl Default for OptimalConfig {
             tolerance: 1e-4,
             served_bonus: 1e-3,
             min_weight: 1e-6,
-            balance_rounds: 3,
+            balance_rounds: 2,
         }
     }
 }

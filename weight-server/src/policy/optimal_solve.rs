@@ -170,26 +170,31 @@ pub fn solve(inputs: &Inputs, cfg: &OptimalConfig, solver: &dyn LpSolver) -> cra
         ));
     }
 
-    // Stage: all demand served, maximise the minimum spare fraction.
+    // Stage: all demand served, maximise the minimum spare fraction. Skipped
+    // when the demand exceeds the room on the hosts it can use.
     let mut lp = Lp::default();
     let vars = pod_vars(inputs, &mut lp);
-    let u = lp.var(f64::NEG_INFINITY, 1.0);
-    lp.objective = vec![(u, 1.0)];
-    for (s, svc) in inputs.placed() {
-        lp.row(
-            ones(svc_vars(inputs, &vars, s)),
-            Cmp::Eq,
-            svc.demand / vars.scale,
-        );
-    }
-    spare_rows(inputs, &vars, &mut lp, u, &[]);
-    let x = solver.maximise(&lp)?;
-    let spare = x[u];
-    objectives.push(spare);
-    if spare >= -1e-7 {
-        let x = balance(inputs, &vars, cfg, solver, x, spare, &mut objectives);
-        let load = loads(&vars, &x);
-        return Ok(done(Mode::AllServed, load, 1.0, spare.max(0.0), objectives));
+    let demand: f64 = inputs.placed().map(|(_, s)| s.demand).sum();
+    let room: f64 = (vars.host.iter().enumerate())
+        .filter(|(_, hv)| !hv.is_empty())
+        .map(|(h, _)| inputs.hosts[h].available)
+        .sum();
+    if demand <= room * (1.0 + 1e-9) {
+        let u = lp.var(f64::NEG_INFINITY, 1.0);
+        lp.objective = vec![(u, 1.0)];
+        for (s, svc) in inputs.placed() {
+            let terms = ones(svc_vars(inputs, &vars, s));
+            lp.row(terms, Cmp::Eq, svc.demand / vars.scale);
+        }
+        spare_rows(inputs, &vars, &mut lp, u, &[]);
+        let x = solver.maximise(&lp)?;
+        let spare = x[u];
+        objectives.push(spare);
+        if spare >= -1e-7 {
+            let x = balance(inputs, &vars, cfg, solver, x, spare, &mut objectives);
+            let load = loads(&vars, &x);
+            return Ok(done(Mode::AllServed, load, 1.0, spare.max(0.0), objectives));
+        }
     }
 
     // Overloaded, first: maximise min served/entitled (+ a served bonus).
