@@ -119,6 +119,15 @@ impl CgroupFs {
         Ok(())
     }
 
+    /// The `cgroup.procs` files of a cgroup in every hierarchy (for
+    /// [`crate::procs::Proc::spawn_in`]).
+    pub fn procs_files(&self, rel: &str) -> Vec<PathBuf> {
+        self.dirs(rel)
+            .into_iter()
+            .map(|d| d.join("cgroup.procs"))
+            .collect()
+    }
+
     /// Total CPU time used by a cgroup, in nanoseconds.
     pub fn usage_ns(&self, rel: &str) -> Result<u64> {
         let file = self.cpuacct.join(&self.lab).join(rel).join("cpuacct.usage");

@@ -74,7 +74,14 @@ pub struct LoadRun {
 
 /// Start the shards of `spec`, spread over one ticker period; their CSVs
 /// land in `<log_dir>/<name>-<i>.log`.
-pub async fn start(hey: &Path, spec: &LoadSpec, name: &str, log_dir: &Path) -> Result<LoadRun> {
+/// Each shard joins the cgroups of `cgroup_procs` (may be empty).
+pub async fn start(
+    hey: &Path,
+    spec: &LoadSpec,
+    name: &str,
+    log_dir: &Path,
+    cgroup_procs: &[PathBuf],
+) -> Result<LoadRun> {
     let n = spec.shards();
     let gap = spec.period() / n as u32;
     let mut shards = Vec::new();
@@ -82,10 +89,12 @@ pub async fn start(hey: &Path, spec: &LoadSpec, name: &str, log_dir: &Path) -> R
         if i > 0 {
             tokio::time::sleep(gap).await;
         }
-        shards.push(Proc::spawn(
-            &format!("{name}-{i}"),
+        let shard = format!("{name}-{i}");
+        shards.push(Proc::spawn_in(
+            &shard,
             spec.command(hey),
             log_dir,
+            cgroup_procs,
         )?);
     }
     Ok(LoadRun { shards })

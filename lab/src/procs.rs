@@ -2,8 +2,10 @@
 //! group with output in a log file; dropping the handle kills the group.
 //! Also: finding binaries, picking loopback ports, waiting for readiness.
 
+use std::ffi::CString;
 use std::fs::File;
 use std::net::{SocketAddr, TcpListener};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -21,7 +23,49 @@ pub struct Proc {
 
 impl Proc {
     /// Start `cmd` as `name`, stdout+stderr to `log_dir/<name>.log`.
-    pub fn spawn(name: &str, mut cmd: Command, log_dir: &Path) -> Result<Self> {
+    pub fn spawn(name: &str, cmd: Command, log_dir: &Path) -> Result<Self> {
+        Self::spawn_in(name, cmd, log_dir, &[])
+    }
+
+    /// Like [`Proc::spawn`], but the child joins the cgroups whose
+    /// `cgroup.procs` files are given before it execs, so none of its work
+    /// (nor any process it starts) runs outside them.
+    pub fn spawn_in(
+        name: &str,
+        mut cmd: Command,
+        log_dir: &Path,
+        cgroup_procs: &[PathBuf],
+    ) -> Result<Self> {
+        let files: Vec<CString> = cgroup_procs
+            .iter()
+            .map(|p| CString::new(p.as_os_str().as_bytes()))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| Error::Process {
+                name: name.into(),
+                reason: format!("cgroup path: {e}"),
+            })?;
+        if !files.is_empty() {
+            // SAFETY: the hook runs between fork and exec and only calls
+            // open/write/close on paths prepared before the fork (no allocation).
+            unsafe {
+                cmd.pre_exec(move || {
+                    for f in &files {
+                        let fd = libc::open(f.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                        if fd < 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                        // "0" moves the writing process (cgroup v1 and v2).
+                        let n = libc::write(fd, b"0".as_ptr().cast(), 1);
+                        let err = std::io::Error::last_os_error();
+                        libc::close(fd);
+                        if n != 1 {
+                            return Err(err);
+                        }
+                    }
+                    Ok(())
+                });
+            }
+        }
         let log = log_dir.join(format!("{name}.log"));
         let out = File::create(&log).map_err(|e| Error::io("create log", &log, e))?;
         let err = out.try_clone().map_err(|e| Error::io("dup log", &log, e))?;

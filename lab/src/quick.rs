@@ -43,8 +43,16 @@ pub struct QuickReport {
     pub nodes_expected: Vec<String>,
     pub first_version: u64,
     pub later_version: u64,
-    /// Per pod: (expected share, observed share of its service's requests).
+    /// Per pod: (served weight, mean over the load; observed share of its
+    /// service's requests).
     pub split: BTreeMap<String, (f64, f64)>,
+    /// Per pod: the operator's weight (normalised) set through the admin API.
+    pub operator_split: BTreeMap<String, f64>,
+    /// Version of the settled table the split was compared with.
+    pub served_version: u64,
+    /// Version served after the split load (the expected share of a pod is
+    /// the mean of its weight in the two).
+    pub version_after_split: u64,
     pub split_requests: u64,
     pub max_split_error: f64,
     /// Requests that reached a pod with `x-lb-endpt` naming it, and naming another pod.
@@ -147,7 +155,14 @@ pub async fn run(
 
     // 1. Reports arrive; 2. the version advances (light load moves CPU).
     progress.say("quick: waiting for host reports and a first table");
-    let mut bg = load::start(hey, &spec(60.0, 12), "hey-background", &cfg.dir).await?;
+    let mut bg = load::start(
+        hey,
+        &spec(60.0, 12),
+        "hey-background",
+        &cfg.dir,
+        &stack.infra,
+    )
+    .await?;
     let state_url = stack.server_url("/admin/state");
     let want = rep.nodes_expected.len();
     let reported = wait_until(
@@ -221,9 +236,12 @@ pub async fn run(
         )
         .await?;
     }
+    // The server damps every move (and skips moves under its dead band), so
+    // the served table approaches the operator weights and settles near
+    // them; the split is then compared with what is served.
     wait_until(
-        "the static weights to be served",
-        Duration::from_secs(8),
+        "served weights near the operator weights",
+        Duration::from_secs(15),
         || {
             let c = client.clone();
             async move {
@@ -232,19 +250,35 @@ pub async fn run(
                     SPLIT.iter().all(|(_, ws)| {
                         let total: f64 = ws.iter().map(|(_, x)| x).sum();
                         ws.iter()
-                            .all(|(p, x)| w.get(*p).is_some_and(|y| (y - x / total).abs() < 0.005))
+                            .all(|(p, x)| w.get(*p).is_some_and(|y| (y - x / total).abs() < 0.05))
                     })
                 })
             }
         },
     )
     .await?;
-    // Let every filter poll the new table (poll interval is half the agent interval).
+    let served_table = wait_stable(&client, server, cfg.interval).await?;
+    rep.served_version = served_table.version;
+    let served_w = measure::pod_weights(&served_table);
+    // Let every filter poll the settled table (poll interval is half the agent interval).
     tokio::time::sleep(cfg.interval * 2).await;
     let before = pod_counts(&client, &stack).await?;
-    let mut split_load = load::start(hey, &spec(150.0, 6), "hey-split", &cfg.dir).await?;
+    let mut split_load =
+        load::start(hey, &spec(150.0, 6), "hey-split", &cfg.dir, &stack.infra).await?;
     split_load.wait_exit(Duration::from_secs(40)).await?;
     let after = pod_counts(&client, &stack).await?;
+    // A damped move may still land during the load: compare with the mean
+    // of the weights served before and after it.
+    let table_after = measure::weights(&client, server).await;
+    rep.version_after_split = table_after.as_ref().map(|t| t.version).unwrap_or(0);
+    let after_w = table_after
+        .as_ref()
+        .map(measure::pod_weights)
+        .unwrap_or_default();
+    let served_w: BTreeMap<String, f64> = served_w
+        .iter()
+        .map(|(p, w)| (p.clone(), (w + after_w.get(p).copied().unwrap_or(*w)) / 2.0))
+        .collect();
     let mut total_split = 0;
     for (_, ws) in SPLIT {
         let total_w: f64 = ws.iter().map(|(_, x)| x).sum();
@@ -259,8 +293,10 @@ pub async fn run(
         for (p, w) in ws.iter() {
             let got = served(p, &after) - served(p, &before);
             let obs = if n > 0 { got as f64 / n as f64 } else { 0.0 };
-            rep.max_split_error = rep.max_split_error.max((obs - w / total_w).abs());
-            rep.split.insert(p.to_string(), (w / total_w, obs));
+            let want = served_w.get(*p).copied().unwrap_or(f64::NAN);
+            rep.max_split_error = rep.max_split_error.max((obs - want).abs());
+            rep.split.insert(p.to_string(), (want, obs));
+            rep.operator_split.insert(p.to_string(), w / total_w);
         }
     }
     rep.split_requests = total_split;
@@ -290,7 +326,7 @@ pub async fn run(
     progress.say("quick: failure drill (weight server killed mid-load)");
     let gw0 = measure::envoy_responses(&client, stack.gateway_admin).await?;
     let drill_spec = spec(100.0, 8);
-    let mut drill = load::start(hey, &drill_spec, "hey-drill", &cfg.dir).await?;
+    let mut drill = load::start(hey, &drill_spec, "hey-drill", &cfg.dir, &stack.infra).await?;
     let t0 = Instant::now();
     tokio::time::sleep(Duration::from_millis(2500)).await;
     stack.kill_server();
@@ -321,6 +357,27 @@ pub async fn run(
     progress.say("quick: done, cleaning up");
     drop(stack);
     Ok(rep)
+}
+
+/// Wait until two polls `interval * 2` apart serve the same version.
+async fn wait_stable(
+    client: &reqwest::Client,
+    server: std::net::SocketAddr,
+    interval: Duration,
+) -> Result<mplb_wire::WeightsTable> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut last = measure::weights(client, server).await;
+    while Instant::now() < deadline {
+        tokio::time::sleep(interval * 2).await;
+        let now = measure::weights(client, server).await;
+        if let (Some(a), Some(b)) = (&last, &now)
+            && a.version == b.version
+        {
+            return Ok(b.clone());
+        }
+        last = now;
+    }
+    Err(Error::Timeout("the served weights to settle".into()))
 }
 
 async fn pod_counts(

@@ -175,7 +175,14 @@ async fn one_policy(
     };
     if !cfg.warmup.is_zero() {
         progress.say(&format!("{tag}: warm-up {}s", cfg.warmup.as_secs()));
-        let mut hey = load::start(&cfg.hey, &spec(cfg.warmup), "hey-warmup", &scfg.dir).await?;
+        let mut hey = load::start(
+            &cfg.hey,
+            &spec(cfg.warmup),
+            "hey-warmup",
+            &scfg.dir,
+            &stack.infra,
+        )
+        .await?;
         hey.wait_exit(cfg.warmup + Duration::from_secs(30)).await?;
         stack.check_alive()?;
     }
@@ -187,7 +194,14 @@ async fn one_policy(
     let cg = stack.cgroups.0.clone();
     let gw0 = measure::envoy_responses(client, stack.gateway_admin).await?;
     let cpu0 = CpuSnapshot::take(&cg, &cfg.scenario)?;
-    let mut hey = load::start(&cfg.hey, &spec(cfg.duration), "hey", &scfg.dir).await?;
+    let mut hey = load::start(
+        &cfg.hey,
+        &spec(cfg.duration),
+        "hey",
+        &scfg.dir,
+        &stack.infra,
+    )
+    .await?;
     let mut samples = Vec::new();
     let mut prev = cpu0.clone();
     let deadline = Instant::now() + cfg.duration + Duration::from_secs(30);

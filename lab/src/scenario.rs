@@ -79,7 +79,7 @@ impl Scenario {
             tenant: "hotel".into(),
             port,
             fair_share_millicores: Some(500),
-            cost_us: 1000,
+            cost_us: 2000,
             calls: calls.map(str::to_string),
             hog_millicores: 0,
             request_millicores: 100,
@@ -221,15 +221,15 @@ mod tests {
     fn shared_node_shape() {
         let s = Scenario::shared_node();
         assert_eq!(s.total_capacity(), 1250);
-        assert_eq!(s.chain_cost_us("frontend"), 2000);
+        assert_eq!(s.chain_cost_us("frontend"), 4000);
         assert_eq!(
             s.pods_of("batch")
                 .map(|p| p.node.as_str())
                 .collect::<Vec<_>>(),
             ["node-c"]
         );
-        // 70% of 1250m = 875m, minus the 175m hog = 700m at 2 ms per request.
-        assert!((s.rate_for_utilisation(0.7) - 350.0).abs() < 1e-6);
+        // 70% of 1250m = 875m, minus the 175m hog = 700m at 4 ms per request.
+        assert!((s.rate_for_utilisation(0.7) - 175.0).abs() < 1e-6);
     }
 
     #[test]

@@ -119,10 +119,17 @@ pub struct Stack {
     pub pod_addrs: BTreeMap<String, SocketAddr>,
     pub scenario: Scenario,
     pub cgroups: CgroupGuard,
+    /// `cgroup.procs` files of the lab's `infra` cgroup.
+    pub infra: Vec<PathBuf>,
     server_cmd: Vec<String>,
     bins: Binaries,
     dir: PathBuf,
 }
+
+/// The cgroup (no quota) of the lab's own processes: Envoys, hey, server, agents.
+pub const INFRA: &str = "infra";
+/// cpu.shares of the lab's subtree (1024 = one core's weight).
+pub const LAB_SHARES: u64 = 10 * 1024;
 
 /// Removes the lab cgroups on drop (after the stack's processes are gone).
 pub struct CgroupGuard(pub CgroupFs);
@@ -211,11 +218,20 @@ impl Stack {
             pod_addrs: pod_addrs.clone(),
             scenario: scenario.clone(),
             cgroups: CgroupGuard(cgroups),
+            infra: Vec::new(),
             server_cmd: Vec::new(),
             bins: bins.clone(),
             dir: cfg.dir.clone(),
         };
         let cg = stack.cgroups.0.clone();
+        // The lab's subtree weighs as much as LAB_SHARES / 1024 cores against
+        // other work on the machine, so nodes get their quota on a busy host
+        // (the quotas still cap them); Envoys, hey, the server and agents run
+        // in `infra` (no quota).
+        cg.create(INFRA)?;
+        cg.set_shares("", LAB_SHARES)?;
+        stack.infra = cg.procs_files(INFRA);
+        let infra = stack.infra.clone();
         for n in &scenario.nodes {
             cg.create(&n.name)?;
             cg.set_quota(&n.name, n.capacity_millicores)?;
@@ -248,8 +264,7 @@ impl Stack {
                     .arg("--next-authority")
                     .arg(callee.authority());
             }
-            let proc = Proc::spawn(&p.name, cmd, &cfg.dir)?;
-            cg.place(&rel, proc.pid())?;
+            let proc = Proc::spawn_in(&p.name, cmd, &cfg.dir, &cg.procs_files(&rel))?;
             stack.apps.push(proc);
         }
         for (i, p) in scenario.pods.iter().enumerate() {
@@ -306,9 +321,10 @@ impl Stack {
                 .arg(cg.agent_path(&n.name))
                 .arg("--pods")
                 .arg(pods.join(","));
+            let name = format!("agent-{}", n.name);
             stack
                 .agents
-                .push(Proc::spawn(&format!("agent-{}", n.name), cmd, &cfg.dir)?);
+                .push(Proc::spawn_in(&name, cmd, &cfg.dir, &infra)?);
         }
 
         // Envoys: the gateway towards the entry service, sidecars towards callees.
@@ -363,7 +379,9 @@ impl Stack {
                 .arg("--disable-hot-restart")
                 .arg("--log-level")
                 .arg("warn");
-            stack.envoys.push(Proc::spawn(&spec.name, cmd, &cfg.dir)?);
+            stack
+                .envoys
+                .push(Proc::spawn_in(&spec.name, cmd, &cfg.dir, &infra)?);
             stack.envoy_admins.insert(spec.name.clone(), spec.admin);
         }
         for (i, spec) in specs.iter().enumerate() {
@@ -378,7 +396,7 @@ impl Stack {
     pub async fn start_server(&mut self, client: &reqwest::Client) -> Result<()> {
         let mut cmd = Command::new(&self.bins.weight_server);
         cmd.args(&self.server_cmd);
-        let mut proc = Proc::spawn("weight-server", cmd, &self.dir)?;
+        let mut proc = Proc::spawn_in("weight-server", cmd, &self.dir, &self.infra)?;
         let url = format!("http://{}/healthz", self.server_addr);
         wait_ready(client, &url, Duration::from_secs(15), || proc.check()).await?;
         self.server = Some(proc);
