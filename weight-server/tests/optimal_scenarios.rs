@@ -294,3 +294,37 @@ fn explain_names_the_inputs_and_the_reason_per_pod() {
     assert_eq!(a["node_saturated"], true);
     assert_eq!(a["node_background_millicores"], 50.0);
 }
+
+/// A solver that answers with the wrong number of values, or NaN.
+struct Broken(bool);
+
+impl weight_server::policy::optimal::lp::LpSolver for Broken {
+    fn name(&self) -> &'static str {
+        "broken"
+    }
+    fn maximise(
+        &self,
+        lp: &weight_server::policy::optimal::lp::Lp,
+    ) -> weight_server::Result<Vec<f64>> {
+        Ok(if self.0 {
+            vec![1.0]
+        } else {
+            vec![f64::NAN; lp.bounds.len()]
+        })
+    }
+}
+
+#[test]
+fn a_misbehaving_solver_is_an_error_not_a_panic() {
+    let s = prototype();
+    for short in [true, false] {
+        let r = decide_with(
+            &s.topology,
+            &s.cpu,
+            &OptimalConfig::default(),
+            &Broken(short),
+        );
+        let e = r.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("broken"), "{e}");
+    }
+}

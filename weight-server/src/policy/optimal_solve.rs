@@ -38,6 +38,21 @@ fn pod_vars(inputs: &Inputs, lp: &mut Lp) -> Vars {
     vars
 }
 
+/// Solve and check the answer's shape and numbers (a solver is not trusted
+/// to return one finite value per variable).
+fn checked(solver: &dyn LpSolver, lp: &Lp) -> crate::Result<Vec<f64>> {
+    let x = solver.maximise(lp)?;
+    if x.len() != lp.bounds.len() || x.iter().any(|v| !v.is_finite()) {
+        return Err(crate::Error::Solver(format!(
+            "{}: answer has {} values for {} variables or is not finite",
+            solver.name(),
+            x.len(),
+            lp.bounds.len()
+        )));
+    }
+    Ok(x)
+}
+
 fn ones(vars: impl IntoIterator<Item = usize>) -> Vec<(usize, f64)> {
     vars.into_iter().map(|v| (v, 1.0)).collect()
 }
@@ -120,7 +135,7 @@ fn balance(
             lp.row(terms, Cmp::Eq, svc.demand / vars.scale);
         }
         spare_rows(inputs, &round_vars, &mut lp, u, &frozen);
-        match solver.maximise(&lp) {
+        match checked(solver, &lp) {
             Ok(next) if next[u] > level + 1e-9 => {
                 objectives.push(next[u]);
                 level = next[u];
@@ -187,7 +202,7 @@ pub fn solve(inputs: &Inputs, cfg: &OptimalConfig, solver: &dyn LpSolver) -> cra
             lp.row(terms, Cmp::Eq, svc.demand / vars.scale);
         }
         spare_rows(inputs, &vars, &mut lp, u, &[]);
-        let x = solver.maximise(&lp)?;
+        let x = checked(solver, &lp)?;
         let spare = x[u];
         objectives.push(spare);
         if spare >= -1e-7 {
@@ -229,7 +244,7 @@ pub fn solve(inputs: &Inputs, cfg: &OptimalConfig, solver: &dyn LpSolver) -> cra
             lp.row(ones(hv.iter().copied()), Cmp::Le, a);
         }
     }
-    let x1 = solver.maximise(&lp)?;
+    let x1 = checked(solver, &lp)?;
     objectives.push(lp.objective_value(&x1));
     let ratio = if guarded.is_empty() {
         1.0
@@ -258,7 +273,7 @@ pub fn solve(inputs: &Inputs, cfg: &OptimalConfig, solver: &dyn LpSolver) -> cra
     let all = ones(vars.pod.iter().flatten().copied());
     lp2.row(all, Cmp::Ge, served * (1.0 - cfg.tolerance));
     spare_rows(inputs, &vars, &mut lp2, u, &[]);
-    match solver.maximise(&lp2) {
+    match checked(solver, &lp2) {
         Ok(x2) => {
             objectives.push(x2[u]);
             let spare = x2[u].max(0.0);
