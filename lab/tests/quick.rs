@@ -20,6 +20,8 @@ fn quick_lab_run_passes_every_end_to_end_check() {
             "0",
             "--cgroup-name",
             "mplb-lab-test-quick",
+            // A tree left by a killed earlier run of this test is removed.
+            "--force-cleanup",
         ])
         .arg("--results-dir")
         .arg(results.path())
