@@ -255,8 +255,12 @@ proptest! {
             ob.truncate(1);
         }
         prop_assert_eq!(oa.len(), ob.len(), "stages {:?} vs {:?}", oa, ob);
-        for (x, y) in oa.iter().zip(&ob) {
-            prop_assert!((x - y).abs() <= 1e-5 * (1.0 + x.abs()), "clarabel {:?} vs microlp {:?}", oa, ob);
+        // The first stage is the same LP for both: tight agreement. A later
+        // stage holds the earlier optimum within `tolerance` (1e-4) of each
+        // solver's own answer, so its LP differs by that much.
+        for (i, (x, y)) in oa.iter().zip(&ob).enumerate() {
+            let tol = if i == 0 { 1e-5 * (1.0 + x.abs()) } else { 1e-3 };
+            prop_assert!((x - y).abs() <= tol, "clarabel {:?} vs microlp {:?}", oa, ob);
         }
     }
 }
