@@ -211,3 +211,30 @@ fn the_recompute_loop_follows_admin_changes_and_reports() {
     }
     until("spare", &|t| w(t, "profile-1") > 0.9);
 }
+
+/// `--topology kube` builds a TLS client. When the workspace is built as a
+/// whole, rustls has two crypto providers compiled in (kube's ring and
+/// reqwest's aws-lc-rs) and would panic unless the binary picks one.
+#[test]
+fn kube_topology_starts_with_an_https_api_server_and_is_not_ready() {
+    let tmp = tempfile::tempdir().unwrap();
+    let kubeconfig = tmp.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n\
+         clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1', insecure-skip-tls-verify: true}}]\n\
+         users: [{name: u, user: {token: t}}]\n\
+         contexts: [{name: c, context: {cluster: c, user: u}}]\n",
+    )
+    .unwrap();
+    let srv = start_env(
+        &["--topology", "kube", "--insecure-admin"],
+        &[("KUBECONFIG", kubeconfig.to_str().unwrap())],
+    )
+    .unwrap_or_else(|log| panic!("the server did not start:\n{log}"));
+    assert_eq!(http(srv.addr, "GET", "/healthz", &[], "").0, 200);
+    // No API server answers: never synced, so not ready, and still alive.
+    assert_eq!(http(srv.addr, "GET", "/readyz", &[], "").0, 503);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(http(srv.addr, "GET", "/healthz", &[], "").0, 200);
+}

@@ -31,9 +31,15 @@ impl Drop for Server {
 /// Start the binary with `args` (plus `--listen 127.0.0.1:0`) and wait for
 /// its "listening on" line; `Err(stderr)` if it exits first.
 pub fn start(args: &[&str]) -> Result<Server, String> {
+    start_env(args, &[])
+}
+
+/// [`start`] with extra environment variables.
+pub fn start_env(args: &[&str], envs: &[(&str, &str)]) -> Result<Server, String> {
     let mut child = Command::new(BIN)
         .args(args)
         .args(["--listen", "127.0.0.1:0"])
+        .envs(envs.iter().copied())
         .env("RUST_LOG", "info")
         .env_remove("MPLB_TOPOLOGY")
         .stdout(Stdio::null())
