@@ -60,13 +60,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut source_task = None;
     let mut _file_tx = None;
     if source == "kube" {
-        // kube uses rustls with ring; when reqwest (aws-lc-rs) is compiled
-        // into the same build, rustls cannot choose a provider by itself.
-        // An error here only means a provider was installed already.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = kube::Client::try_default()
-            .await
-            .context("no Kubernetes config (in-cluster or kubeconfig)")?;
+        let client = topology::kube::default_client().await?;
         let kcfg = KubeConfig {
             managed_label: args.managed_label.clone(),
             namespaces: args.namespaces.clone(),

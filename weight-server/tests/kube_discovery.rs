@@ -212,7 +212,7 @@ async fn nothing_is_published_until_nodes_are_synced_too() {
 #[tokio::test]
 #[ignore = "needs a real Kubernetes cluster"]
 async fn real_cluster_syncs() {
-    let client = kube::Client::try_default()
+    let client = weight_server::topology::kube::default_client()
         .await
         .expect("kubeconfig or in-cluster config");
     let (tx, mut rx) = tokio::sync::watch::channel(None);

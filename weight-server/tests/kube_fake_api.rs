@@ -118,7 +118,7 @@ impl FakeApi {
     /// A kube client talking to this server.
     pub fn client(&self) -> kube::Client {
         let config = kube::Config::new(format!("http://{}", self.addr).parse().unwrap());
-        kube::Client::try_from(config).unwrap()
+        weight_server::topology::kube::client(config).unwrap()
     }
 
     /// Create or replace an object (`kind` "Pod" or "Node").

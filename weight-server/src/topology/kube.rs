@@ -85,6 +85,26 @@ where
     (reader, Box::pin(s))
 }
 
+/// A kube client for `config`. Every client of the weight server is made
+/// here: kube speaks TLS through rustls with ring, and a build that also
+/// compiles rustls' aws-lc-rs provider (reqwest, in a workspace build) leaves
+/// rustls unable to choose, so the ring provider is installed first.
+pub fn client(config: kube::Config) -> crate::Result<kube::Client> {
+    // An error only means that a provider was installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Ok(kube::Client::try_from(config)?)
+}
+
+/// [`client`] from the in-cluster config or the kubeconfig.
+pub async fn default_client() -> crate::Result<kube::Client> {
+    let config = kube::Config::infer().await.map_err(|e| {
+        crate::Error::Config(format!(
+            "no Kubernetes config (in-cluster or kubeconfig): {e}"
+        ))
+    })?;
+    client(config)
+}
+
 /// Watch Pods and Nodes and publish a fresh topology on every change after
 /// the initial sync (`Some` only once both Pods and Nodes are synced).
 /// Runs until the watch streams end (they do not, normally); watch errors
