@@ -86,13 +86,15 @@ impl WeightsTable {
     }
 
     /// Map every name a destination may be called by (the FQDN key and each
-    /// alias) to its FQDN key. Fails if a name maps to two services.
-    pub fn name_index(&self) -> Result<HashMap<&str, &str>, WireError> {
-        let mut index: HashMap<&str, &str> = HashMap::new();
+    /// alias), lowercased, to its FQDN key. Host names are case-insensitive,
+    /// as readers match them, so this fails if a name maps to two services in
+    /// any mix of case.
+    pub fn name_index(&self) -> Result<HashMap<String, &str>, WireError> {
+        let mut index: HashMap<String, &str> = HashMap::new();
         for (fqdn, svc) in &self.services {
             for name in std::iter::once(fqdn.as_str()).chain(svc.aliases.iter().map(String::as_str))
             {
-                match index.insert(name, fqdn.as_str()) {
+                match index.insert(name.to_ascii_lowercase(), fqdn.as_str()) {
                     Some(prev) if prev != fqdn.as_str() => {
                         return Err(WireError::invalid(format!(
                             "name {name:?} maps to both {prev:?} and {fqdn:?}"

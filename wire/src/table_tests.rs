@@ -34,6 +34,10 @@ fn accepts_the_documented_example() {
     assert!((svc.total_weight() - 1.0).abs() < 1e-12);
     let index = t.name_index().unwrap();
     assert_eq!(index["profile"], P);
+    assert!(
+        !index.contains_key("Profile"),
+        "names are indexed lowercased"
+    );
     assert_eq!(index[P], P);
     assert_eq!(
         index["geo.default.svc.cluster.local"],
@@ -83,6 +87,12 @@ fn hostile_mutations() -> Vec<(&'static str, Mutation)> {
             "alias on two services",
             Box::new(|v| {
                 v["services"]["geo.default.svc.cluster.local"]["aliases"] = json!(["profile"])
+            }),
+        ),
+        (
+            "alias on two services differing in case",
+            Box::new(|v| {
+                v["services"]["geo.default.svc.cluster.local"]["aliases"] = json!(["PROFILE"])
             }),
         ),
         (

@@ -155,8 +155,12 @@ fn build(file: FileTopology, cluster_domain: &str) -> std::result::Result<Topolo
                 aliases.push(a);
             }
         }
+        // Host names are case-insensitive: the filter matches them so, and
+        // the weights table rejects names that clash in any mix of case.
         for name in aliases.iter().chain(std::iter::once(&fqdn)) {
-            if let Some(prev) = names.insert(name.clone(), fqdn.clone()) {
+            if let Some(prev) = names.insert(name.to_ascii_lowercase(), fqdn.clone())
+                && prev != fqdn
+            {
                 return Err(format!(
                     "name {name:?} belongs to both {prev:?} and {fqdn:?}"
                 ));
@@ -304,6 +308,11 @@ pods:
             (
                 "alias clash",
                 GOOD.replace("aliases: [prof]", "aliases: [geo]"),
+                "belongs to both",
+            ),
+            (
+                "alias clash differing in case",
+                GOOD.replace("aliases: [prof]", "aliases: [GEO]"),
                 "belongs to both",
             ),
             ("not yaml", "nodes: [".to_string(), "malformed YAML"),
