@@ -213,10 +213,11 @@ struct Request {
     latency_us: Option<u64>,
 }
 
-fn header(name: &str) -> Option<String> {
-    hostcalls::get_map_value(MapType::HttpRequestHeaders, name)
-        .ok()
-        .flatten()
+/// A header's raw value. Bytes, not `String`: Envoy passes header values
+/// that are not UTF-8 (obs-text), and the SDK's `get_map_value` unwraps the
+/// UTF-8 conversion, which would panic and kill the VM.
+fn header(map: MapType, name: &str) -> Option<Vec<u8>> {
+    hostcalls::get_map_value_bytes(map, name).ok().flatten()
 }
 
 impl Context for Request {}
@@ -226,13 +227,19 @@ impl HttpContext for Request {
         let Ok(mut vm) = self.filter.try_borrow_mut() else {
             return Action::Continue;
         };
-        let now = hostcalls::get_current_time().ok();
-        let now_ms = now
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_millis() as u64);
-        let authority = header(":authority");
-        let endpoint = header(&vm.config().header);
-        let edits = vm.on_request(now_ms, authority.as_deref(), endpoint.as_deref());
+        // Expiry is checked against the VM's tick clock: no clock call here.
+        let now_ms = vm.clock_ms();
+        let authority = header(MapType::HttpRequestHeaders, ":authority");
+        let endpoint = header(MapType::HttpRequestHeaders, &vm.config().header);
+        // A host that is not UTF-8 is unknown; an endpoint value that is not
+        // UTF-8 names no pod (so it is replaced, or stripped).
+        let authority = authority
+            .as_deref()
+            .and_then(|a| std::str::from_utf8(a).ok());
+        let endpoint = endpoint
+            .as_deref()
+            .map(|e| std::str::from_utf8(e).unwrap_or(""));
+        let edits = vm.on_request(now_ms, authority, endpoint);
         if let Some(name) = edits.remove {
             let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, name);
         }
@@ -241,17 +248,17 @@ impl HttpContext for Request {
         }
         if edits.stamped.is_some() {
             self.stamped = edits.stamped;
-            self.started = now;
+            if edits.sample_latency {
+                self.started = hostcalls::get_current_time().ok();
+            }
         }
         Action::Continue
     }
 
     fn on_http_response_headers(&mut self, _n: usize, _eos: bool) -> Action {
         if self.stamped.is_some() {
-            self.status = hostcalls::get_map_value(MapType::HttpResponseHeaders, ":status")
-                .ok()
-                .flatten()
-                .and_then(|s| s.parse().ok());
+            self.status = header(MapType::HttpResponseHeaders, ":status")
+                .and_then(|s| std::str::from_utf8(&s).ok()?.parse().ok());
             self.latency_us = self.started.and_then(|s| {
                 hostcalls::get_current_time()
                     .ok()

@@ -2,10 +2,10 @@
 //! destination may be called by → its service, and per service the endpoints
 //! with cumulative weights (for the pick) and a pod-name map (for pinning).
 
-use std::collections::HashMap;
-
 use base64::Engine;
 use mplb_wire::WeightsTable;
+
+use crate::fasthash::FastMap;
 
 /// One endpoint, with its session-header value pre-encoded.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,7 +25,7 @@ pub struct ServiceEntry {
     total: f64,
     /// The last endpoint with a positive weight (guard against rounding).
     last_positive: usize,
-    by_pod: HashMap<String, u32>,
+    by_pod: FastMap<String, u32>,
 }
 
 /// The lookup structure of one table version.
@@ -34,14 +34,14 @@ pub struct TableIndex {
     pub version: u64,
     /// The table's own time-to-live.
     pub ttl_ms: u64,
-    names: HashMap<String, u32>,
+    names: FastMap<String, u32>,
     services: Vec<ServiceEntry>,
 }
 
 impl TableIndex {
     /// Build from a validated table (names lowercased for matching).
     pub fn build(table: &WeightsTable) -> TableIndex {
-        let mut names = HashMap::new();
+        let mut names = FastMap::default();
         let mut services = Vec::with_capacity(table.services.len());
         for (fqdn, svc) in &table.services {
             let idx = services.len() as u32;
@@ -53,7 +53,8 @@ impl TableIndex {
             let mut total = 0.0;
             let mut last_positive = 0;
             let mut pods = Vec::with_capacity(svc.endpoints.len());
-            let mut by_pod = HashMap::with_capacity(svc.endpoints.len());
+            let mut by_pod =
+                FastMap::with_capacity_and_hasher(svc.endpoints.len(), Default::default());
             for (i, ep) in svc.endpoints.iter().enumerate() {
                 total += ep.weight;
                 cumulative.push(total);

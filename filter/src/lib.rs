@@ -14,6 +14,7 @@
 
 pub mod config;
 mod error;
+pub mod fasthash;
 pub mod host;
 pub mod index;
 pub mod lease;

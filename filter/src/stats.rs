@@ -6,11 +6,12 @@
 //! aggregate with CAS. The lease holder takes the aggregate (CAS swap with an
 //! empty one) and sends it as `POST {stats_path}` with a `ProxyStats` body.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use mplb_wire::{MAX_STATS_PODS, PodStats, ProxyStats};
 use serde::{Deserialize, Serialize};
 
+use crate::fasthash::FastMap;
 use crate::host::Host;
 use crate::index::TableIndex;
 
@@ -30,7 +31,7 @@ pub struct Counter {
 #[derive(Debug, Default)]
 pub struct LocalStats {
     version: u64,
-    counters: HashMap<(u32, u32), Counter>,
+    counters: FastMap<(u32, u32), Counter>,
 }
 
 /// The cross-VM aggregate in shared data.

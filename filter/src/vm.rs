@@ -29,7 +29,13 @@ pub struct Edits<'a> {
     pub set: Option<(&'a str, &'a str)>,
     /// Where the request goes, when the filter chose or honoured a pod.
     pub stamped: Option<Stamped>,
+    /// Time this stamped request (latency is sampled: one stamped request in
+    /// [`LATENCY_SAMPLE_EVERY`] per VM; requests and errors are all counted).
+    pub sample_latency: bool,
 }
+
+/// One stamped request in this many (per VM) has its latency measured.
+pub const LATENCY_SAMPLE_EVERY: u32 = 8;
 
 /// The filter state of one VM.
 #[derive(Debug)]
@@ -42,6 +48,11 @@ pub struct VmFilter {
     poller: Poller,
     stats: LocalStats,
     rng: SmallRng,
+    /// The host clock as of the last tick (or configure / call response):
+    /// the table-expiry check per request reads this instead of the host.
+    clock_ms: u64,
+    /// Stamped requests so far, for the latency sampling.
+    stamped_seen: u32,
 }
 
 impl VmFilter {
@@ -60,7 +71,16 @@ impl VmFilter {
             poller: Poller::default(),
             stats: LocalStats::default(),
             rng,
+            clock_ms: 0,
+            stamped_seen: 0,
         }
+    }
+
+    /// The clock of the last tick (ms since the Unix epoch): what the glue
+    /// passes to [`Self::on_request`]. A table therefore expires up to one
+    /// tick (poll interval / 4, at most 1 s) after its time-to-live.
+    pub fn clock_ms(&self) -> u64 {
+        self.clock_ms
     }
 
     pub fn config(&self) -> &Config {
@@ -77,6 +97,7 @@ impl VmFilter {
 
     /// The plugin (re)started in this VM.
     pub fn on_configure(&mut self, host: &dyn Host) {
+        self.clock_ms = host.now_ms();
         lease::init(host);
         self.store.sync(host);
         self.stats.flush(host, None, self.store.version());
@@ -84,6 +105,7 @@ impl VmFilter {
 
     /// The VM's tick: share the stats, follow the table, poll if leased.
     pub fn on_tick(&mut self, host: &dyn Host) {
+        self.clock_ms = host.now_ms();
         self.stats
             .flush(host, self.store.index(), self.store.version());
         self.store.sync(host);
@@ -96,6 +118,7 @@ impl VmFilter {
 
     /// The answer to one of this VM's calls.
     pub fn on_call_response(&mut self, host: &dyn Host, token: u32, resp: &CallResponse) {
+        self.clock_ms = host.now_ms();
         self.stats
             .flush(host, self.store.index(), self.store.version());
         self.poller.on_response(host, &mut self.store, token, resp);
@@ -144,15 +167,19 @@ impl VmFilter {
             service,
             pod,
         });
+        let sample_latency = self.stamped_seen.is_multiple_of(LATENCY_SAMPLE_EVERY);
+        self.stamped_seen = self.stamped_seen.wrapping_add(1);
         match (self.cfg.mode, pinned) {
             (Mode::Subset, true) => Edits {
                 stamped,
+                sample_latency,
                 ..Edits::default()
             },
             (Mode::Subset, false) => Edits {
                 remove: None,
                 set: Some((self.cfg.header.as_str(), entry.name.as_str())),
                 stamped,
+                sample_latency,
             },
             (Mode::Session, _) => Edits {
                 remove: (!pinned && endpoint_header.is_some()).then_some(self.cfg.header.as_str()),
@@ -161,12 +188,14 @@ impl VmFilter {
                     entry.session_value.as_str(),
                 )),
                 stamped,
+                sample_latency,
             },
         }
     }
 
     /// A stamped request finished: `status` of the response (`None`: none
-    /// came), latency to the response headers in µs.
+    /// came), latency to the response headers in µs (`None`: not sampled or
+    /// no response).
     pub fn on_done(&mut self, stamped: Stamped, status: Option<u16>, latency_us: Option<u64>) {
         self.stats.record(
             stamped.version,

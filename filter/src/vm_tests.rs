@@ -133,7 +133,8 @@ fn a_304_refreshes_and_failures_keep_the_table_until_the_ttl() {
         Edits {
             remove: Some("x-lb-endpt"),
             set: None,
-            stamped: None
+            stamped: None,
+            sample_latency: false,
         }
     );
     let e = vm.on_request(fresh_until, Some("backend"), None);
@@ -296,5 +297,63 @@ fn stats_ride_along_on_the_next_poll() {
         host.take_calls()
             .iter()
             .all(|c| c.header(":method") == Some("GET"))
+    );
+}
+
+#[test]
+fn latency_is_sampled_one_in_n_and_every_request_is_counted() {
+    let (p, host, mut vm) = setup("");
+    poll_and_answer(&mut vm, &host, &ok(&table(1, [6, 3, 1], DAY)));
+    let now = p.now.get();
+    let n = 10 * LATENCY_SAMPLE_EVERY as usize;
+    let mut sampled = 0;
+    for i in 0..n {
+        let e = vm.on_request(now, Some("backend"), Some("b-1"));
+        let s = e.stamped.unwrap();
+        // The glue times only the sampled requests.
+        sampled += usize::from(e.sample_latency);
+        let latency = e.sample_latency.then_some(1000);
+        vm.on_done(s, Some(if i % 2 == 0 { 200 } else { 503 }), latency);
+    }
+    assert_eq!(sampled, 10);
+    // Unstamped requests neither count nor advance the sampling.
+    let e = vm.on_request(now, Some("nope"), None);
+    assert!(e.stamped.is_none() && !e.sample_latency);
+    p.advance(200);
+    vm.on_tick(&host);
+    let calls = host.take_calls();
+    let post = calls
+        .iter()
+        .find(|c| c.header(":method") == Some("POST"))
+        .unwrap();
+    let stats = ProxyStats::parse(post.body.as_deref().unwrap()).unwrap();
+    let b1 = &stats.pods[0];
+    assert_eq!(
+        (b1.requests, b1.errors, b1.latency_count, b1.latency_sum_us),
+        (n as u64, n as u64 / 2, 10, 10_000)
+    );
+}
+
+#[test]
+fn the_tick_clock_drives_expiry_to_within_one_tick() {
+    let (p, host, mut vm) = setup(r#","table_ttl_ms":1000"#);
+    poll_and_answer(&mut vm, &host, &ok(&table(1, [6, 3, 1], DAY)));
+    let fresh_at = p.now.get();
+    assert_eq!(vm.clock_ms(), fresh_at);
+    // The host clock moves past the TTL; the VM's clock only on its tick.
+    host.fail_calls.set(true); // the weight server is gone: polls fail
+    p.advance(1000);
+    assert!(
+        vm.on_request(vm.clock_ms(), Some("backend"), None)
+            .stamped
+            .is_some(),
+        "stamped until the next tick"
+    );
+    vm.on_tick(&host);
+    assert_eq!(vm.clock_ms(), fresh_at + 1000);
+    let e = vm.on_request(vm.clock_ms(), Some("backend"), Some("o-0"));
+    assert!(
+        e.stamped.is_none() && e.remove.is_some(),
+        "expired at the tick"
     );
 }

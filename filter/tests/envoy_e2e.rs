@@ -309,6 +309,18 @@ fn subset_mode_follows_the_weights_and_fails_open() {
     assert_eq!(lab.other.served(), 0, "stale header followed");
     lab.assert_split("stale header replaced", [0.1, 0.3, 0.6], 0.04);
 
+    // A header value that is not UTF-8 (obs-text, which Envoy passes on)
+    // names no pod: replaced like any stale header, and the VM survives.
+    lab.reset();
+    let mut c = Client::connect(lab.envoy.listen).unwrap();
+    for _ in 0..200 {
+        let (status, _) = c
+            .get_bytes("backend", "/", &[("x-lb-endpt", b"r\xff\xfe0")])
+            .unwrap();
+        assert_eq!(status, 200, "{}", lab.envoy.log_text());
+    }
+    assert_eq!(lab.backend.iter().map(Replica::stamped).sum::<u64>(), 200);
+
     // Requests to the own service are not touched: Envoy's round robin.
     lab.reset();
     lab.load("frontend:8080", &[], 600);

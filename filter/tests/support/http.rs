@@ -268,12 +268,25 @@ impl Client {
         path: &str,
         headers: &[(&str, &str)],
     ) -> std::io::Result<(u16, String)> {
-        let mut req = format!("GET {path} HTTP/1.1\r\nhost: {host}\r\n");
+        let headers: Vec<(&str, &[u8])> = headers.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
+        self.get_bytes(host, path, &headers)
+    }
+
+    /// [`Client::get`] with header values as raw bytes (not UTF-8 allowed).
+    pub fn get_bytes(
+        &mut self,
+        host: &str,
+        path: &str,
+        headers: &[(&str, &[u8])],
+    ) -> std::io::Result<(u16, String)> {
+        let mut req = format!("GET {path} HTTP/1.1\r\nhost: {host}\r\n").into_bytes();
         for (k, v) in headers {
-            req.push_str(&format!("{k}: {v}\r\n"));
+            req.extend_from_slice(format!("{k}: ").as_bytes());
+            req.extend_from_slice(v);
+            req.extend_from_slice(b"\r\n");
         }
-        req.push_str("\r\n");
-        self.w.write_all(req.as_bytes())?;
+        req.extend_from_slice(b"\r\n");
+        self.w.write_all(&req)?;
         let bad = || std::io::Error::other("bad response");
         let mut line = String::new();
         self.r.read_line(&mut line)?;

@@ -33,9 +33,14 @@ fn target_dir() -> PathBuf {
 }
 
 /// Build the filter wasm once per test process; returns its path.
+/// `MPLB_FILTER_WASM=<file>` tests that module instead (e.g. the `wasm-opt`
+/// output that ships, or an earlier build).
 pub fn filter_wasm() -> PathBuf {
     static WASM: OnceLock<PathBuf> = OnceLock::new();
     WASM.get_or_init(|| {
+        if let Ok(p) = std::env::var("MPLB_FILTER_WASM") {
+            return PathBuf::from(p);
+        }
         let target = target_dir();
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
