@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::engine::EngineConfig;
 use crate::policy::PolicyKind;
+use crate::policy::optimal::{OptimalConfig, SolverKind};
 use crate::weights::WeightsConfig;
 use crate::{Error, Result};
 
@@ -37,6 +38,11 @@ pub struct ServeArgs {
     /// Initial policy (a persisted admin state wins).
     #[arg(long, env = "MPLB_POLICY", value_enum, default_value_t = PolicyKind::Optimal)]
     pub policy: PolicyKind,
+    /// How the `optimal` policy solves its stages: `flow` (exact max-flow,
+    /// scales to thousands of nodes) or `clarabel` (the stage LPs, interior
+    /// point; slow when services have few pods across many nodes).
+    #[arg(long, env = "MPLB_OPTIMAL_SOLVER", value_enum, default_value_t = SolverKind::Flow)]
+    pub optimal_solver: SolverKind,
     /// Where the admin state is persisted (none: in memory only).
     #[arg(long, env = "MPLB_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
@@ -143,7 +149,10 @@ impl ServeArgs {
             },
             ewma_half_life_ms: ms(self.ewma_half_life),
             report_max_age_ms: ms(self.report_max_age),
-            optimal: Default::default(),
+            optimal: OptimalConfig {
+                solver: self.optimal_solver,
+                ..OptimalConfig::default()
+            },
         })
     }
 }
@@ -159,6 +168,13 @@ mod tests {
         assert_eq!(c.weights.ttl_ms, 30_000);
         assert_eq!(c.ewma_half_life_ms, 3_000);
         assert_eq!(cli.serve.listen.port(), 8080);
+        assert_eq!(c.optimal.solver, SolverKind::Flow);
+        let lp = Cli::try_parse_from(["weight-server", "--optimal-solver", "clarabel"]).unwrap();
+        assert_eq!(
+            lp.serve.engine_config().unwrap().optimal.solver,
+            SolverKind::Clarabel
+        );
+        assert!(Cli::try_parse_from(["weight-server", "--optimal-solver", "simplex"]).is_err());
         let bad = Cli::try_parse_from(["weight-server", "--damping", "0"]).unwrap();
         assert!(bad.serve.engine_config().is_err());
         let r = Cli::try_parse_from([

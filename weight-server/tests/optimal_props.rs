@@ -3,7 +3,8 @@
 //! min(fair share, demand) whenever that is feasible (checked against an
 //! independent feasibility LP solved with microlp); when all demand fits, the
 //! weights applied to the demand overload no node; clarabel and microlp
-//! reach the same stage optima.
+//! reach the same stage optima; the default max-flow solver reaches the
+//! LP's optimum (same mode, max-min and load served).
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "optimal_support.rs"]
@@ -14,6 +15,7 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 use support::{MicroLp, Scenario, assert_well_formed, loads};
 use weight_server::policy::Decision;
+use weight_server::policy::optimal::lp::Clarabel;
 use weight_server::policy::optimal::{OptimalConfig, decide, decide_with};
 
 #[derive(Debug, Clone)]
@@ -172,6 +174,10 @@ fn cfg() -> OptimalConfig {
     }
 }
 
+fn mode(d: &Decision) -> Option<serde_json::Value> {
+    d.explain.values().next().map(|e| e["mode"].clone())
+}
+
 fn objectives(d: &Decision) -> Vec<f64> {
     d.explain
         .values()
@@ -205,6 +211,12 @@ proptest! {
         let d = decide(&s.topology, &s.cpu, &cfg()).unwrap();
         assert_well_formed(&s, &d);
         let load = loads(&d);
+        // Loads never exceed a node's room, feasible or not.
+        for (node, (_, room)) in &o.room {
+            let on: f64 = s.topology.pods.values().filter(|p| &p.node == node)
+                .filter_map(|p| load.get(&p.name)).sum();
+            prop_assert!(on <= room * (1.0 + 1e-6) + 1e-3, "{node}: {on} > {room}");
+        }
         if feasible(&s, &o, false) {
             for (tenant, (e, svcs)) in &o.entitled {
                 let got: f64 = s.topology.pods.values()
@@ -241,16 +253,16 @@ proptest! {
 
     #[test]
     fn clarabel_and_microlp_agree_on_the_objective(spec in spec()) {
+        // The same stage LPs, two LP solvers.
         let s = scenario(&spec);
-        let a = decide(&s.topology, &s.cpu, &cfg()).unwrap();
+        let a = decide_with(&s.topology, &s.cpu, &cfg(), &Clarabel).unwrap();
         let b = decide_with(&s.topology, &s.cpu, &cfg(), &MicroLp).unwrap();
         let (mut oa, mut ob) = (objectives(&a), objectives(&b));
         // When all demand fits, only the max-min is solver-independent: the
         // balancing rounds after it freeze the hosts that are tight at the
         // solver's optimum (a vertex for microlp, the face's centre for
         // clarabel).
-        let mode = a.explain.values().next().map(|e| e["mode"].clone());
-        if mode == Some("all-served".into()) {
+        if mode(&a) == Some("all-served".into()) {
             oa.truncate(1);
             ob.truncate(1);
         }
@@ -261,6 +273,39 @@ proptest! {
         for (i, (x, y)) in oa.iter().zip(&ob).enumerate() {
             let tol = if i == 0 { 1e-5 * (1.0 + x.abs()) } else { 1e-3 };
             prop_assert!((x - y).abs() <= tol, "clarabel {:?} vs microlp {:?}", oa, ob);
+        }
+    }
+
+    #[test]
+    fn the_flow_solver_reaches_the_lp_optimum(spec in spec()) {
+        // The default solver (max-flow) against the LP stages (clarabel and
+        // microlp): same mode, same max-min, and as much load served.
+        let s = scenario(&spec);
+        let f = decide(&s.topology, &s.cpu, &cfg()).unwrap();
+        if let Some(e) = f.explain.values().next() {
+            prop_assert_eq!(&e["solver"], "flow");
+        }
+        for lp in [
+            decide_with(&s.topology, &s.cpu, &cfg(), &Clarabel).unwrap(),
+            decide_with(&s.topology, &s.cpu, &cfg(), &MicroLp).unwrap(),
+        ] {
+            prop_assert_eq!(mode(&f), mode(&lp));
+            let key = |d: &Decision, k: &str| {
+                d.explain.values().next().map_or(0.0, |e| e[k].as_f64().unwrap())
+            };
+            let served = |d: &Decision| loads(d).values().sum::<f64>();
+            if mode(&f) == Some("all-served".into()) {
+                let (x, y) = (key(&f, "min_spare_fraction"), key(&lp, "min_spare_fraction"));
+                prop_assert!((x - y).abs() <= 1e-5 * (1.0 + y.abs()), "spare: flow {x} vs LP {y}");
+            } else if mode(&f) == Some("overloaded".into()) {
+                // The LP trades up to `served_bonus` (1e-3) of the ratio for
+                // load served; the flow solver is exactly lexicographic.
+                let (x, y) = (key(&f, "min_served_over_entitled"), key(&lp, "min_served_over_entitled"));
+                prop_assert!(x >= y - 1.1e-3, "ratio: flow {x} vs LP {y}");
+                prop_assert!((x - y).abs() <= 1.1e-3, "ratio: flow {x} vs LP {y}");
+                let (x, y) = (served(&f), served(&lp));
+                prop_assert!(x >= y * (1.0 - 2e-3) - 1e-3, "served: flow {x} vs LP {y}");
+            }
         }
     }
 }

@@ -1,13 +1,29 @@
 //! The `optimal` policy on hand-made scenarios: the original prototype's
 //! three nodes and three tenants, overload, unknown nodes, drains, saturation
-//! and degenerate inputs; clarabel cross-checked against microlp.
+//! and degenerate inputs; the max-flow, clarabel and microlp answers compared.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "optimal_support.rs"]
 mod support;
 
 use support::{MicroLp, Scenario, assert_well_formed, explained, fqdn, loads, weights_of};
-use weight_server::policy::optimal::{OptimalConfig, decide, decide_with};
+use weight_server::policy::Decision;
+use weight_server::policy::optimal::lp::Clarabel;
+use weight_server::policy::optimal::{OptimalConfig, SolverKind, decide, decide_with};
+
+/// The answers of the default solver (max-flow), then clarabel's, then
+/// microlp's.
+fn by_every_solver(s: &Scenario, cfg: &OptimalConfig) -> Vec<Decision> {
+    let flow = OptimalConfig {
+        solver: SolverKind::Flow,
+        ..cfg.clone()
+    };
+    vec![
+        decide(&s.topology, &s.cpu, &flow).unwrap(),
+        decide_with(&s.topology, &s.cpu, cfg, &Clarabel).unwrap(),
+        decide_with(&s.topology, &s.cpu, cfg, &MicroLp).unwrap(),
+    ]
+}
 
 /// The prototype: 3 nodes of 2 cores; tenant 1 (`t1`) on nodes 1 and 2,
 /// tenant 2 (`t2`) on nodes 2 and 3, tenant 3 (`t3`) only on node 1. Node 1
@@ -31,8 +47,18 @@ fn prototype() -> Scenario {
 #[test]
 fn prototype_moves_tenant_1_off_node_1_so_tenant_3_keeps_its_share() {
     let s = prototype();
-    let d = decide(&s.topology, &s.cpu, &OptimalConfig::default()).unwrap();
-    assert_well_formed(&s, &d);
+    // Max-flow and clarabel (microlp's vertex answer is checked below).
+    for d in by_every_solver(&s, &OptimalConfig::default())
+        .into_iter()
+        .take(2)
+    {
+        prototype_answer(&s, &d);
+    }
+}
+
+fn prototype_answer(s: &Scenario, d: &Decision) {
+    let d = d.clone();
+    assert_well_formed(s, &d);
     let t1 = weights_of(&d, "t1");
     assert!(t1["t1-a"] < 0.01, "t1 should leave node 1: {t1:?}");
     assert!(t1["t1-b"] > 0.99, "{t1:?}");
@@ -71,17 +97,21 @@ fn prototype_moves_tenant_1_off_node_1_so_tenant_3_keeps_its_share() {
 }
 
 #[test]
-fn clarabel_and_microlp_agree_on_the_prototype() {
+fn every_solver_agrees_on_the_prototype() {
     let s = prototype();
-    let cfg = OptimalConfig::default();
-    let a = decide(&s.topology, &s.cpu, &cfg).unwrap();
-    let b = decide_with(&s.topology, &s.cpu, &cfg, &MicroLp).unwrap();
-    assert_eq!(b.explain[&fqdn("t1")]["solver"], "microlp");
-    for key in ["min_spare_fraction", "min_served_over_entitled"] {
-        let (x, y) = (explained(&a, "t1", key), explained(&b, "t1", key));
-        assert!((x - y).abs() < 1e-5, "{key}: clarabel {x} vs microlp {y}");
+    let all = by_every_solver(&s, &OptimalConfig::default());
+    let names: Vec<_> = all
+        .iter()
+        .map(|d| d.explain[&fqdn("t1")]["solver"].clone())
+        .collect();
+    assert_eq!(names, ["flow", "clarabel", "microlp"]);
+    for d in &all[1..] {
+        for key in ["min_spare_fraction", "min_served_over_entitled"] {
+            let (x, y) = (explained(&all[0], "t1", key), explained(d, "t1", key));
+            assert!((x - y).abs() < 1e-5, "{key}: flow {x} vs {y}");
+        }
+        assert!(weights_of(d, "t1")["t1-a"] < 0.01);
     }
-    assert!(weights_of(&b, "t1")["t1-a"] < 0.01);
 }
 
 /// Two nodes of 1 core; `big` (fair share 1000m) wants 2000m over both,
@@ -107,10 +137,7 @@ fn overload_protects_every_entitlement_and_serves_what_fits() {
         protect_saturated: false,
         ..OptimalConfig::default()
     };
-    for d in [
-        decide(&s.topology, &s.cpu, &cfg).unwrap(),
-        decide_with(&s.topology, &s.cpu, &cfg, &MicroLp).unwrap(),
-    ] {
+    for d in by_every_solver(&s, &cfg) {
         assert_well_formed(&s, &d);
         assert_eq!(d.explain[&fqdn("big")]["mode"], "overloaded");
         assert!((explained(&d, "big", "min_served_over_entitled") - 1.0).abs() < 1e-3);
@@ -145,11 +172,10 @@ fn infeasible_entitlements_share_the_shortfall_equally() {
         protect_saturated: false,
         ..OptimalConfig::default()
     };
-    let d = decide(&s.topology, &s.cpu, &cfg).unwrap();
-    assert_well_formed(&s, &d);
-    assert!((explained(&d, "a", "min_served_over_entitled") - 0.5).abs() < 1e-3);
-    let m = decide_with(&s.topology, &s.cpu, &cfg, &MicroLp).unwrap();
-    assert!((explained(&m, "a", "min_served_over_entitled") - 0.5).abs() < 1e-3);
+    for d in by_every_solver(&s, &cfg) {
+        assert_well_formed(&s, &d);
+        assert!((explained(&d, "a", "min_served_over_entitled") - 0.5).abs() < 1e-3);
+    }
 }
 
 #[test]

@@ -6,6 +6,7 @@
 
 pub mod even;
 pub mod kind;
+pub mod maxflow;
 pub mod optimal;
 pub mod spare;
 pub mod static_;
