@@ -7,21 +7,10 @@
 #[path = "optimal_support.rs"]
 mod support;
 
-use support::{MicroLp, Scenario, assert_well_formed, fqdn, loads, weights_of};
+use support::{MicroLp, Scenario, assert_well_formed, fqdn, loads, mode, unprotected, weights_of};
 use weight_server::policy::Decision;
 use weight_server::policy::optimal::lp::Clarabel;
 use weight_server::policy::optimal::{OptimalConfig, decide, decide_with};
-
-fn cfg() -> OptimalConfig {
-    OptimalConfig {
-        protect_saturated: false,
-        ..OptimalConfig::default()
-    }
-}
-
-fn mode(d: &Decision) -> Option<serde_json::Value> {
-    d.explain.values().next().map(|e| e["mode"].clone())
-}
 
 /// Per known node: its room for managed load (capacity − background).
 fn rooms(s: &Scenario) -> Vec<(String, f64)> {
@@ -73,7 +62,7 @@ fn the_flow_solver_balances_what_the_overloaded_stage_leaves() {
         .pod("hot-0", "hot", "n1", 1500.0)
         .pod("cool-1", "cool", "n2", 300.0)
         .pod("cool-2", "cool", "n3", 100.0);
-    let cfg = cfg();
+    let cfg = unprotected();
     let d = decide(&s.topology, &s.cpu, &cfg).unwrap();
     assert_well_formed(&s, &d);
     assert_eq!(d.explain[&fqdn("cool")]["mode"], "overloaded");
@@ -106,7 +95,7 @@ fn balancing_after_overload_never_overfills_a_node() {
         .pod("p5", "s3", "n0", 580.5862910644804)
         .pod("p6", "s0", "n2", 938.1235027489432)
         .pod("p7", "s2", "n0", 989.93779103874);
-    let cfg = cfg();
+    let cfg = unprotected();
     // Room of n0 = capacity - background (node use - managed pods).
     let room = 3044.3887578998297 - 1232.735138254844;
     for d in [
@@ -183,8 +172,8 @@ fn the_flow_solver_matches_the_lp_on_larger_clusters() {
     // clarabel's optimum (the LP solver is fast at this size).
     for (seed, load) in [(1, 0.5), (2, 0.9), (3, 1.3), (4, 2.0), (5, 4.0)] {
         let s = cluster(seed, 60, 150, load);
-        let f = decide(&s.topology, &s.cpu, &cfg()).unwrap();
-        let c = decide_with(&s.topology, &s.cpu, &cfg(), &Clarabel).unwrap();
+        let f = decide(&s.topology, &s.cpu, &unprotected()).unwrap();
+        let c = decide_with(&s.topology, &s.cpu, &unprotected(), &Clarabel).unwrap();
         assert_well_formed(&s, &f);
         assert_eq!(mode(&f), mode(&c), "seed {seed}");
         let key = |d: &Decision, k: &str| d.explain.values().next().unwrap()[k].as_f64().unwrap();

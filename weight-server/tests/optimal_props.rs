@@ -13,7 +13,7 @@ mod support;
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use support::{MicroLp, Scenario, assert_well_formed, loads};
+use support::{MicroLp, Scenario, assert_well_formed, loads, mode, unprotected};
 use weight_server::policy::Decision;
 use weight_server::policy::optimal::lp::Clarabel;
 use weight_server::policy::optimal::{OptimalConfig, decide, decide_with};
@@ -166,18 +166,6 @@ fn feasible(s: &Scenario, o: &Oracle, exact: bool) -> bool {
     p.solve().is_ok()
 }
 
-fn cfg() -> OptimalConfig {
-    // The oracle does not model the saturation raise.
-    OptimalConfig {
-        protect_saturated: false,
-        ..OptimalConfig::default()
-    }
-}
-
-fn mode(d: &Decision) -> Option<serde_json::Value> {
-    d.explain.values().next().map(|e| e["mode"].clone())
-}
-
 fn objectives(d: &Decision) -> Vec<f64> {
     d.explain
         .values()
@@ -208,7 +196,7 @@ proptest! {
     fn every_tenant_gets_its_entitlement_when_feasible(spec in spec()) {
         let s = scenario(&spec);
         let o = oracle(&s);
-        let d = decide(&s.topology, &s.cpu, &cfg()).unwrap();
+        let d = decide(&s.topology, &s.cpu, &unprotected()).unwrap();
         assert_well_formed(&s, &d);
         let load = loads(&d);
         // Loads never exceed a node's room, feasible or not.
@@ -255,8 +243,8 @@ proptest! {
     fn clarabel_and_microlp_agree_on_the_objective(spec in spec()) {
         // The same stage LPs, two LP solvers.
         let s = scenario(&spec);
-        let a = decide_with(&s.topology, &s.cpu, &cfg(), &Clarabel).unwrap();
-        let b = decide_with(&s.topology, &s.cpu, &cfg(), &MicroLp).unwrap();
+        let a = decide_with(&s.topology, &s.cpu, &unprotected(), &Clarabel).unwrap();
+        let b = decide_with(&s.topology, &s.cpu, &unprotected(), &MicroLp).unwrap();
         let (mut oa, mut ob) = (objectives(&a), objectives(&b));
         // When all demand fits, only the max-min is solver-independent: the
         // balancing rounds after it freeze the hosts that are tight at the
@@ -281,13 +269,13 @@ proptest! {
         // The default solver (max-flow) against the LP stages (clarabel and
         // microlp): same mode, same max-min, and as much load served.
         let s = scenario(&spec);
-        let f = decide(&s.topology, &s.cpu, &cfg()).unwrap();
+        let f = decide(&s.topology, &s.cpu, &unprotected()).unwrap();
         if let Some(e) = f.explain.values().next() {
             prop_assert_eq!(&e["solver"], "flow");
         }
         for lp in [
-            decide_with(&s.topology, &s.cpu, &cfg(), &Clarabel).unwrap(),
-            decide_with(&s.topology, &s.cpu, &cfg(), &MicroLp).unwrap(),
+            decide_with(&s.topology, &s.cpu, &unprotected(), &Clarabel).unwrap(),
+            decide_with(&s.topology, &s.cpu, &unprotected(), &MicroLp).unwrap(),
         ] {
             prop_assert_eq!(mode(&f), mode(&lp));
             let key = |d: &Decision, k: &str| {

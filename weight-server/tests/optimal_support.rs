@@ -212,3 +212,17 @@ pub fn loads(d: &weight_server::policy::Decision) -> BTreeMap<String, f64> {
     }
     out
 }
+
+/// The default config without the saturation raise (the tests' oracles do
+/// not model it).
+pub fn unprotected() -> weight_server::policy::optimal::OptimalConfig {
+    weight_server::policy::optimal::OptimalConfig {
+        protect_saturated: false,
+        ..Default::default()
+    }
+}
+
+/// The stage a decision came from (`all-served`, `overloaded`, `idle`).
+pub fn mode(d: &weight_server::policy::Decision) -> Option<serde_json::Value> {
+    d.explain.values().next().map(|e| e["mode"].clone())
+}
