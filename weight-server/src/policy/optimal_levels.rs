@@ -108,7 +108,8 @@ pub fn fill(
         let ns = services.len();
         let mut local = vec![usize::MAX; inputs.hosts.len()];
         let mut hosts = Vec::new();
-        let mut pods = Vec::new(); // (service slot, pod, host slot)
+        let mut ids = Vec::new(); // pod of each slot below
+        let mut slots = Vec::new(); // (service slot, host slot, edge), edges added later
         for (i, &s) in services.iter().enumerate() {
             for &p in &inputs.services[s].lp_pods {
                 let h = inputs.pods[p].host;
@@ -119,7 +120,8 @@ pub fn fill(
                     local[h] = hosts.len();
                     hosts.push(h);
                 }
-                pods.push((i, p, local[h]));
+                ids.push(p);
+                slots.push((i, local[h], 0));
             }
         }
         let mut net = FlowNet::new(2 + ns + hosts.len(), EPS);
@@ -129,10 +131,13 @@ pub fn fill(
         let feeds: Vec<Vec<usize>> = (demand.iter().enumerate())
             .map(|(i, &d)| vec![net.edge(SRC, 2 + i, d)])
             .collect();
-        let edges: Vec<usize> = (pods.iter())
-            .map(|&(i, _, j)| net.edge(2 + i, 2 + ns + j, f64::INFINITY))
-            .collect();
+        for (i, j, e) in &mut slots {
+            *e = net.edge(2 + *i, 2 + ns + *j, f64::INFINITY);
+        }
         let ac: Vec<(f64, f64)> = hosts.iter().map(|&h| room(inputs, h, scale)).collect();
+        // Each host's room at spare level `u`.
+        let cap_at =
+            |u: f64| -> Vec<f64> { ac.iter().map(|&(a, c)| (a - u * c).max(0.0)).collect() };
         let total: f64 = demand.iter().sum();
         let (sum_a, sum_c) = ac.iter().fold((0.0, 0.0), |(x, y), &(a, c)| (x + a, y + c));
         let mut u = ac.iter().map(|&(a, c)| a / c).fold(1.0, f64::min);
@@ -142,8 +147,8 @@ pub fn fill(
         if round == 0 && u < -1e-7 {
             return Ok(None);
         }
-        let sinks: Vec<usize> = (ac.iter().enumerate())
-            .map(|(j, &(a, c))| net.edge(2 + ns + j, SINK, (a - u * c).max(0.0)))
+        let sinks: Vec<usize> = (cap_at(u).into_iter().enumerate())
+            .map(|(j, cap)| net.edge(2 + ns + j, SINK, cap))
             .collect();
         let tol = 1e-9 * total + 4.0 * EPS * ns as f64;
         let mut flow = 0.0;
@@ -168,33 +173,28 @@ pub fn fill(
             if round == 0 && u < -1e-7 {
                 return Ok(None);
             }
-            for (j, &e) in sinks.iter().enumerate() {
-                let (a, c) = ac[j];
-                net.raise(e, (a - u * c).max(0.0));
+            for (&e, cap) in sinks.iter().zip(cap_at(u)) {
+                net.raise(e, cap);
             }
         }
         first.get_or_insert(u);
         levels.push(u);
         // The answer at this level, grown from a spread start.
         net.clear();
-        let cap: Vec<f64> = ac.iter().map(|&(a, c)| (a - u * c).max(0.0)).collect();
-        let slots: Vec<(usize, usize, usize)> = (pods.iter().zip(&edges))
-            .map(|(&(i, _, j), &e)| (i, j, e))
-            .collect();
-        seed(&mut net, &demand, &feeds, &slots, &sinks, &cap);
+        seed(&mut net, &demand, &feeds, &slots, &sinks, &cap_at(u));
         net.augment(SRC, SINK);
         // Hosts that cannot pass more to the sink are full in every answer
         // at this level; services with load there are confined to them.
         let reach = net.reaching(SINK);
         let tight: Vec<bool> = (0..hosts.len()).map(|j| !reach[2 + ns + j]).collect();
         let mut confined = vec![false; ns];
-        for (&(i, _, j), &e) in pods.iter().zip(&edges) {
+        for &(i, j, e) in &slots {
             if tight[j] && net.flow(e) > EPS {
                 confined[i] = true;
             }
         }
         let last = round + 1 == rounds || tight.iter().all(|&t| t) || !tight.contains(&true);
-        for (&(i, p, _), &e) in pods.iter().zip(&edges) {
+        for (&p, &(i, _, e)) in ids.iter().zip(&slots) {
             if last || confined[i] {
                 load[p] = net.flow(e).max(0.0) * scale;
             }
