@@ -46,6 +46,18 @@ pub(super) fn poll_and_answer(vm: &mut VmFilter, host: &MockHost, resp: &CallRes
     vm.on_call_response(host, get.token, resp);
 }
 
+/// The stats POST among one tick's calls, and its parsed body.
+fn stats_post(calls: &[crate::mock::Call]) -> (&crate::mock::Call, ProxyStats) {
+    let post = calls
+        .iter()
+        .find(|c| c.header(":method") == Some("POST"))
+        .expect("the lease holder posted stats");
+    (
+        post,
+        ProxyStats::parse(post.body.as_deref().unwrap()).unwrap(),
+    )
+}
+
 pub(super) fn split(vm: &mut VmFilter, now: u64, n: usize) -> [usize; 3] {
     let mut counts = [0; 3];
     for _ in 0..n {
@@ -269,12 +281,8 @@ fn stats_ride_along_on_the_next_poll() {
     p.advance(200);
     vm.on_tick(&host);
     let calls = host.take_calls();
-    let post = calls
-        .iter()
-        .find(|c| c.header(":method") == Some("POST"))
-        .unwrap();
+    let (post, stats) = stats_post(&calls);
     assert_eq!(post.header(":path"), Some("/v1/stats"));
-    let stats = ProxyStats::parse(post.body.as_deref().unwrap()).unwrap();
     assert_eq!(stats.proxy, "frontend");
     let b1 = &stats.pods[0];
     assert_eq!(
@@ -321,12 +329,7 @@ fn latency_is_sampled_one_in_n_and_every_request_is_counted() {
     assert!(e.stamped.is_none() && !e.sample_latency);
     p.advance(200);
     vm.on_tick(&host);
-    let calls = host.take_calls();
-    let post = calls
-        .iter()
-        .find(|c| c.header(":method") == Some("POST"))
-        .unwrap();
-    let stats = ProxyStats::parse(post.body.as_deref().unwrap()).unwrap();
+    let (_, stats) = stats_post(&host.take_calls());
     let b1 = &stats.pods[0];
     assert_eq!(
         (b1.requests, b1.errors, b1.latency_count, b1.latency_sum_us),
