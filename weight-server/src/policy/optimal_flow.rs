@@ -32,18 +32,18 @@ fn overloaded(
     inputs: &Inputs,
     cfg: &OptimalConfig,
     scale: f64,
+    placed: &[usize],
     load: &mut [f64],
 ) -> crate::Result<(f64, Vec<f64>)> {
-    let placed: Vec<usize> = inputs.placed().map(|(s, _)| s).collect();
     let nt = inputs.tenants.len();
     let svc_node = |k: usize| 2 + nt + k;
     let host_node = |h: usize| 2 + nt + placed.len() + h;
     let mut net = FlowNet::new(2 + nt + placed.len() + inputs.hosts.len(), EPS);
     let tenant_edges: Vec<usize> = (0..nt).map(|i| net.edge(SRC, 2 + i, 0.0)).collect();
     let mut tenant_demand = vec![0.0; nt];
-    let mut pods = Vec::new(); // (service slot, pod, edge)
+    let mut ids = Vec::new(); // pod of each slot below
+    let mut slots = Vec::new(); // (service slot, host, edge)
     let mut feeds = Vec::new();
-    let mut used = vec![false; inputs.hosts.len()];
     for (k, &s) in placed.iter().enumerate() {
         let svc = &inputs.services[s];
         tenant_demand[svc.tenant] += svc.demand / scale;
@@ -51,11 +51,12 @@ fn overloaded(
         feeds.push(vec![tenant_edges[svc.tenant], feed]);
         for &p in &svc.lp_pods {
             let h = inputs.pods[p].host;
-            used[h] = true;
-            pods.push((k, p, net.edge(svc_node(k), host_node(h), f64::INFINITY)));
+            ids.push(p);
+            slots.push((k, h, net.edge(svc_node(k), host_node(h), f64::INFINITY)));
         }
     }
-    // Every host gets a sink edge (unused ones carry nothing).
+    // Every host gets a sink edge (unused ones carry nothing and are never
+    // on the source side of a cut).
     let cap: Vec<f64> = (0..inputs.hosts.len())
         .map(|h| room(inputs, h, scale).0)
         .collect();
@@ -90,9 +91,9 @@ fn overloaded(
             .filter(|&(k, &s)| !side[svc_node(k)] && side[2 + inputs.services[s].tenant])
             .map(|(_, &s)| inputs.services[s].demand / scale)
             .sum();
-        rest += (0..inputs.hosts.len())
-            .filter(|&h| used[h] && side[host_node(h)])
-            .map(|h| room(inputs, h, scale).0)
+        rest += (cap.iter().enumerate())
+            .filter(|&(h, _)| side[host_node(h)])
+            .map(|(_, &a)| a)
             .sum::<f64>();
         let inside: f64 = (guarded.iter())
             .filter(|&&(i, _)| side[2 + i])
@@ -126,9 +127,6 @@ fn overloaded(
             }
         })
         .collect();
-    let slots: Vec<(usize, usize, usize)> = (pods.iter())
-        .map(|&(k, p, e)| (k, inputs.pods[p].host, e))
-        .collect();
     seed(&mut net, &want, &feeds, &slots, &sinks, &cap);
     net.augment(SRC, SINK);
 
@@ -148,7 +146,7 @@ fn overloaded(
             rest.push(s);
         }
     }
-    for &(_, p, e) in &pods {
+    for (&p, &(_, _, e)) in ids.iter().zip(&slots) {
         load[p] = net.flow(e).max(0.0) * scale;
     }
     let frozen: Vec<bool> = (0..inputs.hosts.len())
@@ -196,7 +194,7 @@ pub fn solve(inputs: &Inputs, cfg: &OptimalConfig) -> crate::Result<Solved> {
     let fits = fill(
         inputs,
         scale,
-        placed,
+        placed.clone(),
         frozen,
         cfg.balance_rounds,
         &mut load,
@@ -206,7 +204,7 @@ pub fn solve(inputs: &Inputs, cfg: &OptimalConfig) -> crate::Result<Solved> {
         return Ok(done(Mode::AllServed, load, 1.0, level.max(0.0), levels));
     }
     load.fill(0.0);
-    let (ratio, objectives) = overloaded(inputs, cfg, scale, &mut load)?;
+    let (ratio, objectives) = overloaded(inputs, cfg, scale, &placed, &mut load)?;
     let spare = min_spare(inputs, &load);
     Ok(done(Mode::Overloaded, load, ratio, spare, objectives))
 }
