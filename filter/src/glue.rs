@@ -1,57 +1,46 @@
-//! The proxy-wasm glue (wasm32 only): a root context per VM holding the
-//! [`VmFilter`], HTTP contexts that read headers, apply the [`Edits`] and
-//! report each stamped request's outcome. Host calls go through the
-//! `Result`-returning `hostcalls`; failures are ignored, never unwrapped.
+//! The proxy-wasm glue (wasm32 only): the callbacks Envoy calls, written
+//! against the ABI directly ([`crate::abi`]), holding one [`VmFilter`] per
+//! root context and a small record per request.
+//!
+//! Only the callbacks the filter uses are exported. Envoy skips a callback
+//! the module does not export, and the SDK exports all of them, so a filter
+//! built on it pays for `proxy_on_response_body`, `proxy_on_done` and
+//! `proxy_on_log` on every request. Here a request costs four callbacks:
+//! context create, request headers, response headers, delete (where its
+//! outcome is counted; Envoy deletes a stream's context after its access
+//! log, once the stream is complete).
+//!
+//! Re-entrancy: the state is borrowed with `try_borrow_mut`; a callback that
+//! arrives while another holds it (the host calling back from inside a host
+//! call) is ignored, never a panic.
 
 use std::cell::RefCell;
-use std::rc::Rc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use proxy_wasm::hostcalls;
-use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, Status};
 use rand::TryRng;
 
+use crate::abi::{self, Buffer, LogLevel, Map, SetError};
 use crate::config::Config;
+use crate::fasthash::FastMap;
 use crate::host::{CallResponse, Host, Level, SharedError};
 use crate::vm::{Stamped, VmFilter};
-
-proxy_wasm::main! {{
-    proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> {
-        Box::new(Root { filter: None })
-    });
-}}
 
 /// The real host: proxy-wasm host calls.
 struct ProxyHost;
 
-fn now_ns() -> u128 {
-    hostcalls::get_current_time()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos())
-}
-
 impl Host for ProxyHost {
     fn now_ms(&self) -> u64 {
-        (now_ns() / 1_000_000) as u64
+        abi::now_ns().map_or(0, |ns| ns / 1_000_000)
     }
 
     fn shared_get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
-        match hostcalls::get_shared_data(key) {
-            Ok((Some(v), cas)) => Some((v, cas.unwrap_or(0))),
-            _ => None,
-        }
+        abi::shared_get(key)
     }
 
     fn shared_set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), SharedError> {
-        let cas = (cas != 0).then_some(cas);
-        match hostcalls::set_shared_data(key, Some(value), cas) {
-            Ok(()) => Ok(()),
-            Err(Status::CasMismatch) => Err(SharedError::CasMismatch),
-            Err(_) => Err(SharedError::Failed),
-        }
+        abi::shared_set(key, value, cas).map_err(|e| match e {
+            SetError::CasMismatch => SharedError::CasMismatch,
+            SetError::Failed => SharedError::Failed,
+        })
     }
 
     fn http_call(
@@ -61,14 +50,7 @@ impl Host for ProxyHost {
         body: Option<&[u8]>,
         timeout_ms: u64,
     ) -> Result<u32, String> {
-        hostcalls::dispatch_http_call(
-            cluster,
-            headers.to_vec(),
-            body,
-            vec![],
-            Duration::from_millis(timeout_ms),
-        )
-        .map_err(|s| format!("{s:?}"))
+        abi::http_call(cluster, headers, body, timeout_ms).map_err(|s| format!("status {s}"))
     }
 
     fn log(&self, level: Level, msg: &str) {
@@ -78,22 +60,83 @@ impl Host for ProxyHost {
             Level::Warn => LogLevel::Warn,
             Level::Error => LogLevel::Error,
         };
-        let _ = hostcalls::log(level, msg);
+        abi::log(level, msg);
     }
 }
 
-struct Root {
-    filter: Option<Rc<RefCell<VmFilter>>>,
+/// One request the filter is following.
+struct Request {
+    root: u32,
+    stamped: Option<Stamped>,
+    started_ns: Option<u64>,
+    status: Option<u16>,
+    latency_us: Option<u64>,
 }
 
-impl Root {
-    fn with<F: FnOnce(&mut VmFilter)>(&self, f: F) {
-        if let Some(filter) = &self.filter
-            && let Ok(mut vm) = filter.try_borrow_mut()
-        {
-            f(&mut vm);
+/// Everything one VM holds: its root contexts (one per plugin using this VM,
+/// usually one) and the requests in flight.
+#[derive(Default)]
+struct State {
+    roots: Vec<(u32, Option<VmFilter>)>,
+    requests: FastMap<u32, Request>,
+}
+
+impl State {
+    fn filter(&mut self, root: u32) -> Option<&mut VmFilter> {
+        self.roots
+            .iter_mut()
+            .find(|(id, _)| *id == root)
+            .and_then(|(_, f)| f.as_mut())
+    }
+}
+
+thread_local! {
+    static STATE: RefCell<State> = RefCell::new(State::default());
+}
+
+fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> Option<R> {
+    STATE.with(|s| s.try_borrow_mut().ok().map(|mut s| f(&mut s)))
+}
+
+unsafe extern "C" {
+    fn __wasm_call_ctors();
+}
+
+/// WASI reactor start: run static constructors (as the SDK does).
+#[unsafe(no_mangle)]
+pub extern "C" fn _initialize() {
+    // SAFETY: called once by the host before any other export.
+    unsafe { __wasm_call_ctors() }
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_abi_version_0_2_1() {}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_vm_start(_root: u32, _size: usize) -> u32 {
+    1
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_context_create(id: u32, parent: u32) {
+    with_state(|s| {
+        if parent == 0 {
+            if !s.roots.iter().any(|(r, _)| *r == id) {
+                s.roots.push((id, None));
+            }
+        } else {
+            s.requests.insert(
+                id,
+                Request {
+                    root: parent,
+                    stamped: None,
+                    started_ns: None,
+                    status: None,
+                    latency_us: None,
+                },
+            );
         }
-    }
+    });
 }
 
 /// This workload's own service: the config, else the Istio workload name
@@ -108,10 +151,10 @@ fn own_service(cfg: &Config) -> Option<String> {
         return Some(s);
     }
     for path in [
-        vec!["xds", "node", "metadata", "WORKLOAD_NAME"],
-        vec!["node", "metadata", "WORKLOAD_NAME"],
+        &["xds", "node", "metadata", "WORKLOAD_NAME"][..],
+        &["node", "metadata", "WORKLOAD_NAME"][..],
     ] {
-        if let Ok(Some(v)) = hostcalls::get_property(path)
+        if let Some(v) = abi::property(path)
             && let Ok(s) = String::from_utf8(v)
             && !s.is_empty()
             && !s.contains(char::is_whitespace)
@@ -126,113 +169,96 @@ fn seed() -> u64 {
     let mut bytes = [0u8; 8];
     match rand::rngs::SysRng.try_fill_bytes(&mut bytes) {
         Ok(()) => u64::from_le_bytes(bytes),
-        Err(_) => now_ns() as u64,
+        Err(_) => abi::now_ns().unwrap_or(0),
     }
 }
 
-impl Context for Root {
-    fn on_http_call_response(
-        &mut self,
-        token: u32,
-        num_headers: usize,
-        body_size: usize,
-        _: usize,
-    ) {
-        let status = if num_headers == 0 {
-            None
-        } else {
-            hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
-                .ok()
-                .flatten()
-                .and_then(|s| s.parse::<u16>().ok())
-        };
-        // Oversized bodies are cut one byte past the limit so parse rejects them.
-        let take = body_size.min(mplb_wire::MAX_TABLE_BYTES + 1);
-        let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, take)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        let resp = CallResponse { status, body };
-        self.with(|vm| vm.on_call_response(&ProxyHost, token, &resp));
-    }
-}
-
-impl RootContext for Root {
-    fn on_configure(&mut self, _size: usize) -> bool {
-        let host = ProxyHost;
-        let raw = hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        let cfg = match Config::parse(&raw) {
-            Ok(cfg) => cfg,
-            Err(e) => {
-                host.log(Level::Error, &format!("mplb: refusing to start: {e}"));
-                return false;
-            }
-        };
-        let own = own_service(&cfg);
-        if own.is_none() {
-            host.log(
-                Level::Warn,
-                "mplb: own service unknown (no `service`, ISTIO_META_WORKLOAD_NAME or node metadata); inbound requests may be stamped",
-            );
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_configure(root: u32, _size: usize) -> u32 {
+    let host = ProxyHost;
+    let raw = abi::buffer(Buffer::PluginConfiguration, usize::MAX).unwrap_or_default();
+    let cfg = match Config::parse(&raw) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            host.log(Level::Error, &format!("mplb: refusing to start: {e}"));
+            return 0;
         }
-        let tick = Duration::from_millis(cfg.tick_ms());
-        let mut vm = VmFilter::new(cfg, own, seed());
-        vm.on_configure(&host);
-        self.filter = Some(Rc::new(RefCell::new(vm)));
-        hostcalls::set_tick_period(tick).is_ok()
+    };
+    let own = own_service(&cfg);
+    if own.is_none() {
+        host.log(
+            Level::Warn,
+            "mplb: own service unknown (no `service`, ISTIO_META_WORKLOAD_NAME or node metadata); inbound requests may be stamped",
+        );
     }
-
-    fn on_tick(&mut self) {
-        self.with(|vm| vm.on_tick(&ProxyHost));
-    }
-
-    fn create_http_context(&self, _id: u32) -> Option<Box<dyn HttpContext>> {
-        let filter = Rc::clone(self.filter.as_ref()?);
-        Some(Box::new(Request {
-            filter,
-            stamped: None,
-            started: None,
-            status: None,
-            latency_us: None,
-        }))
-    }
-
-    fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
-    }
+    let tick_ms = u32::try_from(cfg.tick_ms()).unwrap_or(u32::MAX);
+    let mut vm = VmFilter::new(cfg, own, seed());
+    vm.on_configure(&host);
+    let stored = with_state(|s| match s.roots.iter_mut().find(|(id, _)| *id == root) {
+        Some((_, slot)) => *slot = Some(vm),
+        None => s.roots.push((root, Some(vm))),
+    });
+    u32::from(stored.is_some() && abi::set_tick_period_ms(tick_ms))
 }
 
-struct Request {
-    filter: Rc<RefCell<VmFilter>>,
-    stamped: Option<Stamped>,
-    started: Option<SystemTime>,
-    status: Option<u16>,
-    latency_us: Option<u64>,
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_tick(root: u32) {
+    with_state(|s| {
+        if let Some(vm) = s.filter(root) {
+            vm.on_tick(&ProxyHost);
+        }
+    });
 }
 
-/// A header's raw value. Bytes, not `String`: Envoy passes header values
-/// that are not UTF-8 (obs-text), and the SDK's `get_map_value` unwraps the
-/// UTF-8 conversion, which would panic and kill the VM.
-fn header(map: MapType, name: &str) -> Option<Vec<u8>> {
-    hostcalls::get_map_value_bytes(map, name).ok().flatten()
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_http_call_response(
+    root: u32,
+    token: u32,
+    num_headers: usize,
+    body_size: usize,
+    _num_trailers: usize,
+) {
+    let status = if num_headers == 0 {
+        None
+    } else {
+        abi::header(Map::HttpCallResponse, ":status")
+            .and_then(|s| std::str::from_utf8(&s).ok()?.parse::<u16>().ok())
+    };
+    // Oversized bodies are cut one byte past the limit so parse rejects them.
+    let take = body_size.min(mplb_wire::MAX_TABLE_BYTES + 1);
+    let body = abi::buffer(Buffer::HttpCallResponseBody, take).unwrap_or_default();
+    let resp = CallResponse { status, body };
+    with_state(|s| {
+        if let Some(vm) = s.filter(root) {
+            vm.on_call_response(&ProxyHost, token, &resp);
+        }
+    });
 }
 
-impl Context for Request {}
+/// `Continue` in the proxy-wasm `Action` enum.
+const CONTINUE: u32 = 0;
 
-impl HttpContext for Request {
-    fn on_http_request_headers(&mut self, _n: usize, _eos: bool) -> Action {
-        let Ok(mut vm) = self.filter.try_borrow_mut() else {
-            return Action::Continue;
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_request_headers(id: u32, _n: usize, _eos: u32) -> u32 {
+    with_state(|s| {
+        let State { roots, requests } = s;
+        let Some(req) = requests.get_mut(&id) else {
+            return;
+        };
+        let Some(vm) = roots
+            .iter_mut()
+            .find(|(r, _)| *r == req.root)
+            .and_then(|(_, f)| f.as_mut())
+        else {
+            return;
         };
         // Expiry is checked against the VM's tick clock: no clock call here.
         let now_ms = vm.clock_ms();
-        let authority = header(MapType::HttpRequestHeaders, ":authority");
-        let endpoint = header(MapType::HttpRequestHeaders, &vm.config().header);
-        // A host that is not UTF-8 is unknown; an endpoint value that is not
-        // UTF-8 names no pod (so it is replaced, or stripped).
+        // Header values as bytes: Envoy passes values that are not UTF-8
+        // (obs-text). A host that is not UTF-8 is unknown; an endpoint value
+        // that is not UTF-8 names no pod (so it is replaced, or stripped).
+        let authority = abi::header(Map::Request, ":authority");
+        let endpoint = abi::header(Map::Request, &vm.config().header);
         let authority = authority
             .as_deref()
             .and_then(|a| std::str::from_utf8(a).ok());
@@ -241,39 +267,49 @@ impl HttpContext for Request {
             .map(|e| std::str::from_utf8(e).unwrap_or(""));
         let edits = vm.on_request(now_ms, authority, endpoint);
         if let Some(name) = edits.remove {
-            let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, name);
+            abi::remove_header(Map::Request, name);
         }
         if let Some((name, value)) = edits.set {
-            let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value));
+            abi::set_header(Map::Request, name, value);
         }
         if edits.stamped.is_some() {
-            self.stamped = edits.stamped;
+            req.stamped = edits.stamped;
             if edits.sample_latency {
-                self.started = hostcalls::get_current_time().ok();
+                req.started_ns = abi::now_ns();
             }
         }
-        Action::Continue
-    }
+    });
+    CONTINUE
+}
 
-    fn on_http_response_headers(&mut self, _n: usize, _eos: bool) -> Action {
-        if self.stamped.is_some() {
-            self.status = header(MapType::HttpResponseHeaders, ":status")
-                .and_then(|s| std::str::from_utf8(&s).ok()?.parse().ok());
-            self.latency_us = self.started.and_then(|s| {
-                hostcalls::get_current_time()
-                    .ok()
-                    .and_then(|t| t.duration_since(s).ok())
-                    .map(|d| d.as_micros() as u64)
-            });
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_response_headers(id: u32, _n: usize, _eos: u32) -> u32 {
+    with_state(|s| {
+        let Some(req) = s.requests.get_mut(&id) else {
+            return;
+        };
+        if req.stamped.is_some() {
+            req.status = abi::header(Map::Response, ":status")
+                .and_then(|v| std::str::from_utf8(&v).ok()?.parse().ok());
+            req.latency_us = req
+                .started_ns
+                .and_then(|start| abi::now_ns().map(|now| now.saturating_sub(start) / 1_000));
         }
-        Action::Continue
-    }
+    });
+    CONTINUE
+}
 
-    fn on_log(&mut self) {
-        if let Some(stamped) = self.stamped
-            && let Ok(mut vm) = self.filter.try_borrow_mut()
-        {
-            vm.on_done(stamped, self.status, self.latency_us);
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_delete(id: u32) {
+    with_state(|s| {
+        if let Some(req) = s.requests.remove(&id) {
+            if let Some(stamped) = req.stamped
+                && let Some(vm) = s.filter(req.root)
+            {
+                vm.on_done(stamped, req.status, req.latency_us);
+            }
+        } else {
+            s.roots.retain(|(r, _)| *r != id);
         }
-    }
+    });
 }

@@ -9,8 +9,8 @@
 //! Layout: the logic lives in plain modules that never import `proxy_wasm`
 //! and run against the [`host::Host`] trait (tested natively with a mock):
 //! [`config`], [`lease`], [`table_store`], [`index`], [`route`], [`stats`],
-//! [`poller`], [`vm`]. The proxy-wasm root and HTTP contexts are thin glue in
-//! `glue`, compiled only for `wasm32`.
+//! [`poller`], [`vm`]. The proxy-wasm callbacks are thin glue in `glue`, over
+//! the ABI's host calls in `abi` (no SDK), both compiled only for `wasm32`.
 
 pub mod config;
 mod error;
@@ -24,6 +24,8 @@ pub mod stats;
 pub mod table_store;
 pub mod vm;
 
+#[cfg(target_arch = "wasm32")]
+mod abi;
 #[cfg(target_arch = "wasm32")]
 mod glue;
 #[cfg(test)]

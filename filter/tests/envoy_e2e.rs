@@ -327,6 +327,42 @@ fn subset_mode_follows_the_weights_and_fails_open() {
     assert_eq!(lab.backend.iter().map(Replica::stamped).sum::<u64>(), 0);
     lab.assert_split("own service (round robin)", [1.0 / 3.0; 3], 0.05);
 
+    // Every stamped request is counted once, 5xx as errors, and one in 8
+    // per VM is timed: 400 requests pinned to r1, 100 of them answered 503.
+    let window = Duration::from_millis(5 * POLL_MS);
+    std::thread::sleep(window);
+    let before = lab.ws.state.lock().unwrap().stats_bodies.len();
+    let mut c = Client::connect(lab.envoy.listen).unwrap();
+    for i in 0..400 {
+        let want = if i % 4 == 0 { "503" } else { "200" };
+        let (status, _) = c
+            .get(
+                "backend",
+                "/",
+                &[("x-lb-endpt", "r1"), ("x-test-status", want)],
+            )
+            .unwrap();
+        assert_eq!(status.to_string(), want, "{}", lab.envoy.log_text());
+    }
+    drop(c);
+    std::thread::sleep(window);
+    let bodies = lab.ws.state.lock().unwrap().stats_bodies[before..].to_vec();
+    let r1 = bodies
+        .iter()
+        .flat_map(|b| ProxyStats::parse(b).unwrap().pods)
+        .filter(|p| p.pod == "r1" && p.service == BACKEND)
+        .fold((0, 0, 0), |(r, e, l), p| {
+            (r + p.requests, e + p.errors, l + p.latency_count)
+        });
+    eprintln!("r1 stats (requests, errors, timed): {r1:?}");
+    assert_eq!(
+        (r1.0, r1.1),
+        (400, 100),
+        "r1 stats in {} bodies",
+        bodies.len()
+    );
+    assert!((48..=52).contains(&r1.2), "timed {} of 400", r1.2);
+
     // Proxy stats rode along on the polls.
     let bodies = lab.ws.state.lock().unwrap().stats_bodies.clone();
     let stats: Vec<ProxyStats> = bodies

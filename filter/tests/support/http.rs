@@ -159,7 +159,13 @@ impl Replica {
                 if let Some(v) = req.headers.get("x-lb-session") {
                     *se.lock().unwrap().entry(v.clone()).or_insert(0) += 1;
                 }
-                (200, vec![], n.clone().into_bytes())
+                // `x-test-status: 503` asks for that status (5xx counting).
+                let status = req
+                    .headers
+                    .get("x-test-status")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(200);
+                (status, vec![], n.clone().into_bytes())
             }),
         );
         Replica {
