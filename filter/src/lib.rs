@@ -6,7 +6,7 @@
 //! (`x-lb-endpt: <pod>` for subset routing, or the stateful-session header
 //! `base64(ip:port)`), failing open when there is no fresh table.
 //!
-//! Layout: the logic lives in plain modules that never import `proxy_wasm`
+//! Layout: the logic lives in plain modules that never touch the proxy-wasm ABI
 //! and run against the [`host::Host`] trait (tested natively with a mock):
 //! [`config`], [`lease`], [`table_store`], [`index`], [`route`], [`stats`],
 //! [`poller`], [`vm`]. The proxy-wasm callbacks are thin glue in `glue`, over
