@@ -1,14 +1,20 @@
 //! The proxy-wasm glue (wasm32 only): the callbacks Envoy calls, written
-//! against the ABI directly ([`crate::abi`]), holding one [`VmFilter`] per
-//! root context and a small record per request.
+//! against the ABI directly ([`crate::abi`]), holding the VM's [`VmFilter`]
+//! and a small record per stamped request in flight.
 //!
-//! Only the callbacks the filter uses are exported. Envoy skips a callback
+//! Only the callbacks the filter needs are exported. Envoy skips a callback
 //! the module does not export, and the SDK exports all of them, so a filter
-//! built on it pays for `proxy_on_response_body`, `proxy_on_done` and
-//! `proxy_on_log` on every request. Here a request costs four callbacks:
-//! context create, request headers, response headers, delete (where its
-//! outcome is counted; Envoy deletes a stream's context after its access
-//! log, once the stream is complete).
+//! built on it is called seven times per request (context create, request
+//! headers, response headers, response body, done, log, delete). Here a
+//! request costs two: request headers, where the pod is chosen (and, for a
+//! stamped request, a record keyed by its context id is made), and log, at
+//! the end of the stream, where the record's outcome is counted (`:status`
+//! from the response headers, none if there was no response) and dropped.
+//!
+//! Without `proxy_on_context_create` the filter does not learn which root
+//! context a request belongs to, so a VM holds one configuration: the root
+//! context configured last serves every request (a configuration update
+//! configures a new root context in the same VM; it replaces the old one).
 //!
 //! Re-entrancy: the state is borrowed with `try_borrow_mut`; a callback that
 //! arrives while another holds it (the host calling back from inside a host
@@ -64,30 +70,23 @@ impl Host for ProxyHost {
     }
 }
 
-/// One request the filter is following.
+/// A stamped request in flight.
 struct Request {
-    root: u32,
-    stamped: Option<Stamped>,
+    stamped: Stamped,
     started_ns: Option<u64>,
-    status: Option<u16>,
-    latency_us: Option<u64>,
 }
 
-/// Everything one VM holds: its root contexts (one per plugin using this VM,
-/// usually one) and the requests in flight.
+/// Records kept at most (a stream whose log never came would otherwise
+/// stay): past this many, the records are dropped and counting restarts.
+const MAX_IN_FLIGHT: usize = 1 << 16;
+
+/// Everything one VM holds: the configured filter (and its root context id)
+/// and the stamped requests in flight.
 #[derive(Default)]
 struct State {
-    roots: Vec<(u32, Option<VmFilter>)>,
+    root: u32,
+    filter: Option<VmFilter>,
     requests: FastMap<u32, Request>,
-}
-
-impl State {
-    fn filter(&mut self, root: u32) -> Option<&mut VmFilter> {
-        self.roots
-            .iter_mut()
-            .find(|(id, _)| *id == root)
-            .and_then(|(_, f)| f.as_mut())
-    }
 }
 
 thread_local! {
@@ -115,28 +114,6 @@ pub extern "C" fn proxy_abi_version_0_2_1() {}
 #[unsafe(no_mangle)]
 pub extern "C" fn proxy_on_vm_start(_root: u32, _size: usize) -> u32 {
     1
-}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn proxy_on_context_create(id: u32, parent: u32) {
-    with_state(|s| {
-        if parent == 0 {
-            if !s.roots.iter().any(|(r, _)| *r == id) {
-                s.roots.push((id, None));
-            }
-        } else {
-            s.requests.insert(
-                id,
-                Request {
-                    root: parent,
-                    stamped: None,
-                    started_ns: None,
-                    status: None,
-                    latency_us: None,
-                },
-            );
-        }
-    });
 }
 
 /// This workload's own service: the config, else the Istio workload name
@@ -194,9 +171,18 @@ pub extern "C" fn proxy_on_configure(root: u32, _size: usize) -> u32 {
     let tick_ms = u32::try_from(cfg.tick_ms()).unwrap_or(u32::MAX);
     let mut vm = VmFilter::new(cfg, own, seed());
     vm.on_configure(&host);
-    let stored = with_state(|s| match s.roots.iter_mut().find(|(id, _)| *id == root) {
-        Some((_, slot)) => *slot = Some(vm),
-        None => s.roots.push((root, Some(vm))),
+    let stored = with_state(|s| {
+        if s.filter.is_some() && s.root != root {
+            host.log(
+                Level::Info,
+                &format!(
+                    "mplb: root context {root} configured; it replaces {}",
+                    s.root
+                ),
+            );
+        }
+        s.root = root;
+        s.filter = Some(vm);
     });
     u32::from(stored.is_some() && abi::set_tick_period_ms(tick_ms))
 }
@@ -204,7 +190,7 @@ pub extern "C" fn proxy_on_configure(root: u32, _size: usize) -> u32 {
 #[unsafe(no_mangle)]
 pub extern "C" fn proxy_on_tick(root: u32) {
     with_state(|s| {
-        if let Some(vm) = s.filter(root) {
+        if let Some(vm) = s.filter.as_mut().filter(|_| s.root == root) {
             vm.on_tick(&ProxyHost);
         }
     });
@@ -229,7 +215,7 @@ pub extern "C" fn proxy_on_http_call_response(
     let body = abi::buffer(Buffer::HttpCallResponseBody, take).unwrap_or_default();
     let resp = CallResponse { status, body };
     with_state(|s| {
-        if let Some(vm) = s.filter(root) {
+        if let Some(vm) = s.filter.as_mut().filter(|_| s.root == root) {
             vm.on_call_response(&ProxyHost, token, &resp);
         }
     });
@@ -241,15 +227,10 @@ const CONTINUE: u32 = 0;
 #[unsafe(no_mangle)]
 pub extern "C" fn proxy_on_request_headers(id: u32, _n: usize, _eos: u32) -> u32 {
     with_state(|s| {
-        let State { roots, requests } = s;
-        let Some(req) = requests.get_mut(&id) else {
-            return;
-        };
-        let Some(vm) = roots
-            .iter_mut()
-            .find(|(r, _)| *r == req.root)
-            .and_then(|(_, f)| f.as_mut())
-        else {
+        let State {
+            filter, requests, ..
+        } = s;
+        let Some(vm) = filter.as_mut() else {
             return;
         };
         // Expiry is checked against the VM's tick clock: no clock call here.
@@ -272,44 +253,43 @@ pub extern "C" fn proxy_on_request_headers(id: u32, _n: usize, _eos: u32) -> u32
         if let Some((name, value)) = edits.set {
             abi::set_header(Map::Request, name, value);
         }
-        if edits.stamped.is_some() {
-            req.stamped = edits.stamped;
-            if edits.sample_latency {
-                req.started_ns = abi::now_ns();
+        if let Some(stamped) = edits.stamped {
+            let started_ns = if edits.sample_latency {
+                abi::now_ns()
+            } else {
+                None
+            };
+            if requests.len() >= MAX_IN_FLIGHT {
+                requests.clear();
             }
+            requests.insert(
+                id,
+                Request {
+                    stamped,
+                    started_ns,
+                },
+            );
         }
     });
     CONTINUE
 }
 
+/// The end of a stream (after its access log): count a stamped request's
+/// outcome. Latency is from its request headers to here (sampled requests).
 #[unsafe(no_mangle)]
-pub extern "C" fn proxy_on_response_headers(id: u32, _n: usize, _eos: u32) -> u32 {
+pub extern "C" fn proxy_on_log(id: u32) {
     with_state(|s| {
-        let Some(req) = s.requests.get_mut(&id) else {
+        let Some(req) = s.requests.remove(&id) else {
             return;
         };
-        if req.stamped.is_some() {
-            req.status = abi::header(Map::Response, ":status")
-                .and_then(|v| std::str::from_utf8(&v).ok()?.parse().ok());
-            req.latency_us = req
-                .started_ns
-                .and_then(|start| abi::now_ns().map(|now| now.saturating_sub(start) / 1_000));
-        }
-    });
-    CONTINUE
-}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn proxy_on_delete(id: u32) {
-    with_state(|s| {
-        if let Some(req) = s.requests.remove(&id) {
-            if let Some(stamped) = req.stamped
-                && let Some(vm) = s.filter(req.root)
-            {
-                vm.on_done(stamped, req.status, req.latency_us);
-            }
-        } else {
-            s.roots.retain(|(r, _)| *r != id);
-        }
+        let Some(vm) = s.filter.as_mut() else {
+            return;
+        };
+        let status = abi::header(Map::Response, ":status")
+            .and_then(|v| std::str::from_utf8(&v).ok()?.parse().ok());
+        let latency_us = req
+            .started_ns
+            .and_then(|start| abi::now_ns().map(|now| now.saturating_sub(start) / 1_000));
+        vm.on_done(req.stamped, status, latency_us);
     });
 }
