@@ -9,6 +9,8 @@
 
 use std::ptr::{null, null_mut};
 
+use crate::host::SharedError;
+
 /// proxy-wasm status codes (`WasmResult`).
 const OK: u32 = 0;
 const CAS_MISMATCH: u32 = 8;
@@ -198,22 +200,15 @@ pub fn shared_get(key: &str) -> Option<(Vec<u8>, u32)> {
     (status == OK).then(|| (take(data, size), cas))
 }
 
-/// Why a shared-data write did not happen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SetError {
-    CasMismatch,
-    Failed,
-}
-
 /// Writes shared data (`cas` 0: unconditionally).
-pub fn shared_set(key: &str, value: &[u8], cas: u32) -> Result<(), SetError> {
+pub fn shared_set(key: &str, value: &[u8], cas: u32) -> Result<(), SharedError> {
     // SAFETY: pointers and lengths of a live str and slice.
     let status =
         unsafe { proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), cas) };
     match status {
         OK => Ok(()),
-        CAS_MISMATCH => Err(SetError::CasMismatch),
-        _ => Err(SetError::Failed),
+        CAS_MISMATCH => Err(SharedError::CasMismatch),
+        _ => Err(SharedError::Failed),
     }
 }
 

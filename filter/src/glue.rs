@@ -24,7 +24,7 @@ use std::cell::RefCell;
 
 use rand::TryRng;
 
-use crate::abi::{self, Buffer, LogLevel, Map, SetError};
+use crate::abi::{self, Buffer, LogLevel, Map};
 use crate::config::Config;
 use crate::fasthash::FastMap;
 use crate::host::{CallResponse, Host, Level, SharedError};
@@ -43,10 +43,7 @@ impl Host for ProxyHost {
     }
 
     fn shared_set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), SharedError> {
-        abi::shared_set(key, value, cas).map_err(|e| match e {
-            SetError::CasMismatch => SharedError::CasMismatch,
-            SetError::Failed => SharedError::Failed,
-        })
+        abi::shared_set(key, value, cas)
     }
 
     fn http_call(
@@ -87,6 +84,13 @@ struct State {
     root: u32,
     filter: Option<VmFilter>,
     requests: FastMap<u32, Request>,
+}
+
+impl State {
+    /// The filter, if `root` is the root context it was configured for.
+    fn filter_of(&mut self, root: u32) -> Option<&mut VmFilter> {
+        self.filter.as_mut().filter(|_| self.root == root)
+    }
 }
 
 thread_local! {
@@ -190,7 +194,7 @@ pub extern "C" fn proxy_on_configure(root: u32, _size: usize) -> u32 {
 #[unsafe(no_mangle)]
 pub extern "C" fn proxy_on_tick(root: u32) {
     with_state(|s| {
-        if let Some(vm) = s.filter.as_mut().filter(|_| s.root == root) {
+        if let Some(vm) = s.filter_of(root) {
             vm.on_tick(&ProxyHost);
         }
     });
@@ -215,7 +219,7 @@ pub extern "C" fn proxy_on_http_call_response(
     let body = abi::buffer(Buffer::HttpCallResponseBody, take).unwrap_or_default();
     let resp = CallResponse { status, body };
     with_state(|s| {
-        if let Some(vm) = s.filter.as_mut().filter(|_| s.root == root) {
+        if let Some(vm) = s.filter_of(root) {
             vm.on_call_response(&ProxyHost, token, &resp);
         }
     });
