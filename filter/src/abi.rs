@@ -9,7 +9,7 @@
 
 use std::ptr::{null, null_mut};
 
-use crate::host::SharedError;
+use crate::host::{Level, SharedError};
 
 /// proxy-wasm status codes (`WasmResult`).
 const OK: u32 = 0;
@@ -30,16 +30,6 @@ pub enum Map {
 pub enum Buffer {
     HttpCallResponseBody = 4,
     PluginConfiguration = 7,
-}
-
-/// Log levels (trace 0 .. critical 5).
-#[derive(Debug, Clone, Copy)]
-#[repr(u32)]
-pub enum LogLevel {
-    Debug = 1,
-    Info = 2,
-    Warn = 3,
-    Error = 4,
 }
 
 #[link(wasm_import_module = "env")]
@@ -124,9 +114,16 @@ fn take(data: *mut u8, size: usize) -> Vec<u8> {
 }
 
 /// Writes one log line.
-pub fn log(level: LogLevel, msg: &str) {
+pub fn log(level: Level, msg: &str) {
+    // proxy-wasm log levels: trace 0, debug 1, info 2, warn 3, error 4.
+    let level = match level {
+        Level::Debug => 1,
+        Level::Info => 2,
+        Level::Warn => 3,
+        Level::Error => 4,
+    };
     // SAFETY: pointer and length of a live str.
-    let _ = unsafe { proxy_log(level as u32, msg.as_ptr(), msg.len()) };
+    let _ = unsafe { proxy_log(level, msg.as_ptr(), msg.len()) };
 }
 
 /// Wall clock in nanoseconds since the Unix epoch.

@@ -24,7 +24,7 @@ use std::cell::RefCell;
 
 use rand::TryRng;
 
-use crate::abi::{self, Buffer, LogLevel, Map};
+use crate::abi::{self, Buffer, Map};
 use crate::config::Config;
 use crate::fasthash::FastMap;
 use crate::host::{CallResponse, Host, Level, SharedError};
@@ -57,12 +57,6 @@ impl Host for ProxyHost {
     }
 
     fn log(&self, level: Level, msg: &str) {
-        let level = match level {
-            Level::Debug => LogLevel::Debug,
-            Level::Info => LogLevel::Info,
-            Level::Warn => LogLevel::Warn,
-            Level::Error => LogLevel::Error,
-        };
         abi::log(level, msg);
     }
 }
