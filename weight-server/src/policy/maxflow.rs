@@ -172,33 +172,28 @@ impl FlowNet {
     /// Nodes reachable from `s` in the residual graph (the source side of a
     /// minimum cut once the flow is maximum).
     pub fn reachable_from(&self, s: usize) -> Vec<bool> {
-        let mut seen = vec![false; self.adj.len()];
-        seen[s] = true;
-        let mut stack = vec![s];
-        while let Some(u) = stack.pop() {
-            for &e in &self.adj[u] {
-                let v = self.to[e as usize] as usize;
-                if !seen[v] && self.res[e as usize] > self.eps {
-                    seen[v] = true;
-                    stack.push(v);
-                }
-            }
-        }
-        seen
+        self.residual_search(s, false)
     }
 
     /// Nodes from which `t` is reachable in the residual graph.
     pub fn reaching(&self, t: usize) -> Vec<bool> {
+        self.residual_search(t, true)
+    }
+
+    /// Depth-first search over residual edges from `start`: forwards (edges
+    /// leaving a node with room), or backwards (`backwards`: edges entering
+    /// it with room, whose pair is `e ^ 1`).
+    fn residual_search(&self, start: usize, backwards: bool) -> Vec<bool> {
         let mut seen = vec![false; self.adj.len()];
-        seen[t] = true;
-        let mut stack = vec![t];
-        while let Some(v) = stack.pop() {
-            for &e in &self.adj[v] {
-                // The pair of `e` runs from `to[e]` into `v`.
-                let u = self.to[e as usize] as usize;
-                if !seen[u] && self.res[(e ^ 1) as usize] > self.eps {
-                    seen[u] = true;
-                    stack.push(u);
+        seen[start] = true;
+        let mut stack = vec![start];
+        while let Some(u) = stack.pop() {
+            for &e in &self.adj[u] {
+                let v = self.to[e as usize] as usize;
+                let room = if backwards { e ^ 1 } else { e };
+                if !seen[v] && self.res[room as usize] > self.eps {
+                    seen[v] = true;
+                    stack.push(v);
                 }
             }
         }
