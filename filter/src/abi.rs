@@ -7,6 +7,7 @@
 //! every `proxy_on_*` callback, and Envoy calls each exported callback on
 //! every request whether the filter needs it or not (see `glue`).
 
+use std::cell::{Cell, UnsafeCell};
 use std::ptr::{null, null_mut};
 
 use crate::host::{Level, SharedError};
@@ -93,24 +94,100 @@ unsafe extern "C" {
     ) -> u32;
 }
 
+/// Small values the host returns (a header, a status) are placed in this
+/// buffer instead of the heap: one at a time, released when its
+/// [`HostValue`] drops. Larger ones, or one while the buffer is taken, go to
+/// the heap.
+const SCRATCH_BYTES: usize = 512;
+
+struct Scratch {
+    bytes: UnsafeCell<[u8; SCRATCH_BYTES]>,
+    taken: Cell<bool>,
+}
+
+// SAFETY: a Wasm VM runs one thread (wasm32-wasip1 has no threads).
+unsafe impl Sync for Scratch {}
+
+static SCRATCH: Scratch = Scratch {
+    bytes: UnsafeCell::new([0; SCRATCH_BYTES]),
+    taken: Cell::new(false),
+};
+
+fn scratch_ptr() -> *mut u8 {
+    SCRATCH.bytes.get().cast()
+}
+
 /// The host allocates the values it returns by calling this export.
 #[unsafe(no_mangle)]
 pub extern "C" fn proxy_on_memory_allocate(size: usize) -> *mut u8 {
+    if size <= SCRATCH_BYTES && !SCRATCH.taken.replace(true) {
+        return scratch_ptr();
+    }
     let mut buf: Vec<u8> = Vec::with_capacity(size);
     let ptr = buf.as_mut_ptr();
     std::mem::forget(buf);
     ptr
 }
 
-/// Takes ownership of a value the host placed with
-/// [`proxy_on_memory_allocate`] (null: an empty value).
-fn take(data: *mut u8, size: usize) -> Vec<u8> {
-    if data.is_null() {
-        return Vec::new();
+/// A value the host placed with [`proxy_on_memory_allocate`].
+pub struct HostValue {
+    data: *mut u8,
+    size: usize,
+}
+
+impl HostValue {
+    /// Takes ownership (null: an empty value).
+    fn take(data: *mut u8, size: usize) -> HostValue {
+        HostValue { data, size }
     }
-    // SAFETY: the host returned `data` from `proxy_on_memory_allocate(size)`
-    // (a `Vec<u8>` of capacity `size`, leaked there) and wrote `size` bytes.
-    unsafe { Vec::from_raw_parts(data, size, size) }
+
+    fn in_scratch(&self) -> bool {
+        self.data == scratch_ptr()
+    }
+
+    /// The bytes as an owned `Vec` (no copy when on the heap).
+    pub fn into_vec(self) -> Vec<u8> {
+        if self.data.is_null() || self.in_scratch() {
+            return self.to_vec(); // the scratch is released on drop
+        }
+        let this = std::mem::ManuallyDrop::new(self);
+        // SAFETY: a heap value: the host returned `data` from
+        // `proxy_on_memory_allocate(size)` (a `Vec<u8>` of capacity `size`,
+        // leaked there) and wrote `size` bytes.
+        unsafe { Vec::from_raw_parts(this.data, this.size, this.size) }
+    }
+}
+
+impl std::ops::Deref for HostValue {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        if self.data.is_null() {
+            return &[];
+        }
+        // SAFETY: the host wrote `size` bytes at `data` (scratch or heap),
+        // owned by this value until it drops.
+        unsafe { std::slice::from_raw_parts(self.data, self.size) }
+    }
+}
+
+impl Drop for HostValue {
+    fn drop(&mut self) {
+        if self.data.is_null() {
+            return;
+        }
+        if self.in_scratch() {
+            SCRATCH.taken.set(false);
+        } else {
+            // SAFETY: as in `into_vec`: a leaked `Vec<u8>` of capacity `size`.
+            drop(unsafe { Vec::from_raw_parts(self.data, self.size, self.size) });
+        }
+    }
+}
+
+/// Takes ownership of a value the host placed, as a `Vec`.
+fn take(data: *mut u8, size: usize) -> Vec<u8> {
+    HostValue::take(data, size).into_vec()
 }
 
 /// Writes one log line.
@@ -144,17 +221,20 @@ pub fn buffer(kind: Buffer, max: usize) -> Option<Vec<u8>> {
     let (mut data, mut size) = (null_mut(), 0usize);
     // SAFETY: out-pointers to live locals.
     let status = unsafe { proxy_get_buffer_bytes(kind as u32, 0, max, &mut data, &mut size) };
-    (status == OK).then(|| take(data, size))
+    let value = take(data, size);
+    (status == OK).then_some(value)
 }
 
 /// A header's raw value (`None`: absent, or the map is not available).
-pub fn header(map: Map, name: &str) -> Option<Vec<u8>> {
+pub fn header(map: Map, name: &str) -> Option<HostValue> {
     let (mut data, mut size) = (null_mut(), 0usize);
     // SAFETY: pointer and length of a live str; out-pointers to live locals.
     let status = unsafe {
         proxy_get_header_map_value(map as u32, name.as_ptr(), name.len(), &mut data, &mut size)
     };
-    (status == OK).then(|| take(data, size))
+    // Taken either way: a value placed before a failure is released.
+    let value = HostValue::take(data, size);
+    (status == OK).then_some(value)
 }
 
 /// Sets a header (replacing any value it has).
@@ -185,7 +265,8 @@ pub fn property(path: &[&str]) -> Option<Vec<u8>> {
     // SAFETY: pointer and length of a live String; out-pointers to live locals.
     let status =
         unsafe { proxy_get_property(encoded.as_ptr(), encoded.len(), &mut data, &mut size) };
-    (status == OK).then(|| take(data, size))
+    let value = take(data, size);
+    (status == OK).then_some(value)
 }
 
 /// A shared-data value and its CAS token (`None`: absent or refused).
@@ -194,7 +275,8 @@ pub fn shared_get(key: &str) -> Option<(Vec<u8>, u32)> {
     // SAFETY: pointer and length of a live str; out-pointers to live locals.
     let status =
         unsafe { proxy_get_shared_data(key.as_ptr(), key.len(), &mut data, &mut size, &mut cas) };
-    (status == OK).then(|| (take(data, size), cas))
+    let value = take(data, size);
+    (status == OK).then_some((value, cas))
 }
 
 /// Writes shared data (`cas` 0: unconditionally).

@@ -36,9 +36,11 @@ pub struct Config {
     /// This workload's own service; `None` when the config does not say
     /// (the glue then asks the environment and the node metadata).
     pub service: Option<String>,
+    /// Stamped requests timed per second and VM, at most (0: none).
+    pub latency_samples_per_s: u64,
 }
 
-const KEYS: [&str; 11] = [
+const KEYS: [&str; 12] = [
     "weight_server_cluster",
     "weight_server_authority",
     "weights_path",
@@ -50,6 +52,7 @@ const KEYS: [&str; 11] = [
     "mode",
     "session_header",
     "service",
+    "latency_samples_per_s",
 ];
 
 impl Config {
@@ -81,9 +84,10 @@ impl Config {
         };
         let weights_path = path(&map, "weights_path", "/v1/weights")?;
         let stats_path = path(&map, "stats_path", "/v1/stats")?;
-        let poll_interval_ms = millis(&map, "poll_interval_ms", 1000, 10, 3_600_000)?;
-        let poll_timeout_ms = millis(&map, "poll_timeout_ms", 500, 1, 60_000)?;
-        let table_ttl_ms = millis(&map, "table_ttl_ms", 30_000, 1, 86_400_000)?;
+        let poll_interval_ms = integer(&map, "poll_interval_ms", 1000, 10, 3_600_000)?;
+        let poll_timeout_ms = integer(&map, "poll_timeout_ms", 500, 1, 60_000)?;
+        let table_ttl_ms = integer(&map, "table_ttl_ms", 30_000, 1, 86_400_000)?;
+        let latency_samples_per_s = integer(&map, "latency_samples_per_s", 32, 0, 1_000_000)?;
         let endpoint_header = header_name(&map, "header", "x-lb-endpt")?;
         let session_header = header_name(&map, "session_header", "x-lb-session")?;
         if endpoint_header == session_header {
@@ -118,6 +122,7 @@ impl Config {
             mode,
             session_header,
             service: service.map(|s| s.to_ascii_lowercase()),
+            latency_samples_per_s,
         })
     }
 
@@ -126,6 +131,13 @@ impl Config {
     /// two poll periods.
     pub fn tick_ms(&self) -> u64 {
         (self.poll_interval_ms / 4).clamp(10, 1000)
+    }
+
+    /// Stamped requests a VM times per tick, at most: its share of
+    /// `latency_samples_per_s` (at least 1 unless that is 0).
+    pub fn latency_samples_per_tick(&self) -> u32 {
+        let n = (self.latency_samples_per_s * self.tick_ms()).div_ceil(1000);
+        u32::try_from(n).unwrap_or(u32::MAX)
     }
 }
 
@@ -149,7 +161,7 @@ fn string(map: &Map<String, Value>, field: &str) -> Result<Option<String>, Filte
     }
 }
 
-fn millis(
+fn integer(
     map: &Map<String, Value>,
     field: &str,
     default: u64,
@@ -254,6 +266,8 @@ mod tests {
         assert_eq!(c.session_header, "x-lb-session");
         assert_eq!(c.service, None);
         assert_eq!(c.tick_ms(), 250);
+        assert_eq!(c.latency_samples_per_s, 32);
+        assert_eq!(c.latency_samples_per_tick(), 8);
     }
 
     #[test]
@@ -262,7 +276,7 @@ mod tests {
             br#"{"weight_server_cluster":"ws","weight_server_authority":"ws.local:9",
             "weights_path":"/w","stats_path":"/s","poll_interval_ms":200,"poll_timeout_ms":100,
             "table_ttl_ms":1500,"header":"x-pod","mode":"session","session_header":"x-sess",
-            "service":"Frontend"}"#,
+            "service":"Frontend","latency_samples_per_s":30}"#,
         )
         .unwrap();
         assert_eq!(c.weight_server_authority, "ws.local:9");
@@ -281,6 +295,11 @@ mod tests {
         assert_eq!(c.mode, Mode::Session);
         assert_eq!(c.service.as_deref(), Some("frontend"));
         assert_eq!(c.tick_ms(), 50);
+        assert_eq!(
+            c.latency_samples_per_tick(),
+            2,
+            "30/s over 50 ms ticks, rounded up"
+        );
         // A cluster that is not Istio-shaped is its own authority.
         assert_eq!(
             Config::parse(br#"{"weight_server_cluster":"ws"}"#)
@@ -326,6 +345,10 @@ mod tests {
             (
                 r#"{"weight_server_cluster":"ws","table_ttl_ms":0}"#,
                 "table_ttl_ms",
+            ),
+            (
+                r#"{"weight_server_cluster":"ws","latency_samples_per_s":-1}"#,
+                "latency_samples_per_s",
             ),
             (
                 r#"{"weight_server_cluster":"ws","weights_path":"v1"}"#,

@@ -1,5 +1,5 @@
 //! A fast, non-keyed hasher (the Fx multiply-rotate scheme) for the per-request
-//! maps: host name → service, pod name → index, (service, pod) → counters.
+//! maps: host name → service, pod name → index, context id → request.
 //!
 //! Safe here because no request can insert a key: the name maps are built
 //! from the validated weights table, and the stats keys are table indexes, so

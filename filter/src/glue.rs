@@ -26,8 +26,9 @@ use rand::TryRng;
 
 use crate::abi::{self, Buffer, Map};
 use crate::config::Config;
-use crate::fasthash::FastMap;
 use crate::host::{CallResponse, Host, Level, SharedError};
+use crate::inflight::InFlight;
+use crate::stats::parse_status;
 use crate::vm::{Stamped, VmFilter};
 
 /// The real host: proxy-wasm host calls.
@@ -67,17 +68,13 @@ struct Request {
     started_ns: Option<u64>,
 }
 
-/// Records kept at most (a stream whose log never came would otherwise
-/// stay): past this many, the records are dropped and counting restarts.
-const MAX_IN_FLIGHT: usize = 1 << 16;
-
 /// Everything one VM holds: the configured filter (and its root context id)
 /// and the stamped requests in flight.
 #[derive(Default)]
 struct State {
     root: u32,
     filter: Option<VmFilter>,
-    requests: FastMap<u32, Request>,
+    requests: InFlight<Request>,
 }
 
 impl State {
@@ -205,8 +202,7 @@ pub extern "C" fn proxy_on_http_call_response(
     let status = if num_headers == 0 {
         None
     } else {
-        abi::header(Map::HttpCallResponse, ":status")
-            .and_then(|s| std::str::from_utf8(&s).ok()?.parse::<u16>().ok())
+        abi::header(Map::HttpCallResponse, ":status").and_then(|s| parse_status(&s))
     };
     // Oversized bodies are cut one byte past the limit so parse rejects them.
     let take = body_size.min(mplb_wire::MAX_TABLE_BYTES + 1);
@@ -257,9 +253,6 @@ pub extern "C" fn proxy_on_request_headers(id: u32, _n: usize, _eos: u32) -> u32
             } else {
                 None
             };
-            if requests.len() >= MAX_IN_FLIGHT {
-                requests.clear();
-            }
             requests.insert(
                 id,
                 Request {
@@ -277,14 +270,13 @@ pub extern "C" fn proxy_on_request_headers(id: u32, _n: usize, _eos: u32) -> u32
 #[unsafe(no_mangle)]
 pub extern "C" fn proxy_on_log(id: u32) {
     with_state(|s| {
-        let Some(req) = s.requests.remove(&id) else {
+        let Some(req) = s.requests.remove(id) else {
             return;
         };
         let Some(vm) = s.filter.as_mut() else {
             return;
         };
-        let status = abi::header(Map::Response, ":status")
-            .and_then(|v| std::str::from_utf8(&v).ok()?.parse().ok());
+        let status = abi::header(Map::Response, ":status").and_then(|v| parse_status(&v));
         let latency_us = req
             .started_ns
             .and_then(|start| abi::now_ns().map(|now| now.saturating_sub(start) / 1_000));

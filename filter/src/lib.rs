@@ -9,7 +9,7 @@
 //! Layout: the logic lives in plain modules that never touch the proxy-wasm ABI
 //! and run against the [`host::Host`] trait (tested natively with a mock):
 //! [`config`], [`lease`], [`table_store`], [`index`], [`route`], [`stats`],
-//! [`poller`], [`vm`]. The proxy-wasm callbacks are thin glue in `glue`, over
+//! [`poller`], [`vm`], [`inflight`]. The proxy-wasm callbacks are thin glue in `glue`, over
 //! the ABI's host calls in `abi` (no SDK), both compiled only for `wasm32`.
 
 pub mod config;
@@ -17,6 +17,7 @@ mod error;
 pub mod fasthash;
 pub mod host;
 pub mod index;
+pub mod inflight;
 pub mod lease;
 pub mod poller;
 pub mod route;

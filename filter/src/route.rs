@@ -27,6 +27,74 @@ pub fn is_own(host: &str, own: &str) -> bool {
         && (host.len() == own.len() || host.as_bytes()[own.len()] == b'.')
 }
 
+/// Where a request's `:authority` points, under one table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dest {
+    /// This workload's own service: not touched.
+    Own,
+    /// A destination the table does not know (Istio's balancing applies).
+    Unknown,
+    /// A service of the table.
+    Service(u32),
+}
+
+/// Resolve an `:authority` (`None`: absent) against a fresh table.
+pub fn resolve(authority: Option<&str>, own: Option<&str>, table: &TableIndex) -> Dest {
+    let host = authority.map(authority_host).unwrap_or("");
+    if let Some(own) = own
+        && is_own(host, own)
+    {
+        return Dest::Own;
+    }
+    let Some(service) = table.lookup(host) else {
+        return Dest::Unknown;
+    };
+    let Some(svc) = table.service(service) else {
+        return Dest::Unknown;
+    };
+    if let Some(own) = own
+        && (table.lookup(own) == Some(service) || is_own(&svc.fqdn, own))
+    {
+        return Dest::Own;
+    }
+    Dest::Service(service)
+}
+
+/// The last `:authority` a VM resolved and where it pointed, under one table
+/// version: a sidecar sends most of its requests to a few services, and a
+/// repeat skips the port strip and the name lookups.
+#[derive(Debug, Default)]
+pub struct LastDest {
+    version: u64,
+    authority: String,
+    dest: Option<Dest>,
+}
+
+impl LastDest {
+    /// [`resolve`], remembering the answer for the next request.
+    pub fn resolve(
+        &mut self,
+        authority: Option<&str>,
+        own: Option<&str>,
+        table: &TableIndex,
+    ) -> Dest {
+        if let (Some(dest), Some(a)) = (self.dest, authority)
+            && self.version == table.version
+            && self.authority == a
+        {
+            return dest;
+        }
+        let dest = resolve(authority, own, table);
+        if let Some(a) = authority {
+            self.version = table.version;
+            self.authority.clear();
+            self.authority.push_str(a);
+            self.dest = Some(dest);
+        }
+        dest
+    }
+}
+
 /// Decide for one request.
 ///
 /// - `authority`: the `:authority` header; `endpoint_header`: the current
@@ -42,31 +110,39 @@ pub fn decide(
     table: Option<&TableIndex>,
     random: impl FnOnce() -> u64,
 ) -> Action {
-    let host = authority.map(authority_host).unwrap_or("");
-    let fail_open = if endpoint_header.is_some() {
-        Action::Strip
-    } else {
-        Action::Untouched
-    };
-    if let Some(own) = own
-        && is_own(host, own)
-    {
-        return Action::Untouched;
+    match table {
+        Some(table) => act(
+            resolve(authority, own, table),
+            endpoint_header,
+            table,
+            random,
+        ),
+        None => {
+            let host = authority.map(authority_host).unwrap_or("");
+            if own.is_some_and(|own| is_own(host, own)) {
+                Action::Untouched
+            } else {
+                fail_open(endpoint_header)
+            }
+        }
     }
-    let Some(table) = table else {
-        return fail_open;
-    };
-    let Some(service) = table.lookup(host) else {
-        return fail_open;
+}
+
+/// Decide for a request to a resolved destination of a fresh table.
+pub fn act(
+    dest: Dest,
+    endpoint_header: Option<&str>,
+    table: &TableIndex,
+    random: impl FnOnce() -> u64,
+) -> Action {
+    let service = match dest {
+        Dest::Own => return Action::Untouched,
+        Dest::Unknown => return fail_open(endpoint_header),
+        Dest::Service(s) => s,
     };
     let Some(svc) = table.service(service) else {
-        return fail_open;
+        return fail_open(endpoint_header);
     };
-    if let Some(own) = own
-        && (table.lookup(own) == Some(service) || is_own(&svc.fqdn, own))
-    {
-        return Action::Untouched;
-    }
     if let Some(pod) = endpoint_header.and_then(|p| svc.pod_index(p)) {
         return Action::Stamp {
             service,
@@ -78,6 +154,15 @@ pub fn decide(
         service,
         pod: svc.pick(random()),
         pinned: false,
+    }
+}
+
+/// No pick for this request: a stale endpoint header goes, nothing is stamped.
+fn fail_open(endpoint_header: Option<&str>) -> Action {
+    if endpoint_header.is_some() {
+        Action::Strip
+    } else {
+        Action::Untouched
     }
 }
 
@@ -213,6 +298,28 @@ mod tests {
         assert!(!is_own("frontend2", "frontend"));
         assert!(is_own("FRONTEND.default", "frontend"));
         assert!(!is_own("front", "frontend"));
+    }
+
+    #[test]
+    fn the_last_destination_is_remembered_for_its_table_version_only() {
+        let t = index();
+        let mut last = LastDest::default();
+        assert_eq!(last.resolve(Some("backend"), None, &t), Dest::Service(0));
+        assert_eq!(last.resolve(Some("backend"), None, &t), Dest::Service(0));
+        assert_eq!(last.resolve(Some("fe:80"), Some("frontend"), &t), Dest::Own);
+        assert_eq!(last.resolve(Some("nope"), None, &t), Dest::Unknown);
+        assert_eq!(last.resolve(None, None, &t), Dest::Unknown);
+        assert_eq!(last.resolve(Some("nope"), None, &t), Dest::Unknown);
+        // A new version resolves again: `backend` is gone from it.
+        let body = r#"{"version":4,"generated_at_ms":1,"ttl_ms":30000,"services":{
+          "other.default.svc.cluster.local":{"aliases":["backend"],"endpoints":[
+            {"pod":"o-0","address":"10.0.1.1:80","weight":1}]}}}"#;
+        let t4 = TableIndex::build(&WeightsTable::parse(body.as_bytes()).unwrap());
+        assert_eq!(last.resolve(Some("backend"), None, &t), Dest::Service(0));
+        assert_eq!(last.resolve(Some("backend"), None, &t4), Dest::Service(0));
+        assert_eq!(last.resolve(Some("other"), None, &t4), Dest::Unknown);
+        assert_eq!(last.resolve(Some("backend"), None, &t4), Dest::Service(0));
+        assert_eq!(last.resolve(Some("other"), None, &t), Dest::Service(2));
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Proxy stats: per destination pod, requests, 5xx (or no response) and
 //! latency since the last poll.
 //!
-//! Each VM counts into [`LocalStats`] (integer indexes, no allocation per
-//! request) and, on its tick, merges the counts into one shared-data
+//! Each VM counts into [`LocalStats`] (a counter per service and pod index of
+//! the table, reached by indexing: no hashing or allocation per request) and, on its tick, merges the counts into one shared-data
 //! aggregate with CAS. The lease holder takes the aggregate (CAS swap with an
 //! empty one) and sends it as `POST {stats_path}` with a `ProxyStats` body.
 
@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use mplb_wire::{MAX_STATS_PODS, PodStats, ProxyStats};
 use serde::{Deserialize, Serialize};
 
-use crate::fasthash::FastMap;
 use crate::host::Host;
 use crate::index::TableIndex;
 
@@ -31,7 +30,11 @@ pub struct Counter {
 #[derive(Debug, Default)]
 pub struct LocalStats {
     version: u64,
-    counters: FastMap<(u32, u32), Counter>,
+    /// By service index, then pod index (of the table `version`); a counter
+    /// with no requests is empty.
+    counters: Vec<Vec<Counter>>,
+    /// Whether any counter has requests.
+    counted: bool,
 }
 
 /// The cross-VM aggregate in shared data.
@@ -56,7 +59,16 @@ impl LocalStats {
             // Counted under a table that has been replaced: indexes differ.
             return;
         }
-        let c = self.counters.entry((service, pod)).or_default();
+        let (s, p) = (service as usize, pod as usize);
+        if self.counters.len() <= s {
+            self.counters.resize_with(s + 1, Vec::new);
+        }
+        let row = &mut self.counters[s];
+        if row.len() <= p {
+            row.resize(p + 1, Counter::default());
+        }
+        let c = &mut row[p];
+        self.counted = true;
         c.requests += 1;
         if status.is_none_or(|s| s >= 500) {
             c.errors += 1;
@@ -68,7 +80,15 @@ impl LocalStats {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.counters.is_empty()
+        !self.counted
+    }
+
+    /// Forget every count (the rows stay allocated for the same table).
+    fn clear(&mut self) {
+        for row in &mut self.counters {
+            row.fill(Counter::default());
+        }
+        self.counted = false;
     }
 
     /// Merge the counters into the shared aggregate (named with `index`, the
@@ -76,7 +96,7 @@ impl LocalStats {
     /// If the CAS keeps failing the counts stay local for the next tick.
     pub fn flush(&mut self, host: &dyn Host, index: Option<&TableIndex>, next_version: u64) {
         if let Some(index) = index.filter(|i| i.version == self.version)
-            && !self.counters.is_empty()
+            && self.counted
         {
             let mut merged = false;
             for _ in 0..CAS_TRIES {
@@ -91,11 +111,12 @@ impl LocalStats {
                 }
             }
             if merged {
-                self.counters.clear();
+                self.clear();
             }
         }
         if next_version != self.version {
             self.counters.clear();
+            self.counted = false;
             self.version = next_version;
         }
     }
@@ -106,11 +127,17 @@ impl LocalStats {
             .drain(..)
             .map(|p| ((p.service.clone(), p.pod.clone()), p))
             .collect();
-        for (&(s, p), c) in &self.counters {
-            let Some(svc) = index.service(s) else {
+        let counted = self.counters.iter().enumerate().flat_map(|(s, row)| {
+            row.iter()
+                .enumerate()
+                .filter(|(_, c)| c.requests > 0)
+                .map(move |(p, c)| (s, p, c))
+        });
+        for (s, p, c) in counted {
+            let Some(svc) = index.service(s as u32) else {
                 continue;
             };
-            let Some(pod) = svc.pods.get(p as usize) else {
+            let Some(pod) = svc.pods.get(p) else {
                 continue;
             };
             let key = (svc.fqdn.clone(), pod.name.clone());
@@ -128,6 +155,16 @@ impl LocalStats {
             e.latency_count = e.latency_count.saturating_add(c.latency_count);
         }
         agg.pods = by_key.into_values().collect();
+    }
+}
+
+/// An HTTP `:status` value: three ASCII digits (anything else: `None`).
+pub fn parse_status(value: &[u8]) -> Option<u16> {
+    match *value {
+        [a @ b'1'..=b'9', b @ b'0'..=b'9', c @ b'0'..=b'9'] => {
+            Some(u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0'))
+        }
+        _ => None,
     }
 }
 
@@ -216,6 +253,16 @@ mod tests {
         let b1 = s.pods.iter().find(|p| p.pod == "b-1").unwrap();
         assert_eq!((b1.requests, b1.errors, b1.latency_count), (1, 1, 0));
         assert!(take_shared(&b, "frontend").is_none(), "taken twice");
+    }
+
+    #[test]
+    fn statuses_are_three_digits() {
+        assert_eq!(parse_status(b"200"), Some(200));
+        assert_eq!(parse_status(b"503"), Some(503));
+        assert_eq!(parse_status(b"101"), Some(101));
+        for bad in [&b""[..], b"20", b"2000", b"099", b"2x0", b" 200", b"\xff00"] {
+            assert_eq!(parse_status(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

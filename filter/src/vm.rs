@@ -8,7 +8,7 @@ use crate::config::{Config, Mode};
 use crate::host::{CallResponse, Host};
 use crate::lease;
 use crate::poller::Poller;
-use crate::route::{Action, decide};
+use crate::route::{Action, LastDest, act, decide};
 use crate::stats::LocalStats;
 use crate::table_store::TableStore;
 
@@ -29,13 +29,13 @@ pub struct Edits<'a> {
     pub set: Option<(&'a str, &'a str)>,
     /// Where the request goes, when the filter chose or honoured a pod.
     pub stamped: Option<Stamped>,
-    /// Time this stamped request (latency is sampled: one stamped request in
-    /// [`LATENCY_SAMPLE_EVERY`] per VM; requests and errors are all counted).
+    /// Time this stamped request. Latency is sampled: a VM times the first
+    /// [`Config::latency_samples_per_tick`] stamped requests after each
+    /// tick (all of them when traffic is light, a bounded number per second
+    /// when it is heavy: the two clock reads are host calls). Requests and
+    /// errors are all counted.
     pub sample_latency: bool,
 }
-
-/// One stamped request in this many (per VM) has its latency measured.
-pub const LATENCY_SAMPLE_EVERY: u32 = 8;
 
 /// The filter state of one VM.
 #[derive(Debug)]
@@ -51,8 +51,10 @@ pub struct VmFilter {
     /// The host clock as of the last tick (or configure / call response):
     /// the table-expiry check per request reads this instead of the host.
     clock_ms: u64,
-    /// Stamped requests so far, for the latency sampling.
-    stamped_seen: u32,
+    /// Stamped requests this VM may still time before its next tick.
+    latency_budget: u32,
+    /// The last `:authority` resolved, and where to.
+    last: LastDest,
 }
 
 impl VmFilter {
@@ -62,6 +64,7 @@ impl VmFilter {
         let mut rng = SmallRng::seed_from_u64(seed);
         let vm_id = rng.next_u64();
         let proxy_name = own.clone().unwrap_or_else(|| "mplb-filter".to_string());
+        let latency_budget = cfg.latency_samples_per_tick();
         VmFilter {
             store: TableStore::new(cfg.table_ttl_ms),
             cfg,
@@ -72,7 +75,8 @@ impl VmFilter {
             stats: LocalStats::default(),
             rng,
             clock_ms: 0,
-            stamped_seen: 0,
+            latency_budget,
+            last: LastDest::default(),
         }
     }
 
@@ -106,6 +110,7 @@ impl VmFilter {
     /// The VM's tick: share the stats, follow the table, poll if leased.
     pub fn on_tick(&mut self, host: &dyn Host) {
         self.clock_ms = host.now_ms();
+        self.latency_budget = self.cfg.latency_samples_per_tick();
         self.stats
             .flush(host, self.store.index(), self.store.version());
         self.store.sync(host);
@@ -134,13 +139,21 @@ impl VmFilter {
     ) -> Edits<'_> {
         let table = self.store.current(now_ms);
         let rng = &mut self.rng;
-        let action = decide(
-            authority,
-            endpoint_header,
-            self.own.as_deref(),
-            table,
-            || rng.next_u64(),
-        );
+        let action = match table {
+            Some(t) => act(
+                self.last.resolve(authority, self.own.as_deref(), t),
+                endpoint_header,
+                t,
+                || rng.next_u64(),
+            ),
+            None => decide(
+                authority,
+                endpoint_header,
+                self.own.as_deref(),
+                None,
+                || rng.next_u64(),
+            ),
+        };
         let (service, pod, pinned) = match action {
             Action::Untouched => return Edits::default(),
             Action::Strip => {
@@ -167,8 +180,8 @@ impl VmFilter {
             service,
             pod,
         });
-        let sample_latency = self.stamped_seen.is_multiple_of(LATENCY_SAMPLE_EVERY);
-        self.stamped_seen = self.stamped_seen.wrapping_add(1);
+        let sample_latency = self.latency_budget > 0;
+        self.latency_budget = self.latency_budget.saturating_sub(1);
         match (self.cfg.mode, pinned) {
             (Mode::Subset, true) => Edits {
                 stamped,

@@ -309,31 +309,56 @@ fn stats_ride_along_on_the_next_poll() {
 }
 
 #[test]
-fn latency_is_sampled_one_in_n_and_every_request_is_counted() {
-    let (p, host, mut vm) = setup("");
+fn latency_is_sampled_up_to_a_budget_per_tick_and_every_request_is_counted() {
+    // 40 per second over 50 ms ticks: 2 timed per tick.
+    let (p, host, mut vm) = setup(r#","latency_samples_per_s":40"#);
     poll_and_answer(&mut vm, &host, &ok(&table(1, [6, 3, 1], DAY)));
     let now = p.now.get();
-    let n = 10 * LATENCY_SAMPLE_EVERY as usize;
-    let mut sampled = 0;
-    for i in 0..n {
-        let e = vm.on_request(now, Some("backend"), Some("b-1"));
-        let s = e.stamped.unwrap();
-        // The glue times only the sampled requests.
-        sampled += usize::from(e.sample_latency);
-        let latency = e.sample_latency.then_some(1000);
-        vm.on_done(s, Some(if i % 2 == 0 { 200 } else { 503 }), latency);
+    let mut timed = Vec::new();
+    let n = 30;
+    for tick in 0..3 {
+        let mut sampled = 0;
+        for i in 0..n / 3 {
+            let e = vm.on_request(now, Some("backend"), Some("b-1"));
+            let s = e.stamped.unwrap();
+            // The glue times only the sampled requests.
+            sampled += usize::from(e.sample_latency);
+            let latency = e.sample_latency.then_some(1000);
+            vm.on_done(s, Some(if i % 2 == 0 { 200 } else { 503 }), latency);
+            // Unstamped requests neither count nor use the budget.
+            let e = vm.on_request(now, Some("nope"), None);
+            assert!(e.stamped.is_none() && !e.sample_latency);
+        }
+        timed.push(sampled);
+        if tick < 2 {
+            p.advance(50);
+            vm.on_tick(&host); // a new budget (and the stats merge)
+        }
     }
-    assert_eq!(sampled, 10);
-    // Unstamped requests neither count nor advance the sampling.
-    let e = vm.on_request(now, Some("nope"), None);
-    assert!(e.stamped.is_none() && !e.sample_latency);
+    assert_eq!(timed, [2, 2, 2], "the first 2 of each tick");
     p.advance(200);
     vm.on_tick(&host);
-    let (_, stats) = stats_post(&host.take_calls());
-    let b1 = &stats.pods[0];
-    assert_eq!(
-        (b1.requests, b1.errors, b1.latency_count, b1.latency_sum_us),
-        (n as u64, n as u64 / 2, 10, 10_000)
+    let stats: Vec<_> = host
+        .take_calls()
+        .iter()
+        .filter(|c| c.header(":method") == Some("POST"))
+        .flat_map(|c| ProxyStats::parse(c.body.as_deref().unwrap()).unwrap().pods)
+        .collect();
+    let sum = stats.iter().fold((0, 0, 0, 0), |(r, e, l, s), p| {
+        (
+            r + p.requests,
+            e + p.errors,
+            l + p.latency_count,
+            s + p.latency_sum_us,
+        )
+    });
+    assert_eq!(sum, (n as u64, n as u64 / 2, 6, 6000));
+    // Sampling can be turned off.
+    let (p, host, mut vm) = setup(r#","latency_samples_per_s":0"#);
+    poll_and_answer(&mut vm, &host, &ok(&table(1, [6, 3, 1], DAY)));
+    assert!(
+        !vm.on_request(p.now.get(), Some("backend"), None)
+            .sample_latency
     );
 }
 
@@ -359,4 +384,36 @@ fn the_tick_clock_drives_expiry_to_within_one_tick() {
         e.stamped.is_none() && e.remove.is_some(),
         "expired at the tick"
     );
+}
+
+#[test]
+fn a_repeated_destination_is_resolved_again_under_a_new_table() {
+    let (_p, host, mut vm) = setup("");
+    poll_and_answer(&mut vm, &host, &ok(&table(1, [1, 0, 0], DAY)));
+    let now = vm.clock_ms();
+    let e = vm.on_request(now, Some("backend"), None);
+    assert_eq!(e.set, Some(("x-lb-endpt", "b-0")));
+    // v2 puts a service before backend (its index moves) and drops `other`.
+    let v2 = r#"{"version":2,"generated_at_ms":1,"ttl_ms":86400000,"services":{
+      "aaa.default.svc.cluster.local":{"aliases":["aaa"],"endpoints":[
+        {"pod":"a-0","address":"10.0.9.1:80","weight":1}]},
+      "backend.default.svc.cluster.local":{"aliases":["backend"],"endpoints":[
+        {"pod":"b-9","address":"10.0.0.9:80","weight":1}]}}}"#;
+    poll_and_answer(&mut vm, &host, &ok(v2));
+    let now = vm.clock_ms();
+    for _ in 0..2 {
+        let e = vm.on_request(now, Some("backend"), None);
+        assert_eq!(
+            e.set,
+            Some(("x-lb-endpt", "b-9")),
+            "same authority, new table"
+        );
+        let e = vm.on_request(now, Some("other"), Some("o-0"));
+        assert!(e.stamped.is_none() && e.remove.is_some(), "gone from v2");
+        let e = vm.on_request(now, Some("aaa:80"), None);
+        assert_eq!(e.set, Some(("x-lb-endpt", "a-0")));
+    }
+    // An authority that differs only in case or port resolves alike.
+    let e = vm.on_request(now, Some("Backend:8080"), None);
+    assert_eq!(e.set, Some(("x-lb-endpt", "b-9")));
 }
