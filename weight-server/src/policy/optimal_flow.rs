@@ -154,7 +154,7 @@ fn overloaded(
         .collect();
     let mut objectives = vec![ratio, served];
     let mut balanced = load.to_vec();
-    if let Ok(Some(_)) = fill(
+    match fill(
         inputs,
         scale,
         rest,
@@ -163,7 +163,16 @@ fn overloaded(
         &mut balanced,
         &mut objectives,
     ) {
-        load.copy_from_slice(&balanced);
+        Ok(Some(_)) => load.copy_from_slice(&balanced),
+        // The fully served services did fit in the max-flow, so neither is
+        // expected; the max-flow's loads are a valid answer either way.
+        Ok(None) => tracing::warn!(
+            "optimal/flow: the fully served services did not fit when balanced; keeping the max-flow loads"
+        ),
+        Err(e) => tracing::warn!(
+            error = %e,
+            "optimal/flow: balancing the fully served services failed; keeping the max-flow loads"
+        ),
     }
     Ok((ratio, objectives))
 }
