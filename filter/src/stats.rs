@@ -2,8 +2,9 @@
 //! latency since the last poll.
 //!
 //! Each VM counts into [`LocalStats`] (a counter per service and pod index of
-//! the table, reached by indexing: no hashing or allocation per request) and, on its tick, merges the counts into one shared-data
-//! aggregate with CAS. The lease holder takes the aggregate (CAS swap with an
+//! the table, reached by indexing: no hashing or allocation per request)
+//! and, on its tick, merges the counts into one shared-data aggregate with
+//! CAS. The lease holder takes the aggregate (CAS swap with an
 //! empty one) and sends it as `POST {stats_path}` with a `ProxyStats` body.
 
 use std::collections::BTreeMap;
