@@ -151,10 +151,16 @@ impl HostValue {
             return self.to_vec(); // the scratch is released on drop
         }
         let this = std::mem::ManuallyDrop::new(self);
+        this.reclaim()
+    }
+
+    /// The heap `Vec` behind a value that is not in the scratch buffer.
+    fn reclaim(&self) -> Vec<u8> {
         // SAFETY: a heap value: the host returned `data` from
         // `proxy_on_memory_allocate(size)` (a `Vec<u8>` of capacity `size`,
-        // leaked there) and wrote `size` bytes.
-        unsafe { Vec::from_raw_parts(this.data, this.size, this.size) }
+        // leaked there) and wrote `size` bytes; the caller gives up the value
+        // (`into_vec` does not drop it, `drop` is its last use).
+        unsafe { Vec::from_raw_parts(self.data, self.size, self.size) }
     }
 }
 
@@ -179,8 +185,7 @@ impl Drop for HostValue {
         if self.in_scratch() {
             SCRATCH.taken.set(false);
         } else {
-            // SAFETY: as in `into_vec`: a leaked `Vec<u8>` of capacity `size`.
-            drop(unsafe { Vec::from_raw_parts(self.data, self.size, self.size) });
+            drop(self.reclaim());
         }
     }
 }

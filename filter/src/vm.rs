@@ -221,6 +221,9 @@ impl VmFilter {
 }
 
 #[cfg(test)]
+#[path = "vm_fixtures.rs"]
+mod fixtures;
+#[cfg(test)]
 #[path = "vm_hostile_tests.rs"]
 mod hostile_tests;
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Hostile weights tables: each is rejected whole, logged, and the last good
 //! table stays in force (locally and in shared data).
 
-use super::tests::{BACKEND, DAY, ok, poll_and_answer, setup, split, table};
+use super::fixtures::{BACKEND, DAY, ok, poll_and_answer, setup, split, table};
 use crate::host::CallResponse;
 use crate::table_store::{META_KEY, TABLE_KEY};
 
