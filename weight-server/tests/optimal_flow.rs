@@ -7,7 +7,10 @@
 #[path = "optimal_support.rs"]
 mod support;
 
-use support::{MicroLp, Scenario, assert_well_formed, fqdn, loads, mode, unprotected, weights_of};
+use support::{
+    MicroLp, Scenario, assert_well_formed, explain_of, first_explain, loads, mode, unprotected,
+    weights_of,
+};
 use weight_server::policy::Decision;
 use weight_server::policy::optimal::lp::Clarabel;
 use weight_server::policy::optimal::{OptimalConfig, decide, decide_with};
@@ -65,7 +68,7 @@ fn the_flow_solver_balances_what_the_overloaded_stage_leaves() {
     let cfg = unprotected();
     let d = decide(&s.topology, &s.cpu, &cfg).unwrap();
     assert_well_formed(&s, &d);
-    assert_eq!(d.explain[&fqdn("cool")]["mode"], "overloaded");
+    assert_eq!(explain_of(&d, "cool")["mode"], "overloaded");
     let load = loads(&d);
     assert!((load["hot-0"] - 1000.0).abs() < 1e-3, "{load:?}");
     assert!((load["cool-1"] - 100.0).abs() < 1e-3, "{load:?}");
@@ -104,13 +107,13 @@ fn balancing_after_overload_never_overfills_a_node() {
         decide_with(&s.topology, &s.cpu, &cfg, &MicroLp).unwrap(),
     ] {
         assert_well_formed(&s, &d);
-        assert_eq!(d.explain[&fqdn("s0")]["mode"], "overloaded");
+        assert_eq!(explain_of(&d, "s0")["mode"], "overloaded");
         let l = loads(&d);
         let n0 = l["p0"] + l["p5"] + l["p7"];
         assert!(
             n0 <= room + 1e-3,
             "{}: n0 {n0} > {room}: {l:?}",
-            d.explain[&fqdn("s0")]["solver"]
+            explain_of(&d, "s0")["solver"]
         );
     }
 }
@@ -176,7 +179,7 @@ fn the_flow_solver_matches_the_lp_on_larger_clusters() {
         let c = decide_with(&s.topology, &s.cpu, &unprotected(), &Clarabel).unwrap();
         assert_well_formed(&s, &f);
         assert_eq!(mode(&f), mode(&c), "seed {seed}");
-        let key = |d: &Decision, k: &str| d.explain.values().next().unwrap()[k].as_f64().unwrap();
+        let key = |d: &Decision, k: &str| first_explain(d).unwrap()[k].as_f64().unwrap();
         let served = |d: &Decision| loads(d).values().sum::<f64>();
         for k in ["min_spare_fraction", "min_served_over_entitled"] {
             let (x, y) = (key(&f, k), key(&c, k));

@@ -13,7 +13,7 @@ mod support;
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use support::{MicroLp, Scenario, assert_well_formed, loads, mode, unprotected};
+use support::{MicroLp, Scenario, assert_well_formed, first_explain, loads, mode, unprotected};
 use weight_server::policy::Decision;
 use weight_server::policy::optimal::lp::Clarabel;
 use weight_server::policy::optimal::{OptimalConfig, decide, decide_with};
@@ -167,9 +167,7 @@ fn feasible(s: &Scenario, o: &Oracle, exact: bool) -> bool {
 }
 
 fn objectives(d: &Decision) -> Vec<f64> {
-    d.explain
-        .values()
-        .next()
+    first_explain(d)
         .map(|e| {
             e["stage_objectives"]
                 .as_array()
@@ -270,7 +268,7 @@ proptest! {
         // microlp): same mode, same max-min, and as much load served.
         let s = scenario(&spec);
         let f = decide(&s.topology, &s.cpu, &unprotected()).unwrap();
-        if let Some(e) = f.explain.values().next() {
+        if let Some(e) = first_explain(&f) {
             prop_assert_eq!(&e["solver"], "flow");
         }
         for lp in [
@@ -279,7 +277,7 @@ proptest! {
         ] {
             prop_assert_eq!(mode(&f), mode(&lp));
             let key = |d: &Decision, k: &str| {
-                d.explain.values().next().map_or(0.0, |e| e[k].as_f64().unwrap())
+                first_explain(d).map_or(0.0, |e| e[k].as_f64().unwrap())
             };
             let served = |d: &Decision| loads(d).values().sum::<f64>();
             if mode(&f) == Some("all-served".into()) {

@@ -6,7 +6,9 @@
 #[path = "optimal_support.rs"]
 mod support;
 
-use support::{MicroLp, Scenario, assert_well_formed, explained, fqdn, loads, weights_of};
+use support::{
+    MicroLp, Scenario, assert_well_formed, explain_of, explained, fqdn, loads, weights_of,
+};
 use weight_server::policy::Decision;
 use weight_server::policy::optimal::lp::Clarabel;
 use weight_server::policy::optimal::{OptimalConfig, SolverKind, decide, decide_with};
@@ -65,7 +67,7 @@ fn prototype_answer(s: &Scenario, d: &Decision) {
     // Tenant 3 was throttled on a saturated node: its demand is raised to its
     // fair share, and node 1 now has room for all of it.
     assert_eq!(explained(&d, "t3", "tenant_demand_millicores"), 1500.0);
-    assert_eq!(d.explain[&fqdn("t3")]["tenant_throttled"], true);
+    assert_eq!(explain_of(&d, "t3")["tenant_throttled"], true);
     let load = loads(&d);
     assert!((load["t3-a"] - 1500.0).abs() < 1.0, "{load:?}");
     let node1 = 50.0 + load["t3-a"] + load["t1-a"];
@@ -77,12 +79,12 @@ fn prototype_answer(s: &Scenario, d: &Decision) {
     let even_node1 = 50.0 + load["t3-a"] + 0.5 * explained(&d, "t1", "service_demand_millicores");
     assert!(even_node1 > 2000.0, "{even_node1}");
     // Everyone is fully served; the bottleneck is node 1 with (2000-50-1500)/2000.
-    assert_eq!(d.explain[&fqdn("t1")]["mode"], "all-served");
+    assert_eq!(explain_of(&d, "t1")["mode"], "all-served");
     assert!((explained(&d, "t1", "min_spare_fraction") - 0.225).abs() < 1e-4);
     // Balancing after the max-min: nodes 2 and 3 end equally spare, so t2
     // stays off node 2 (where t1 moved) and sits on node 3.
     let spare = |svc: &str, pod: &str| {
-        let pods = d.explain[&fqdn(svc)]["pods"].as_array().unwrap().clone();
+        let pods = explain_of(&d, svc)["pods"].as_array().unwrap().clone();
         let p = pods.into_iter().find(|p| p["pod"] == pod).unwrap();
         p["node_spare_fraction_after"].as_f64().unwrap()
     };
@@ -102,7 +104,7 @@ fn every_solver_agrees_on_the_prototype() {
     let all = by_every_solver(&s, &OptimalConfig::default());
     let names: Vec<_> = all
         .iter()
-        .map(|d| d.explain[&fqdn("t1")]["solver"].clone())
+        .map(|d| explain_of(d, "t1")["solver"].clone())
         .collect();
     assert_eq!(names, ["flow", "clarabel", "microlp"]);
     for d in &all[1..] {
@@ -139,7 +141,7 @@ fn overload_protects_every_entitlement_and_serves_what_fits() {
     };
     for d in by_every_solver(&s, &cfg) {
         assert_well_formed(&s, &d);
-        assert_eq!(d.explain[&fqdn("big")]["mode"], "overloaded");
+        assert_eq!(explain_of(&d, "big")["mode"], "overloaded");
         assert!((explained(&d, "big", "min_served_over_entitled") - 1.0).abs() < 1e-3);
         let load = loads(&d);
         assert!(load["small-a"] >= 600.0 * (1.0 - 1e-3), "{load:?}");
@@ -194,7 +196,8 @@ fn pods_on_unknown_nodes_keep_their_even_share() {
     assert!((w["web-2"] - 1.0 / 3.0).abs() < 1e-12, "{w:?}");
     // The busy node 1 gets less than the idle node 2.
     assert!(w["web-0"] < w["web-1"], "{w:?}");
-    let pods = d.explain[&fqdn("web")]["pods"].as_array().unwrap();
+    let e = explain_of(&d, "web");
+    let pods = e["pods"].as_array().unwrap();
     assert!(
         pods.iter()
             .any(|p| p["pod"] == "web-2" && p["node_known"] == false)
@@ -212,7 +215,8 @@ fn a_service_with_all_pods_on_unknown_nodes_is_left_out() {
         .pod("db-0", "db", "n1", 100.0);
     let d = decide(&s.topology, &s.cpu, &OptimalConfig::default()).unwrap();
     assert!(!d.weights.contains_key(&fqdn("web")));
-    let status = d.explain[&fqdn("web")]["status"].as_str().unwrap();
+    let e = explain_of(&d, "web");
+    let status = e["status"].as_str().unwrap();
     assert!(status.contains("fresh CPU report"), "{status}");
     assert!(d.weights.contains_key(&fqdn("db")));
 }
@@ -254,7 +258,7 @@ fn degenerate_inputs_never_panic_and_fall_back() {
     let d = decide(&s.topology, &s.cpu, &cfg).unwrap();
     assert!(d.weights.is_empty());
     assert!(
-        d.explain[&fqdn("web")]["status"]
+        explain_of(&d, "web")["status"]
             .as_str()
             .unwrap()
             .contains("no CPU demand")
@@ -296,7 +300,7 @@ fn degenerate_inputs_never_panic_and_fall_back() {
 fn explain_names_the_inputs_and_the_reason_per_pod() {
     let s = prototype();
     let d = decide(&s.topology, &s.cpu, &OptimalConfig::default()).unwrap();
-    let e = &d.explain[&fqdn("t1")];
+    let e = &explain_of(&d, "t1");
     for key in [
         "tenant_fair_share_millicores",
         "tenant_demand_measured_millicores",

@@ -184,26 +184,32 @@ pub fn assert_well_formed(s: &Scenario, d: &weight_server::policy::Decision) {
         assert!((sum - 1.0).abs() < 1e-9, "{svc}: sum {sum}");
     }
     for svc in d.weights.keys() {
-        assert!(
-            d.explain.contains_key(svc),
-            "{svc}: weighted but not explained"
-        );
+        assert!(d.explain.contains(svc), "{svc}: weighted but not explained");
     }
+}
+
+/// The explain JSON of a service (panics with context when absent: tests only).
+pub fn explain_of(d: &weight_server::policy::Decision, service: &str) -> serde_json::Value {
+    d.explain.get(&fqdn(service)).unwrap_or_else(|| {
+        panic!(
+            "no explain for {service}; explained: {:?}",
+            d.explain.services()
+        )
+    })
 }
 
 /// A number from the explain JSON of a service.
 pub fn explained(d: &weight_server::policy::Decision, service: &str, key: &str) -> f64 {
     d.explain
         .get(&fqdn(service))
-        .and_then(|e| e.get(key))
-        .and_then(serde_json::Value::as_f64)
+        .and_then(|e| e.get(key).and_then(serde_json::Value::as_f64))
         .unwrap_or_else(|| panic!("explain of {service} lacks {key}"))
 }
 
 /// Per pod load (millicores) as the explain output reports it.
 pub fn loads(d: &weight_server::policy::Decision) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
-    for e in d.explain.values() {
+    for e in d.explain.all().values() {
         for p in e["pods"].as_array().into_iter().flatten() {
             if let (Some(name), Some(load)) = (p["pod"].as_str(), p["load_millicores"].as_f64()) {
                 out.insert(name.to_string(), load);
@@ -224,5 +230,10 @@ pub fn unprotected() -> weight_server::policy::optimal::OptimalConfig {
 
 /// The stage a decision came from (`all-served`, `overloaded`, `idle`).
 pub fn mode(d: &weight_server::policy::Decision) -> Option<serde_json::Value> {
-    d.explain.values().next().map(|e| e["mode"].clone())
+    first_explain(d).map(|e| e["mode"].clone())
+}
+
+/// The explain JSON of the first service (FQDN order); `None` without any.
+pub fn first_explain(d: &weight_server::policy::Decision) -> Option<serde_json::Value> {
+    d.explain.services().first().and_then(|s| d.explain.get(s))
 }

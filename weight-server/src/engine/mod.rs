@@ -7,14 +7,13 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Instant;
 
 use mplb_wire::{HostReport, ProxyStats};
-use serde_json::Value;
 use tokio::sync::Notify;
 
 use crate::clock::SharedClock;
 use crate::metrics::Metrics;
 use crate::persist::{AdminState, Store};
 use crate::policy::optimal::{self, OptimalConfig};
-use crate::policy::{Decision, PolicyKind, even, spare, static_};
+use crate::policy::{Decision, Explain, PolicyKind, even, spare, static_};
 use crate::reports::{Reports, TooManyNodes};
 use crate::stats::{Stats, TooManyWindows};
 use crate::topology::{Topology, TopologyRx};
@@ -49,7 +48,8 @@ struct Core {
     stats: Stats,
     admin: AdminState,
     builder: TableBuilder,
-    explain: BTreeMap<String, Value>,
+    /// The last round's explain, built per service when asked for.
+    explain: Explain,
     last_error: Option<String>,
 }
 
@@ -105,7 +105,7 @@ impl Engine {
             stats: Stats::new(cfg.report_max_age_ms),
             admin,
             builder: TableBuilder::new(cfg.weights, now.max(1)),
-            explain: BTreeMap::new(),
+            explain: Explain::default(),
             last_error: None,
         };
         Ok(Engine {
@@ -212,7 +212,7 @@ impl Engine {
         for (svc, w) in overrides.weights {
             decision.weights.insert(svc.clone(), w);
             if let Some(x) = overrides.explain.get(&svc) {
-                decision.explain.insert(svc, x.clone());
+                decision.explain.insert(svc, x);
             }
         }
         let mut core = self.core();

@@ -2,15 +2,18 @@
 //! `even`, `static` and `spare` live beside this file (server-core engineer);
 //! `optimal` (the multi-party LP) lives in [`optimal`] (policy engineer).
 //! Damping, the dead band, drains and the even fallback are applied by the
-//! caller to the raw [`Decision`] a policy returns.
+//! caller to the raw [`Decision`] a policy returns. Its explain JSON is
+//! built when an operator asks for it ([`Explain`]).
 
 pub mod even;
+pub mod explain;
 pub mod kind;
 pub mod maxflow;
 pub mod optimal;
 pub mod spare;
 pub mod static_;
 
+pub use explain::{Explain, Explainer};
 pub use kind::PolicyKind;
 
 use std::collections::BTreeMap;
@@ -44,12 +47,12 @@ pub struct NodeCpu {
 }
 
 /// A policy's raw answer, before damping.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Decision {
     /// Per service FQDN: per ready pod name, a non-negative weight. A service
     /// the policy has no opinion on is absent (the caller falls back to even).
     pub weights: BTreeMap<String, BTreeMap<String, f64>>,
     /// Per service FQDN: the inputs the policy used and why each pod got its
-    /// weight, for `GET /admin/explain/{service}`.
-    pub explain: BTreeMap<String, serde_json::Value>,
+    /// weight, for `GET /admin/explain/{service}` (built on demand).
+    pub explain: Explain,
 }

@@ -165,7 +165,7 @@ pub fn decide(topology: &Topology, cpu: &CpuView, cfg: &OptimalConfig) -> crate:
         SolverKind::Flow => {
             let inputs = Inputs::build(topology, cpu, cfg);
             let solved = flow::solve(&inputs, cfg)?;
-            Ok(explain::decision(&inputs, &solved, cfg))
+            Ok(explain::decision(inputs, solved, cfg))
         }
     }
 }
@@ -180,5 +180,5 @@ pub fn decide_with(
 ) -> crate::Result<Decision> {
     let inputs = Inputs::build(topology, cpu, cfg);
     let solved = solve(&inputs, cfg, solver)?;
-    Ok(explain::decision(&inputs, &solved, cfg))
+    Ok(explain::decision(inputs, solved, cfg))
 }

@@ -1,13 +1,15 @@
-//! Turns the LP's loads into per-service weights and the explain JSON of
-//! `GET /admin/explain/{service}`.
+//! Turns the LP's loads into per-service weights (every round) and keeps the
+//! round to build the explain JSON of `GET /admin/explain/{service}` when it
+//! is asked for ([`Round`]).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::model::Inputs;
 use super::{Mode, OptimalConfig, Solved};
-use crate::policy::Decision;
+use crate::policy::{Decision, Explain, Explainer};
 
 const MODEL: &str = "hosts = nodes with a fresh report; background = node use - managed pods' CPU; \
 demand = smoothed CPU of a service's pods on known nodes (raised to the tenant's fair share when a \
@@ -16,26 +18,86 @@ fraction over hosts; else maximise the minimum over tenants of served/min(fair s
 then the minimum spare fraction; pods on unknown nodes keep an even share; weight = load / \
 service load";
 
-/// Build the [`Decision`]: weights for placed services, explain for all.
-pub fn decision(inputs: &Inputs, solved: &Solved, cfg: &OptimalConfig) -> Decision {
-    let mut decision = Decision::default();
-    let mut host_load = vec![0.0; inputs.hosts.len()];
-    for (p, pod) in inputs.pods.iter().enumerate() {
-        host_load[pod.host] += solved.load.get(p).copied().unwrap_or(0.0);
+/// Build the [`Decision`]: weights for placed services now, explain for all
+/// on demand from the kept round.
+pub fn decision(inputs: Inputs, solved: Solved, cfg: &OptimalConfig) -> Decision {
+    let round = Round {
+        inputs,
+        solved,
+        cfg: cfg.clone(),
+    };
+    let mut weights = BTreeMap::new();
+    if round.solved.mode != Mode::Idle {
+        for (s, svc) in round.inputs.services.iter().enumerate() {
+            let (placed, left_out) = round.outcome(s);
+            if left_out.is_none() {
+                weights.insert(svc.fqdn.clone(), round.weights(s, placed));
+            }
+        }
     }
-    for (s, svc) in inputs.services.iter().enumerate() {
-        let tenant = &inputs.tenants[svc.tenant];
-        let mut left_out = svc.left_out.clone();
-        let placed: f64 = svc
-            .lp_pods
+    Decision {
+        weights,
+        explain: Explain::lazy(Arc::new(round)),
+    }
+}
+
+/// What an `optimal` round computed: enough to explain any of its services.
+#[derive(Debug)]
+pub struct Round {
+    inputs: Inputs,
+    solved: Solved,
+    cfg: OptimalConfig,
+}
+
+impl Explainer for Round {
+    fn services(&self) -> Vec<&str> {
+        self.inputs
+            .services
             .iter()
-            .map(|&p| solved.load.get(p).copied().unwrap_or(0.0))
-            .sum();
+            .map(|s| s.fqdn.as_str())
+            .collect()
+    }
+
+    fn explain(&self, service: &str) -> Option<Value> {
+        let s = self
+            .inputs
+            .services
+            .iter()
+            .position(|s| s.fqdn == service)?;
+        Some(self.service(s))
+    }
+}
+
+impl Round {
+    /// The load of LP pod `p`, millicores.
+    fn load(&self, p: usize) -> f64 {
+        self.solved.load.get(p).copied().unwrap_or(0.0)
+    }
+
+    /// Service `s`: the load placed on its pods and why it is left out, if
+    /// it is.
+    fn outcome(&self, s: usize) -> (f64, Option<String>) {
+        let svc = &self.inputs.services[s];
+        let placed: f64 = svc.lp_pods.iter().map(|&p| self.load(p)).sum();
+        let mut left_out = svc.left_out.clone();
         if left_out.is_none() && !(placed > svc.demand * 1e-9 && placed.is_finite()) {
             left_out = Some("the LP placed none of its load (overloaded)".into());
         }
+        (placed, left_out)
+    }
+
+    /// The explain JSON of service `s`.
+    fn service(&self, s: usize) -> Value {
+        let (inputs, solved, cfg) = (&self.inputs, &self.solved, &self.cfg);
+        let mut host_load = vec![0.0; inputs.hosts.len()];
+        for (p, pod) in inputs.pods.iter().enumerate() {
+            host_load[pod.host] += self.load(p);
+        }
+        let svc = &inputs.services[s];
+        let tenant = &inputs.tenants[svc.tenant];
+        let (placed, left_out) = self.outcome(s);
         let weights = match left_out {
-            None => weights(inputs, solved, s, placed, cfg),
+            None => self.weights(s, placed),
             Some(_) => BTreeMap::new(),
         };
         let ready = svc.ready() as f64;
@@ -43,7 +105,7 @@ pub fn decision(inputs: &Inputs, solved: &Solved, cfg: &OptimalConfig) -> Decisi
         for &p in &svc.lp_pods {
             let pod = &inputs.pods[p];
             let host = &inputs.hosts[pod.host];
-            let load = solved.load.get(p).copied().unwrap_or(0.0);
+            let load = self.load(p);
             let why = if left_out.is_some() {
                 "service left out: even split".to_string()
             } else if load <= placed * cfg.min_weight {
@@ -87,7 +149,7 @@ pub fn decision(inputs: &Inputs, solved: &Solved, cfg: &OptimalConfig) -> Decisi
                 ),
             }));
         }
-        let explain = json!({
+        json!({
             "policy": "optimal",
             "service": svc.fqdn,
             "tenant": tenant.name,
@@ -112,47 +174,37 @@ pub fn decision(inputs: &Inputs, solved: &Solved, cfg: &OptimalConfig) -> Decisi
             "config": cfg,
             "model": MODEL,
             "pods": pods,
-        });
-        if left_out.is_none() && solved.mode != Mode::Idle {
-            decision.weights.insert(svc.fqdn.clone(), weights);
-        }
-        decision.explain.insert(svc.fqdn.clone(), explain);
+        })
     }
-    decision
-}
 
-/// Weights of a placed service: its known pods share `(N−U)/N` in
-/// proportion to their loads, each of the `U` pods on unknown nodes `1/N`.
-fn weights(
-    inputs: &Inputs,
-    solved: &Solved,
-    s: usize,
-    placed: f64,
-    cfg: &OptimalConfig,
-) -> BTreeMap<String, f64> {
-    let svc = &inputs.services[s];
-    let n = svc.ready() as f64;
-    let known_share = svc.lp_pods.len() as f64 / n;
-    let raw: Vec<(usize, f64)> = svc
-        .lp_pods
-        .iter()
-        .map(|&p| (p, solved.load.get(p).copied().unwrap_or(0.0) / placed))
-        .collect();
-    let above = |w: f64| if w >= cfg.min_weight { w } else { 0.0 };
-    let kept: f64 = raw.iter().map(|&(_, w)| above(w)).sum();
-    // A threshold that would drop everything is ignored.
-    let (raw, kept): (Vec<(usize, f64)>, f64) = if kept > 0.0 {
-        (raw.into_iter().map(|(p, w)| (p, above(w))).collect(), kept)
-    } else {
-        let sum = raw.iter().map(|&(_, w)| w).sum();
-        (raw, sum)
-    };
-    let mut out = BTreeMap::new();
-    for (p, w) in raw {
-        out.insert(inputs.pods[p].name.clone(), known_share * w / kept);
+    /// Weights of a placed service: its known pods share `(N−U)/N` in
+    /// proportion to their loads, each of the `U` pods on unknown nodes `1/N`.
+    fn weights(&self, s: usize, placed: f64) -> BTreeMap<String, f64> {
+        let (inputs, cfg) = (&self.inputs, &self.cfg);
+        let svc = &inputs.services[s];
+        let n = svc.ready() as f64;
+        let known_share = svc.lp_pods.len() as f64 / n;
+        let raw: Vec<(usize, f64)> = svc
+            .lp_pods
+            .iter()
+            .map(|&p| (p, self.load(p) / placed))
+            .collect();
+        let above = |w: f64| if w >= cfg.min_weight { w } else { 0.0 };
+        let kept: f64 = raw.iter().map(|&(_, w)| above(w)).sum();
+        // A threshold that would drop everything is ignored.
+        let (raw, kept): (Vec<(usize, f64)>, f64) = if kept > 0.0 {
+            (raw.into_iter().map(|(p, w)| (p, above(w))).collect(), kept)
+        } else {
+            let sum = raw.iter().map(|&(_, w)| w).sum();
+            (raw, sum)
+        };
+        let mut out = BTreeMap::new();
+        for (p, w) in raw {
+            out.insert(inputs.pods[p].name.clone(), known_share * w / kept);
+        }
+        for name in &svc.unknown_pods {
+            out.insert(name.clone(), 1.0 / n);
+        }
+        out
     }
-    for name in &svc.unknown_pods {
-        out.insert(name.clone(), 1.0 / n);
-    }
-    out
 }
