@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use common::{PROFILE, TOKEN, auth, call, harness_with, report};
 use http::Method;
 use serde_json::Value;
-use support::Scenario;
+use support::{Scenario, prototype};
 use weight_server::admin::AdminAuth;
 use weight_server::policy::optimal::{OptimalConfig, decide};
 use weight_server::policy::{Decision, PolicyKind};
@@ -90,18 +90,7 @@ fn cluster(seed: u64, nodes: usize, services: usize, load: f64) -> Scenario {
 
 /// The scenarios of the fixture, by name.
 fn scenarios() -> Vec<(&'static str, Scenario, OptimalConfig)> {
-    let prototype = Scenario::default()
-        .node("n1", 2000.0, 50.0)
-        .node("n2", 2000.0, 50.0)
-        .node("n3", 2000.0, 50.0)
-        .service("t1", "tenant-1", Some(1000.0))
-        .service("t2", "tenant-2", Some(1000.0))
-        .service("t3", "tenant-3", Some(1500.0))
-        .pod("t1-a", "t1", "n1", 600.0)
-        .pod("t1-b", "t1", "n2", 400.0)
-        .pod("t2-a", "t2", "n2", 500.0)
-        .pod("t2-b", "t2", "n3", 500.0)
-        .pod("t3-a", "t3", "n1", 1300.0);
+    let proto = prototype();
     let edges = Scenario::default()
         .node("n1", 2000.0, 1500.0)
         .node("n2", 2000.0, 0.0)
@@ -131,8 +120,8 @@ fn scenarios() -> Vec<(&'static str, Scenario, OptimalConfig)> {
     };
     let d = OptimalConfig::default;
     vec![
-        ("prototype", prototype.clone(), d()),
-        ("prototype_unprotected", prototype, protect_off.clone()),
+        ("prototype", proto.clone(), d()),
+        ("prototype_unprotected", proto, protect_off.clone()),
         ("edges", edges, d()),
         ("idle", nothing, d()),
         ("cluster_0.4", cluster(7, 24, 18, 0.4), protect_off.clone()),

@@ -7,7 +7,8 @@
 mod support;
 
 use support::{
-    MicroLp, Scenario, assert_well_formed, explain_of, explained, fqdn, loads, weights_of,
+    MicroLp, Scenario, assert_well_formed, explain_of, explained, fqdn, loads, prototype,
+    weights_of,
 };
 use weight_server::policy::Decision;
 use weight_server::policy::optimal::lp::Clarabel;
@@ -25,25 +26,6 @@ fn by_every_solver(s: &Scenario, cfg: &OptimalConfig) -> Vec<Decision> {
         decide_with(&s.topology, &s.cpu, cfg, &Clarabel).unwrap(),
         decide_with(&s.topology, &s.cpu, cfg, &MicroLp).unwrap(),
     ]
-}
-
-/// The prototype: 3 nodes of 2 cores; tenant 1 (`t1`) on nodes 1 and 2,
-/// tenant 2 (`t2`) on nodes 2 and 3, tenant 3 (`t3`) only on node 1. Node 1
-/// is saturated: t3 is throttled at 1300m although its fair share is 1500m,
-/// and half of t1's traffic lands there.
-fn prototype() -> Scenario {
-    Scenario::default()
-        .node("n1", 2000.0, 50.0)
-        .node("n2", 2000.0, 50.0)
-        .node("n3", 2000.0, 50.0)
-        .service("t1", "tenant-1", Some(1000.0))
-        .service("t2", "tenant-2", Some(1000.0))
-        .service("t3", "tenant-3", Some(1500.0))
-        .pod("t1-a", "t1", "n1", 600.0)
-        .pod("t1-b", "t1", "n2", 400.0)
-        .pod("t2-a", "t2", "n2", 500.0)
-        .pod("t2-b", "t2", "n3", 500.0)
-        .pod("t3-a", "t3", "n1", 1300.0)
 }
 
 #[test]
