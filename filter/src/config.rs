@@ -36,11 +36,16 @@ pub struct Config {
     /// This workload's own service; `None` when the config does not say
     /// (the glue then asks the environment and the node metadata).
     pub service: Option<String>,
-    /// Stamped requests timed per second and VM, at most (0: none).
-    pub latency_samples_per_s: u64,
+    /// Responses a VM observes (reads the status of, and times) per
+    /// destination pod and second, about; the others are counted by number
+    /// (see [`crate::sample`]).
+    pub response_samples_per_s: u64,
+    /// Read the status of every response, so error counts are exact, not
+    /// estimated (one more host call per request).
+    pub exact_errors: bool,
 }
 
-const KEYS: [&str; 12] = [
+const KEYS: [&str; 13] = [
     "weight_server_cluster",
     "weight_server_authority",
     "weights_path",
@@ -52,7 +57,8 @@ const KEYS: [&str; 12] = [
     "mode",
     "session_header",
     "service",
-    "latency_samples_per_s",
+    "response_samples_per_s",
+    "exact_errors",
 ];
 
 impl Config {
@@ -87,7 +93,8 @@ impl Config {
         let poll_interval_ms = integer(&map, "poll_interval_ms", 1000, 10, 3_600_000)?;
         let poll_timeout_ms = integer(&map, "poll_timeout_ms", 500, 1, 60_000)?;
         let table_ttl_ms = integer(&map, "table_ttl_ms", 30_000, 1, 86_400_000)?;
-        let latency_samples_per_s = integer(&map, "latency_samples_per_s", 32, 0, 1_000_000)?;
+        let response_samples_per_s = integer(&map, "response_samples_per_s", 32, 1, 1_000_000)?;
+        let exact_errors = boolean(&map, "exact_errors", false)?;
         let endpoint_header = header_name(&map, "header", "x-lb-endpt")?;
         let session_header = header_name(&map, "session_header", "x-lb-session")?;
         if endpoint_header == session_header {
@@ -122,7 +129,8 @@ impl Config {
             mode,
             session_header,
             service: service.map(|s| s.to_ascii_lowercase()),
-            latency_samples_per_s,
+            response_samples_per_s,
+            exact_errors,
         })
     }
 
@@ -133,10 +141,10 @@ impl Config {
         (self.poll_interval_ms / 4).clamp(10, 1000)
     }
 
-    /// Stamped requests a VM times per tick, at most: its share of
-    /// `latency_samples_per_s` (at least 1 unless that is 0).
-    pub fn latency_samples_per_tick(&self) -> u32 {
-        let n = (self.latency_samples_per_s * self.tick_ms()).div_ceil(1000);
+    /// Responses a VM observes per destination pod and tick: its share of
+    /// `response_samples_per_s` (at least 1).
+    pub fn samples_per_tick(&self) -> u32 {
+        let n = (self.response_samples_per_s * self.tick_ms()).div_ceil(1000);
         u32::try_from(n).unwrap_or(u32::MAX)
     }
 }
@@ -157,6 +165,17 @@ fn string(map: &Map<String, Value>, field: &str) -> Result<Option<String>, Filte
         Some(other) => Err(FilterError::config(
             field,
             format!("must be a string, got {}", kind(other)),
+        )),
+    }
+}
+
+fn boolean(map: &Map<String, Value>, field: &str, default: bool) -> Result<bool, FilterError> {
+    match map.get(field) {
+        None | Some(Value::Null) => Ok(default),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(other) => Err(FilterError::config(
+            field,
+            format!("must be a boolean, got {}", kind(other)),
         )),
     }
 }
@@ -243,155 +262,5 @@ fn kind(v: &Value) -> &'static str {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const CLUSTER: &str = "outbound|8080||weight-server.mplb-system.svc.cluster.local";
-
-    #[test]
-    fn defaults_apply_when_only_the_cluster_is_given() {
-        let c = Config::parse(format!(r#"{{"weight_server_cluster":"{CLUSTER}"}}"#).as_bytes())
-            .unwrap();
-        assert_eq!(
-            c.weight_server_authority,
-            "weight-server.mplb-system.svc.cluster.local:8080"
-        );
-        assert_eq!(c.weights_path, "/v1/weights");
-        assert_eq!(c.stats_path, "/v1/stats");
-        assert_eq!(c.poll_interval_ms, 1000);
-        assert_eq!(c.poll_timeout_ms, 500);
-        assert_eq!(c.table_ttl_ms, 30_000);
-        assert_eq!(c.header, "x-lb-endpt");
-        assert_eq!(c.mode, Mode::Subset);
-        assert_eq!(c.session_header, "x-lb-session");
-        assert_eq!(c.service, None);
-        assert_eq!(c.tick_ms(), 250);
-        assert_eq!(c.latency_samples_per_s, 32);
-        assert_eq!(c.latency_samples_per_tick(), 8);
-    }
-
-    #[test]
-    fn every_key_is_read() {
-        let c = Config::parse(
-            br#"{"weight_server_cluster":"ws","weight_server_authority":"ws.local:9",
-            "weights_path":"/w","stats_path":"/s","poll_interval_ms":200,"poll_timeout_ms":100,
-            "table_ttl_ms":1500,"header":"x-pod","mode":"session","session_header":"x-sess",
-            "service":"Frontend","latency_samples_per_s":30}"#,
-        )
-        .unwrap();
-        assert_eq!(c.weight_server_authority, "ws.local:9");
-        assert_eq!(
-            (c.weights_path.as_str(), c.stats_path.as_str()),
-            ("/w", "/s")
-        );
-        assert_eq!(
-            (c.poll_interval_ms, c.poll_timeout_ms, c.table_ttl_ms),
-            (200, 100, 1500)
-        );
-        assert_eq!(
-            (c.header.as_str(), c.session_header.as_str()),
-            ("x-pod", "x-sess")
-        );
-        assert_eq!(c.mode, Mode::Session);
-        assert_eq!(c.service.as_deref(), Some("frontend"));
-        assert_eq!(c.tick_ms(), 50);
-        assert_eq!(
-            c.latency_samples_per_tick(),
-            2,
-            "30/s over 50 ms ticks, rounded up"
-        );
-        // A cluster that is not Istio-shaped is its own authority.
-        assert_eq!(
-            Config::parse(br#"{"weight_server_cluster":"ws"}"#)
-                .unwrap()
-                .weight_server_authority,
-            "ws"
-        );
-    }
-
-    #[test]
-    fn bad_configuration_names_the_field() {
-        let cases: &[(&str, &str)] = &[
-            ("", "<config>"),
-            ("[1]", "<config>"),
-            ("{\"weight_server_cluster\":", "<config>"),
-            ("{}", "weight_server_cluster"),
-            (r#"{"weight_server_cluster":""}"#, "weight_server_cluster"),
-            (r#"{"weight_server_cluster":7}"#, "weight_server_cluster"),
-            (
-                r#"{"weight_server_cluster":"ws","pol_interval_ms":5}"#,
-                "pol_interval_ms",
-            ),
-            (
-                r#"{"weight_server_cluster":"ws","poll_interval_ms":0}"#,
-                "poll_interval_ms",
-            ),
-            (
-                r#"{"weight_server_cluster":"ws","poll_interval_ms":-5}"#,
-                "poll_interval_ms",
-            ),
-            (
-                r#"{"weight_server_cluster":"ws","poll_interval_ms":1.5}"#,
-                "poll_interval_ms",
-            ),
-            (
-                r#"{"weight_server_cluster":"ws","poll_interval_ms":"1000"}"#,
-                "poll_interval_ms",
-            ),
-            (
-                r#"{"weight_server_cluster":"ws","poll_timeout_ms":999999}"#,
-                "poll_timeout_ms",
-            ),
-            (
-                r#"{"weight_server_cluster":"ws","table_ttl_ms":0}"#,
-                "table_ttl_ms",
-            ),
-            (
-                r#"{"weight_server_cluster":"ws","latency_samples_per_s":-1}"#,
-                "latency_samples_per_s",
-            ),
-            (
-                r#"{"weight_server_cluster":"ws","weights_path":"v1"}"#,
-                "weights_path",
-            ),
-            (
-                r#"{"weight_server_cluster":"ws","stats_path":"/a b"}"#,
-                "stats_path",
-            ),
-            (
-                r#"{"weight_server_cluster":"ws","header":"X-LB"}"#,
-                "header",
-            ),
-            (r#"{"weight_server_cluster":"ws","header":""}"#, "header"),
-            (
-                r#"{"weight_server_cluster":"ws","session_header":"x-lb-endpt"}"#,
-                "session_header",
-            ),
-            (r#"{"weight_server_cluster":"ws","mode":"random"}"#, "mode"),
-            (r#"{"weight_server_cluster":"ws","mode":1}"#, "mode"),
-            (
-                r#"{"weight_server_cluster":"ws","service":"a b"}"#,
-                "service",
-            ),
-            (
-                r#"{"weight_server_cluster":"ws","weight_server_authority":""}"#,
-                "weight_server_authority",
-            ),
-        ];
-        for (body, field) in cases {
-            match Config::parse(body.as_bytes()) {
-                Err(FilterError::Config { field: f, reason }) => {
-                    assert_eq!(&f, field, "{body}: {reason}");
-                    assert!(!reason.is_empty());
-                }
-                other => panic!("{body}: expected a config error, got {other:?}"),
-            }
-        }
-        let huge = vec![b' '; MAX_CONFIG_BYTES + 1];
-        assert!(Config::parse(&huge).is_err());
-        let msg = Config::parse(br#"{"weight_server_cluster":"ws","mode":"x"}"#)
-            .unwrap_err()
-            .to_string();
-        assert!(msg.contains("`mode`") && msg.contains("subset"), "{msg}");
-    }
-}
+#[path = "config_tests.rs"]
+mod tests;

@@ -8,8 +8,9 @@
 //! headers, response headers, response body, done, log, delete). Here a
 //! request costs two: request headers, where the pod is chosen (and, for a
 //! stamped request, a record keyed by its context id is made), and log, at
-//! the end of the stream, where the record's outcome is counted (`:status`
-//! from the response headers, none if there was no response) and dropped.
+//! the end of the stream, where the record is counted and dropped (with, for
+//! a sampled response, its latency and its `:status` from the response
+//! headers, none if there was no response).
 //!
 //! Without `proxy_on_context_create` the filter does not learn which root
 //! context a request belongs to, so a VM holds one configuration: the root
@@ -28,7 +29,7 @@ use crate::abi::{self, Buffer, Map};
 use crate::config::Config;
 use crate::host::{CallResponse, Host, Level, SharedError};
 use crate::inflight::InFlight;
-use crate::stats::parse_status;
+use crate::stats::{Outcome, parse_status};
 use crate::vm::{Stamped, VmFilter};
 
 /// The real host: proxy-wasm host calls.
@@ -65,6 +66,8 @@ impl Host for ProxyHost {
 /// A stamped request in flight.
 struct Request {
     stamped: Stamped,
+    /// When its response is observed: the requests it stands for.
+    sample: u32,
     started_ns: Option<u64>,
 }
 
@@ -248,7 +251,7 @@ pub extern "C" fn proxy_on_request_headers(id: u32, _n: usize, _eos: u32) -> u32
             abi::set_header(Map::Request, name, value);
         }
         if let Some(stamped) = edits.stamped {
-            let started_ns = if edits.sample_latency {
+            let started_ns = if edits.sample > 0 {
                 abi::now_ns()
             } else {
                 None
@@ -257,6 +260,7 @@ pub extern "C" fn proxy_on_request_headers(id: u32, _n: usize, _eos: u32) -> u32
                 id,
                 Request {
                     stamped,
+                    sample: edits.sample,
                     started_ns,
                 },
             );
@@ -276,10 +280,22 @@ pub extern "C" fn proxy_on_log(id: u32) {
         let Some(vm) = s.filter.as_mut() else {
             return;
         };
-        let status = abi::header(Map::Response, ":status").and_then(|v| parse_status(&v));
+        // The status is a value the host must place in the VM: read only
+        // for the sampled responses (all of them with `exact_errors`).
+        let weight = vm.status_weight(req.sample);
+        let status = if weight > 0 {
+            abi::header(Map::Response, ":status").and_then(|v| parse_status(&v))
+        } else {
+            None
+        };
         let latency_us = req
             .started_ns
             .and_then(|start| abi::now_ns().map(|now| now.saturating_sub(start) / 1_000));
-        vm.on_done(req.stamped, status, latency_us);
+        let outcome = Outcome {
+            weight,
+            status,
+            latency_us,
+        };
+        vm.on_done(req.stamped, outcome);
     });
 }

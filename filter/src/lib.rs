@@ -21,6 +21,7 @@ pub mod inflight;
 pub mod lease;
 pub mod poller;
 pub mod route;
+pub mod sample;
 pub mod stats;
 pub mod table_store;
 pub mod vm;

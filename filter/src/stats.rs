@@ -2,8 +2,10 @@
 //! latency since the last poll.
 //!
 //! Each VM counts into [`LocalStats`] (a counter per service and pod index of
-//! the table, reached by indexing: no hashing or allocation per request)
-//! and, on its tick, merges the counts into one shared-data aggregate with
+//! the table, reached by indexing: no hashing or allocation per request).
+//! Requests are all counted; errors and latency come from the responses the
+//! pod's [`Sampler`] picked to observe (all of them under light traffic),
+//! each observed error counting for its sampling period. The VM, on its tick, merges the counts into one shared-data aggregate with
 //! CAS. The lease holder takes the aggregate (CAS swap with an
 //! empty one) and sends it as `POST {stats_path}` with a `ProxyStats` body.
 
@@ -14,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::host::Host;
 use crate::index::TableIndex;
+use crate::sample::Sampler;
 
 /// The shared-data key of the aggregate.
 pub const STATS_KEY: &str = "mplb.v1.stats";
@@ -36,6 +39,26 @@ pub struct LocalStats {
     counters: Vec<Vec<Counter>>,
     /// Whether any counter has requests.
     counted: bool,
+    /// Which responses to observe, by service and pod index like `counters`
+    /// (kept across flushes: a pod's period follows its traffic).
+    samplers: Vec<Vec<Sampler>>,
+}
+
+/// What the end of one stamped request adds to its pod's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// Requests its status stands for (its sampling period, or 1 when every
+    /// status is read); 0 when the status was not read.
+    pub weight: u32,
+    /// The status when read; `None` when no response came.
+    pub status: Option<u16>,
+    /// Request headers to the end of the stream, in µs, when timed.
+    pub latency_us: Option<u64>,
+}
+
+/// A 5xx, or no response at all.
+pub fn is_error(status: Option<u16>) -> bool {
+    status.is_none_or(|s| s >= 500)
 }
 
 /// The cross-VM aggregate in shared data.
@@ -46,16 +69,41 @@ struct Aggregate {
 }
 
 impl LocalStats {
-    /// Count one finished request to `pod` of `service` under table `version`.
-    /// `status` is `None` when no response came; `latency_us` when one did.
-    pub fn record(
+    /// Whether to observe the response of a request just stamped to `pod`
+    /// of `service` under table `version`: the number of requests it stands
+    /// for, 0 if not (`budget`: per tick; `random`: a uniform u32).
+    pub fn draw(
         &mut self,
         version: u64,
         service: u32,
         pod: u32,
-        status: Option<u16>,
-        latency_us: Option<u64>,
-    ) {
+        budget: u32,
+        random: impl FnOnce() -> u32,
+    ) -> u32 {
+        if version != self.version {
+            // Counted under no sampler (and dropped by `record`).
+            return 1;
+        }
+        let (s, p) = (service as usize, pod as usize);
+        if self.samplers.len() <= s {
+            self.samplers.resize_with(s + 1, Vec::new);
+        }
+        let row = &mut self.samplers[s];
+        if row.len() <= p {
+            row.resize(p + 1, Sampler::default());
+        }
+        row[p].draw(budget, random)
+    }
+
+    /// A new tick: each pod's sampling period follows its last tick.
+    pub fn tick(&mut self, budget: u32) {
+        for sampler in self.samplers.iter_mut().flatten() {
+            sampler.tick(budget);
+        }
+    }
+
+    /// Count one finished request to `pod` of `service` under table `version`.
+    pub fn record(&mut self, version: u64, service: u32, pod: u32, outcome: Outcome) {
         if version != self.version {
             // Counted under a table that has been replaced: indexes differ.
             return;
@@ -71,10 +119,10 @@ impl LocalStats {
         let c = &mut row[p];
         self.counted = true;
         c.requests += 1;
-        if status.is_none_or(|s| s >= 500) {
-            c.errors += 1;
+        if outcome.weight > 0 && is_error(outcome.status) {
+            c.errors = c.errors.saturating_add(u64::from(outcome.weight));
         }
-        if let Some(us) = latency_us {
+        if let Some(us) = outcome.latency_us {
             c.latency_sum_us = c.latency_sum_us.saturating_add(us);
             c.latency_count += 1;
         }
@@ -117,6 +165,7 @@ impl LocalStats {
         }
         if next_version != self.version {
             self.counters.clear();
+            self.samplers.clear();
             self.counted = false;
             self.version = next_version;
         }
@@ -151,7 +200,8 @@ impl LocalStats {
                 ..PodStats::default()
             });
             e.requests = e.requests.saturating_add(c.requests);
-            e.errors = e.errors.saturating_add(c.errors);
+            // An estimate can overshoot in a short window; the truth cannot.
+            e.errors = e.errors.saturating_add(c.errors.min(c.requests));
             e.latency_sum_us = e.latency_sum_us.saturating_add(c.latency_sum_us);
             e.latency_count = e.latency_count.saturating_add(c.latency_count);
         }
@@ -225,6 +275,64 @@ mod tests {
         TableIndex::build(&WeightsTable::parse(body.as_bytes()).unwrap())
     }
 
+    /// An observed response (weight 1).
+    fn seen(status: Option<u16>, latency_us: Option<u64>) -> Outcome {
+        Outcome {
+            weight: 1,
+            status,
+            latency_us,
+        }
+    }
+
+    #[test]
+    fn an_observed_error_counts_for_its_period_and_unread_statuses_for_none() {
+        let proxy = MockProxy::new(0);
+        let a = proxy.vm();
+        let mut l = LocalStats::default();
+        l.flush(&a, None, 5);
+        let unread = Outcome::default();
+        for _ in 0..9 {
+            l.record(5, 0, 0, unread);
+        }
+        let error = Outcome {
+            weight: 10,
+            status: Some(503),
+            latency_us: Some(40),
+        };
+        l.record(5, 0, 0, error);
+        // Pod b-1: a period-4 error among 2 requests: capped at 2.
+        l.record(5, 0, 1, unread);
+        l.record(5, 0, 1, Outcome { weight: 4, ..error });
+        l.flush(&a, Some(&index()), 5);
+        let s = take_shared(&a, "p").unwrap();
+        s.validate().unwrap();
+        let got: Vec<_> = s
+            .pods
+            .iter()
+            .map(|p| (p.pod.as_str(), p.requests, p.errors, p.latency_count))
+            .collect();
+        assert_eq!(got, [("b-0", 10, 10, 1), ("b-1", 2, 2, 1)]);
+    }
+
+    #[test]
+    fn samplers_follow_each_pod_and_restart_with_a_table() {
+        let mut l = LocalStats::default();
+        l.flush(&MockProxy::new(0).vm(), None, 5);
+        // Pod 0 has heavy traffic, pod 1 light: only pod 0 is sampled.
+        for _ in 0..100 {
+            l.draw(5, 0, 0, 4, || 0);
+        }
+        assert_eq!(l.draw(5, 0, 1, 4, || 0), 1);
+        l.tick(4);
+        assert_eq!(l.draw(5, 0, 0, 4, || 0), 25, "period 100 / 4");
+        assert_eq!(l.draw(5, 0, 0, 4, || u32::MAX), 0);
+        assert_eq!(l.draw(5, 0, 1, 4, || u32::MAX), 1);
+        // Another table version: no sampler (observed, then dropped).
+        assert_eq!(l.draw(6, 0, 0, 4, || u32::MAX), 1);
+        l.flush(&MockProxy::new(0).vm(), None, 6);
+        assert_eq!(l.draw(6, 0, 0, 4, || u32::MAX), 1, "period back to 1");
+    }
+
     #[test]
     fn counts_from_two_vms_are_aggregated_and_taken_once() {
         let proxy = MockProxy::new(10_000);
@@ -233,11 +341,11 @@ mod tests {
         let (mut la, mut lb) = (LocalStats::default(), LocalStats::default());
         la.flush(&a, None, 5);
         lb.flush(&b, None, 5);
-        la.record(5, 0, 0, Some(200), Some(1000));
-        la.record(5, 0, 0, Some(503), Some(3000));
-        la.record(5, 0, 1, None, None);
-        lb.record(5, 0, 0, Some(200), Some(2000));
-        lb.record(4, 0, 1, Some(200), Some(2000)); // old table: dropped
+        la.record(5, 0, 0, seen(Some(200), Some(1000)));
+        la.record(5, 0, 0, seen(Some(503), Some(3000)));
+        la.record(5, 0, 1, seen(None, None));
+        lb.record(5, 0, 0, seen(Some(200), Some(2000)));
+        lb.record(4, 0, 1, seen(Some(200), Some(2000))); // old table: dropped
         la.flush(&a, Some(&t), 5);
         lb.flush(&b, Some(&t), 5);
         assert!(la.is_empty() && lb.is_empty());
@@ -272,10 +380,10 @@ mod tests {
         let a = proxy.vm();
         let mut l = LocalStats::default();
         l.flush(&a, None, 5);
-        l.record(5, 0, 0, Some(200), Some(10));
+        l.record(5, 0, 0, seen(Some(200), Some(10)));
         l.flush(&a, None, 6); // no index for version 5 any more
         assert!(l.is_empty());
-        l.record(6, 0, 0, Some(200), Some(10));
+        l.record(6, 0, 0, seen(Some(200), Some(10)));
         assert!(!l.is_empty());
         assert!(take_shared(&a, "p").is_none());
     }

@@ -9,7 +9,7 @@ use crate::host::{CallResponse, Host};
 use crate::lease;
 use crate::poller::Poller;
 use crate::route::{Action, LastDest, act, decide};
-use crate::stats::LocalStats;
+use crate::stats::{LocalStats, Outcome};
 use crate::table_store::TableStore;
 
 /// A request the filter sent to a known pod (for the proxy stats).
@@ -29,12 +29,13 @@ pub struct Edits<'a> {
     pub set: Option<(&'a str, &'a str)>,
     /// Where the request goes, when the filter chose or honoured a pod.
     pub stamped: Option<Stamped>,
-    /// Time this stamped request. Latency is sampled: a VM times the first
-    /// [`Config::latency_samples_per_tick`] stamped requests after each
-    /// tick (all of them when traffic is light, a bounded number per second
-    /// when it is heavy: the two clock reads are host calls). Requests and
-    /// errors are all counted.
-    pub sample_latency: bool,
+    /// Observe this stamped request's response (time it, and read its
+    /// status): the number of requests it stands for, 0 if not observed.
+    /// Each destination pod's responses are sampled to a budget
+    /// ([`crate::sample`]): all of them under light traffic, about
+    /// [`Config::samples_per_tick`] per tick under heavy traffic. Requests
+    /// are all counted.
+    pub sample: u32,
 }
 
 /// The filter state of one VM.
@@ -51,8 +52,8 @@ pub struct VmFilter {
     /// The host clock as of the last tick (or configure / call response):
     /// the table-expiry check per request reads this instead of the host.
     clock_ms: u64,
-    /// Stamped requests this VM may still time before its next tick.
-    latency_budget: u32,
+    /// Responses observed per destination pod and tick (the config's).
+    samples_per_tick: u32,
     /// The last `:authority` resolved, and where to.
     last: LastDest,
 }
@@ -64,7 +65,7 @@ impl VmFilter {
         let mut rng = SmallRng::seed_from_u64(seed);
         let vm_id = rng.next_u64();
         let proxy_name = own.clone().unwrap_or_else(|| "mplb-filter".to_string());
-        let latency_budget = cfg.latency_samples_per_tick();
+        let samples_per_tick = cfg.samples_per_tick();
         VmFilter {
             store: TableStore::new(cfg.table_ttl_ms),
             cfg,
@@ -75,7 +76,7 @@ impl VmFilter {
             stats: LocalStats::default(),
             rng,
             clock_ms: 0,
-            latency_budget,
+            samples_per_tick,
             last: LastDest::default(),
         }
     }
@@ -110,7 +111,7 @@ impl VmFilter {
     /// The VM's tick: share the stats, follow the table, poll if leased.
     pub fn on_tick(&mut self, host: &dyn Host) {
         self.clock_ms = host.now_ms();
-        self.latency_budget = self.cfg.latency_samples_per_tick();
+        self.stats.tick(self.samples_per_tick);
         self.stats
             .flush(host, self.store.index(), self.store.version());
         self.store.sync(host);
@@ -180,19 +181,23 @@ impl VmFilter {
             service,
             pod,
         });
-        let sample_latency = self.latency_budget > 0;
-        self.latency_budget = self.latency_budget.saturating_sub(1);
+        let rng = &mut self.rng;
+        let sample = self
+            .stats
+            .draw(version, service, pod, self.samples_per_tick, || {
+                rng.next_u32()
+            });
         match (self.cfg.mode, pinned) {
             (Mode::Subset, true) => Edits {
                 stamped,
-                sample_latency,
+                sample,
                 ..Edits::default()
             },
             (Mode::Subset, false) => Edits {
                 remove: None,
                 set: Some((self.cfg.header.as_str(), entry.name.as_str())),
                 stamped,
-                sample_latency,
+                sample,
             },
             (Mode::Session, _) => Edits {
                 remove: (!pinned && endpoint_header.is_some()).then_some(self.cfg.header.as_str()),
@@ -201,22 +206,23 @@ impl VmFilter {
                     entry.session_value.as_str(),
                 )),
                 stamped,
-                sample_latency,
+                sample,
             },
         }
     }
 
-    /// A stamped request finished: `status` of the response (`None`: none
-    /// came), latency to the response headers in µs (`None`: not sampled or
-    /// no response).
-    pub fn on_done(&mut self, stamped: Stamped, status: Option<u16>, latency_us: Option<u64>) {
-        self.stats.record(
-            stamped.version,
-            stamped.service,
-            stamped.pod,
-            status,
-            latency_us,
-        );
+    /// How many requests the status of a finished request with this
+    /// [`Edits::sample`] stands for: the glue reads the status when this is
+    /// above 0 (every time with `exact_errors`).
+    pub fn status_weight(&self, sample: u32) -> u32 {
+        if self.cfg.exact_errors { 1 } else { sample }
+    }
+
+    /// A stamped request finished (its status read or not, per
+    /// [`Self::status_weight`], and timed if sampled).
+    pub fn on_done(&mut self, stamped: Stamped, outcome: Outcome) {
+        self.stats
+            .record(stamped.version, stamped.service, stamped.pod, outcome);
     }
 }
 
@@ -226,6 +232,9 @@ mod fixtures;
 #[cfg(test)]
 #[path = "vm_hostile_tests.rs"]
 mod hostile_tests;
+#[cfg(test)]
+#[path = "vm_sample_tests.rs"]
+mod sample_tests;
 #[cfg(test)]
 #[path = "vm_tests.rs"]
 mod tests;

@@ -2,7 +2,6 @@ use super::fixtures::*;
 use super::*;
 use crate::host::Level;
 use crate::mock::{MockHost, MockProxy};
-use mplb_wire::ProxyStats;
 
 #[test]
 fn polls_with_etag_and_installs_a_200() {
@@ -74,7 +73,7 @@ fn a_304_refreshes_and_failures_keep_the_table_until_the_ttl() {
             remove: Some("x-lb-endpt"),
             set: None,
             stamped: None,
-            sample_latency: false,
+            sample: 0,
         }
     );
     let e = vm.on_request(fresh_until, Some("backend"), None);
@@ -204,7 +203,12 @@ fn stats_ride_along_on_the_next_poll() {
             .on_request(now, Some("backend"), Some("b-1"))
             .stamped
             .unwrap();
-        vm.on_done(s, status, status.map(|_| 2000));
+        let outcome = crate::stats::Outcome {
+            weight: 1,
+            status,
+            latency_us: status.map(|_| 2000),
+        };
+        vm.on_done(s, outcome);
     }
     p.advance(200);
     vm.on_tick(&host);
@@ -233,60 +237,6 @@ fn stats_ride_along_on_the_next_poll() {
         host.take_calls()
             .iter()
             .all(|c| c.header(":method") == Some("GET"))
-    );
-}
-
-#[test]
-fn latency_is_sampled_up_to_a_budget_per_tick_and_every_request_is_counted() {
-    // 40 per second over 50 ms ticks: 2 timed per tick.
-    let (p, host, mut vm) = setup(r#","latency_samples_per_s":40"#);
-    poll_and_answer(&mut vm, &host, &ok(&table(1, [6, 3, 1], DAY)));
-    let now = p.now.get();
-    let mut timed = Vec::new();
-    let n = 30;
-    for tick in 0..3 {
-        let mut sampled = 0;
-        for i in 0..n / 3 {
-            let e = vm.on_request(now, Some("backend"), Some("b-1"));
-            let s = e.stamped.unwrap();
-            // The glue times only the sampled requests.
-            sampled += usize::from(e.sample_latency);
-            let latency = e.sample_latency.then_some(1000);
-            vm.on_done(s, Some(if i % 2 == 0 { 200 } else { 503 }), latency);
-            // Unstamped requests neither count nor use the budget.
-            let e = vm.on_request(now, Some("nope"), None);
-            assert!(e.stamped.is_none() && !e.sample_latency);
-        }
-        timed.push(sampled);
-        if tick < 2 {
-            p.advance(50);
-            vm.on_tick(&host); // a new budget (and the stats merge)
-        }
-    }
-    assert_eq!(timed, [2, 2, 2], "the first 2 of each tick");
-    p.advance(200);
-    vm.on_tick(&host);
-    let stats: Vec<_> = host
-        .take_calls()
-        .iter()
-        .filter(|c| c.header(":method") == Some("POST"))
-        .flat_map(|c| ProxyStats::parse(c.body.as_deref().unwrap()).unwrap().pods)
-        .collect();
-    let sum = stats.iter().fold((0, 0, 0, 0), |(r, e, l, s), p| {
-        (
-            r + p.requests,
-            e + p.errors,
-            l + p.latency_count,
-            s + p.latency_sum_us,
-        )
-    });
-    assert_eq!(sum, (n as u64, n as u64 / 2, 6, 6000));
-    // Sampling can be turned off.
-    let (p, host, mut vm) = setup(r#","latency_samples_per_s":0"#);
-    poll_and_answer(&mut vm, &host, &ok(&table(1, [6, 3, 1], DAY)));
-    assert!(
-        !vm.on_request(p.now.get(), Some("backend"), None)
-            .sample_latency
     );
 }
 

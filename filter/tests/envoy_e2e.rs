@@ -66,9 +66,17 @@ fn cluster(name: &str, addrs: &[SocketAddr]) -> String {
     )
 }
 
-fn envoy_config(ws: SocketAddr, backend: &[Replica], other: &Replica, mode: &str) -> String {
+/// `samples`: responses observed per pod and second (above any rate here:
+/// every one observed, so error counts are exact).
+fn envoy_config(
+    ws: SocketAddr,
+    backend: &[Replica],
+    other: &Replica,
+    mode: &str,
+    samples: u32,
+) -> String {
     let plugin = format!(
-        r#"{{"weight_server_cluster":"weight-server","weight_server_authority":"weight-server","poll_interval_ms":{POLL_MS},"poll_timeout_ms":150,"table_ttl_ms":{TTL_MS},"service":"frontend","mode":"{mode}","latency_samples_per_s":1000000}}"#
+        r#"{{"weight_server_cluster":"weight-server","weight_server_authority":"weight-server","poll_interval_ms":{POLL_MS},"poll_timeout_ms":150,"table_ttl_ms":{TTL_MS},"service":"frontend","mode":"{mode}","response_samples_per_s":{samples}}}"#
     );
     envoy_config_with(ws, backend, other, mode, &plugin)
 }
@@ -151,7 +159,7 @@ static_resources:
 }
 
 impl Lab {
-    fn start(mode: &str) -> Lab {
+    fn start(mode: &str, samples: u32) -> Lab {
         let backend: Vec<Replica> = ["r0", "r1", "r2"]
             .iter()
             .map(|n| Replica::start(n))
@@ -159,7 +167,10 @@ impl Lab {
         let other = Replica::start("o0");
         let ws = WeightServer::start();
         ws.serve(1, table(1, &backend, &other, [60, 30, 10]));
-        let envoy = Envoy::start(&envoy_config(ws.server.addr, &backend, &other, mode), 2);
+        let envoy = Envoy::start(
+            &envoy_config(ws.server.addr, &backend, &other, mode, samples),
+            2,
+        );
         let lab = Lab {
             ws,
             backend,
@@ -251,7 +262,7 @@ impl Lab {
 
 #[test]
 fn subset_mode_follows_the_weights_and_fails_open() {
-    let mut lab = Lab::start("subset");
+    let mut lab = Lab::start("subset", 1_000_000);
 
     // The split follows 60/30/10 over 3,000 requests, every one stamped.
     lab.reset();
@@ -403,7 +414,8 @@ fn subset_mode_follows_the_weights_and_fails_open() {
 
 #[test]
 fn session_mode_routes_through_stateful_session() {
-    let lab = Lab::start("session");
+    // Sampled responses (the filter's default is 32): see the stats below.
+    let lab = Lab::start("session", 400);
     lab.reset();
     lab.load("backend", &[], 3000);
     lab.assert_split("session 60/30/10", [0.6, 0.3, 0.1], 0.03);
@@ -422,6 +434,38 @@ fn session_mode_routes_through_stateful_session() {
     lab.reset();
     lab.load("backend", &[("x-lb-endpt", "r2")], 300);
     assert_eq!(lab.backend[2].served(), 300);
+
+    // Under sampling every request is still counted; errors are estimated
+    // from the observed responses (each standing for its period), latency
+    // timed for those only. 4,000 requests pinned to r1, every 4th a 503.
+    let window = Duration::from_millis(5 * POLL_MS);
+    std::thread::sleep(window);
+    let before = lab.ws.state.lock().unwrap().stats_bodies.len();
+    let mut c = Client::connect(lab.envoy.listen).unwrap();
+    for i in 0..4000 {
+        let want = if i % 4 == 0 { "503" } else { "200" };
+        let headers = [("x-lb-endpt", "r1"), ("x-test-status", want)];
+        let (status, _) = c.get("backend", "/", &headers).unwrap();
+        assert_eq!(status.to_string(), want, "{}", lab.envoy.log_text());
+    }
+    drop(c);
+    std::thread::sleep(window);
+    let bodies = lab.ws.state.lock().unwrap().stats_bodies[before..].to_vec();
+    let (requests, errors, timed) = bodies
+        .iter()
+        .flat_map(|b| ProxyStats::parse(b).unwrap().pods)
+        .filter(|p| p.pod == "r1")
+        .fold((0, 0, 0), |(r, e, l), p| {
+            (r + p.requests, e + p.errors, l + p.latency_count)
+        });
+    eprintln!("r1 sampled stats (requests, errors, timed): {requests} {errors} {timed}");
+    assert_eq!(requests, 4000);
+    assert!(timed > 0 && timed < 4000 / 2, "sampled: {timed} timed");
+    // The estimate's standard error, with `timed` observed of 4,000 and a
+    // 503 share of 1/4: sqrt(timed / 4 * 3 / 4) * 4000 / timed.
+    let se = (timed as f64 * 3.0 / 16.0).sqrt() * 4000.0 / timed as f64;
+    let off = (errors as f64 - 1000.0).abs();
+    assert!(off < 4.0 * se + 20.0, "errors {errors}, 1,000 +- {se:.0}");
     lab.assert_no_vm_failure();
 }
 

@@ -35,11 +35,14 @@ pub struct PodStats {
     pub pod: String,
     /// Requests sent to the pod in the window.
     pub requests: u64,
-    /// Of those, responses with a 5xx status (or no response).
+    /// Of those, responses with a 5xx status (or no response). Exact when
+    /// the filter observed every response to the pod; above its sampling
+    /// budget, an unbiased estimate (each observed error counts for the
+    /// requests its sample stood for), never above `requests`.
     pub errors: u64,
     /// Sum of response latencies in microseconds.
     pub latency_sum_us: u64,
-    /// Number of latencies summed (responses seen).
+    /// Number of latencies summed (the responses observed).
     pub latency_count: u64,
 }
 
