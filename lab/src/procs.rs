@@ -174,21 +174,34 @@ pub fn which(name: &str) -> Option<PathBuf> {
 #[derive(Debug)]
 pub struct Ports {
     next: u16,
+    /// Ports handed out (base 0): the kernel may offer a released port
+    /// again, and two processes of one stack must not get the same one.
+    given: Vec<u16>,
 }
 
 impl Ports {
     pub fn new(base: u16) -> Self {
-        Ports { next: base }
+        Ports {
+            next: base,
+            given: Vec::new(),
+        }
     }
 
     /// Take the next port.
     pub fn take(&mut self) -> Result<SocketAddr> {
         if self.next == 0 {
-            let l = TcpListener::bind("127.0.0.1:0")
-                .map_err(|e| Error::Precondition(format!("no free loopback port: {e}")))?;
-            return l
-                .local_addr()
-                .map_err(|e| Error::Precondition(e.to_string()));
+            for _ in 0..64 {
+                let addr = TcpListener::bind("127.0.0.1:0")
+                    .and_then(|l| l.local_addr())
+                    .map_err(|e| Error::Precondition(format!("no free loopback port: {e}")))?;
+                if !self.given.contains(&addr.port()) {
+                    self.given.push(addr.port());
+                    return Ok(addr);
+                }
+            }
+            return Err(Error::Precondition(
+                "the kernel kept offering ports already handed out".into(),
+            ));
         }
         let addr: SocketAddr = SocketAddr::from(([127, 0, 0, 1], self.next));
         self.next = self
@@ -258,6 +271,12 @@ mod tests {
         let err = Ports::new(port).take().unwrap_err();
         assert!(err.to_string().contains("is taken"), "{err}");
         assert_ne!(Ports::new(0).take().unwrap().port(), 0);
+        // Free ports are never handed out twice by one `Ports`.
+        let mut free = Ports::new(0);
+        let mut seen: Vec<u16> = (0..200).map(|_| free.take().unwrap().port()).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), 200);
     }
 
     #[tokio::test]

@@ -207,7 +207,7 @@ async fn agent_resumes_after_a_server_restart_without_sending_stale_reports() {
     assert!(
         wait_fresh(&client, server_addr, Duration::from_secs(15)).await,
         "no report arrived; server log:\n{}\nagent log:\n{}",
-        mplb_lab::procs::tail(&server.log, 20),
+        mplb_lab::procs::tail(&server.log, 80),
         mplb_lab::procs::tail(&agent.log, 20)
     );
     let cpu = state(&client, server_addr).await.unwrap()["nodes"]["node-t"]["pods"]["hog-0"]
