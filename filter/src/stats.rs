@@ -84,15 +84,7 @@ impl LocalStats {
             // Counted under no sampler (and dropped by `record`).
             return 1;
         }
-        let (s, p) = (service as usize, pod as usize);
-        if self.samplers.len() <= s {
-            self.samplers.resize_with(s + 1, Vec::new);
-        }
-        let row = &mut self.samplers[s];
-        if row.len() <= p {
-            row.resize(p + 1, Sampler::default());
-        }
-        row[p].draw(budget, random)
+        cell(&mut self.samplers, service, pod).draw(budget, random)
     }
 
     /// A new tick: each pod's sampling period follows its last tick.
@@ -108,15 +100,7 @@ impl LocalStats {
             // Counted under a table that has been replaced: indexes differ.
             return;
         }
-        let (s, p) = (service as usize, pod as usize);
-        if self.counters.len() <= s {
-            self.counters.resize_with(s + 1, Vec::new);
-        }
-        let row = &mut self.counters[s];
-        if row.len() <= p {
-            row.resize(p + 1, Counter::default());
-        }
-        let c = &mut row[p];
+        let c = cell(&mut self.counters, service, pod);
         self.counted = true;
         c.requests += 1;
         if outcome.weight > 0 && is_error(outcome.status) {
@@ -207,6 +191,19 @@ impl LocalStats {
         }
         agg.pods = by_key.into_values().collect();
     }
+}
+
+/// The entry of `pod` of `service` in per-pod rows, grown on first use.
+fn cell<T: Clone + Default>(rows: &mut Vec<Vec<T>>, service: u32, pod: u32) -> &mut T {
+    let (s, p) = (service as usize, pod as usize);
+    if rows.len() <= s {
+        rows.resize_with(s + 1, Vec::new);
+    }
+    let row = &mut rows[s];
+    if row.len() <= p {
+        row.resize(p + 1, T::default());
+    }
+    &mut row[p]
 }
 
 /// An HTTP `:status` value: three ASCII digits (anything else: `None`).

@@ -181,7 +181,6 @@ impl VmFilter {
             service,
             pod,
         });
-        let rng = &mut self.rng;
         let sample = self
             .stats
             .draw(version, service, pod, self.samples_per_tick, || {
