@@ -248,6 +248,32 @@ impl Lab {
         }
     }
 
+    /// `n` requests pinned to backend `pod` over one connection, every 4th
+    /// answered 503 (each checked); the pod's (requests, errors, timed) in
+    /// the stats posted meanwhile.
+    fn pinned_stats(&self, pod: &str, n: usize) -> (u64, u64, u64) {
+        let window = Duration::from_millis(5 * POLL_MS);
+        std::thread::sleep(window);
+        let before = self.ws.state.lock().unwrap().stats_bodies.len();
+        let mut c = Client::connect(self.envoy.listen).unwrap();
+        for i in 0..n {
+            let want = if i % 4 == 0 { "503" } else { "200" };
+            let headers = [("x-lb-endpt", pod), ("x-test-status", want)];
+            let (status, _) = c.get("backend", "/", &headers).unwrap();
+            assert_eq!(status.to_string(), want, "{}", self.envoy.log_text());
+        }
+        drop(c);
+        std::thread::sleep(window);
+        let bodies = self.ws.state.lock().unwrap().stats_bodies[before..].to_vec();
+        bodies
+            .iter()
+            .flat_map(|b| ProxyStats::parse(b).unwrap().pods)
+            .filter(|p| p.pod == pod && p.service == BACKEND)
+            .fold((0, 0, 0), |(r, e, l), p| {
+                (r + p.requests, e + p.errors, l + p.latency_count)
+            })
+    }
+
     fn assert_split(&self, what: &str, want: [f64; 3], tolerance: f64) {
         let got = self.shares();
         for (g, w) in got.iter().zip(want) {
@@ -341,38 +367,9 @@ fn subset_mode_follows_the_weights_and_fails_open() {
     // Every stamped request is counted once, 5xx as errors, and timed (the
     // sampling budget is set above any rate here): 400 requests pinned to
     // r1, 100 of them answered 503.
-    let window = Duration::from_millis(5 * POLL_MS);
-    std::thread::sleep(window);
-    let before = lab.ws.state.lock().unwrap().stats_bodies.len();
-    let mut c = Client::connect(lab.envoy.listen).unwrap();
-    for i in 0..400 {
-        let want = if i % 4 == 0 { "503" } else { "200" };
-        let (status, _) = c
-            .get(
-                "backend",
-                "/",
-                &[("x-lb-endpt", "r1"), ("x-test-status", want)],
-            )
-            .unwrap();
-        assert_eq!(status.to_string(), want, "{}", lab.envoy.log_text());
-    }
-    drop(c);
-    std::thread::sleep(window);
-    let bodies = lab.ws.state.lock().unwrap().stats_bodies[before..].to_vec();
-    let r1 = bodies
-        .iter()
-        .flat_map(|b| ProxyStats::parse(b).unwrap().pods)
-        .filter(|p| p.pod == "r1" && p.service == BACKEND)
-        .fold((0, 0, 0), |(r, e, l), p| {
-            (r + p.requests, e + p.errors, l + p.latency_count)
-        });
+    let r1 = lab.pinned_stats("r1", 400);
     eprintln!("r1 stats (requests, errors, timed): {r1:?}");
-    assert_eq!(
-        (r1.0, r1.1),
-        (400, 100),
-        "r1 stats in {} bodies",
-        bodies.len()
-    );
+    assert_eq!((r1.0, r1.1), (400, 100), "r1 stats");
     assert_eq!(r1.2, 400, "timed of 400");
 
     // Proxy stats rode along on the polls.
@@ -438,26 +435,7 @@ fn session_mode_routes_through_stateful_session() {
     // Under sampling every request is still counted; errors are estimated
     // from the observed responses (each standing for its period), latency
     // timed for those only. 4,000 requests pinned to r1, every 4th a 503.
-    let window = Duration::from_millis(5 * POLL_MS);
-    std::thread::sleep(window);
-    let before = lab.ws.state.lock().unwrap().stats_bodies.len();
-    let mut c = Client::connect(lab.envoy.listen).unwrap();
-    for i in 0..4000 {
-        let want = if i % 4 == 0 { "503" } else { "200" };
-        let headers = [("x-lb-endpt", "r1"), ("x-test-status", want)];
-        let (status, _) = c.get("backend", "/", &headers).unwrap();
-        assert_eq!(status.to_string(), want, "{}", lab.envoy.log_text());
-    }
-    drop(c);
-    std::thread::sleep(window);
-    let bodies = lab.ws.state.lock().unwrap().stats_bodies[before..].to_vec();
-    let (requests, errors, timed) = bodies
-        .iter()
-        .flat_map(|b| ProxyStats::parse(b).unwrap().pods)
-        .filter(|p| p.pod == "r1")
-        .fold((0, 0, 0), |(r, e, l), p| {
-            (r + p.requests, e + p.errors, l + p.latency_count)
-        });
+    let (requests, errors, timed) = lab.pinned_stats("r1", 4000);
     eprintln!("r1 sampled stats (requests, errors, timed): {requests} {errors} {timed}");
     assert_eq!(requests, 4000);
     assert!(timed > 0 && timed < 4000 / 2, "sampled: {timed} timed");
