@@ -8,36 +8,21 @@
 //! [`WireError`] saying why; callers keep their last good state.
 
 mod error;
+pub mod names;
 mod report;
 mod stats;
 mod table;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use error::WireError;
+pub use names::{NameClash, NameIndex, check_name, default_aliases};
 pub use report::{HostReport, MAX_REPORT_BYTES, MAX_REPORT_PODS, PodCpu};
 pub use stats::{MAX_STATS_BYTES, MAX_STATS_PODS, PodStats, ProxyStats};
 pub use table::{
     Endpoint, MAX_ENDPOINTS, MAX_NAME_LEN, MAX_SERVICES, MAX_TABLE_BYTES, ServiceWeights,
     WeightsTable,
 };
-
-/// Upper bound for any name (pod, service, node, alias, uid) on the wire.
-pub(crate) fn check_name(what: &'static str, name: &str) -> Result<(), WireError> {
-    if name.is_empty() {
-        return Err(WireError::invalid(format!("{what} is empty")));
-    }
-    if name.len() > MAX_NAME_LEN {
-        return Err(WireError::invalid(format!(
-            "{what} {:?}... is longer than {MAX_NAME_LEN} bytes",
-            name.chars().take(32).collect::<String>()
-        )));
-    }
-    if name.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(WireError::invalid(format!(
-            "{what} {name:?} contains whitespace or control characters"
-        )));
-    }
-    Ok(())
-}
 
 /// A finite, non-negative number.
 pub(crate) fn check_amount(what: &str, value: f64) -> Result<(), WireError> {

@@ -2,12 +2,12 @@
 //! by every filter. Unknown fields are ignored so that newer servers can add
 //! fields; the named ones are never renamed.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{WireError, check_amount, check_name, decode};
+use crate::{NameIndex, WireError, check_amount, check_name, decode};
 
 /// Largest accepted table body.
 pub const MAX_TABLE_BYTES: usize = 4 * 1024 * 1024;
@@ -85,23 +85,20 @@ impl WeightsTable {
         self.name_index().map(|_| ())
     }
 
-    /// Map every name a destination may be called by (the FQDN key and each
-    /// alias), lowercased, to its FQDN key. Host names are case-insensitive,
-    /// as readers match them, so this fails if a name maps to two services in
-    /// any mix of case.
-    pub fn name_index(&self) -> Result<HashMap<String, &str>, WireError> {
-        let mut index: HashMap<String, &str> = HashMap::new();
+    /// Index every name a destination may be called by (the FQDN key and
+    /// each alias) to its FQDN key, case-insensitively ([`NameIndex`]). Fails
+    /// if a name maps to two services in any mix of case.
+    pub fn name_index(&self) -> Result<NameIndex<&str>, WireError> {
+        let mut index = NameIndex::with_capacity(self.services.len() * 4);
         for (fqdn, svc) in &self.services {
             for name in std::iter::once(fqdn.as_str()).chain(svc.aliases.iter().map(String::as_str))
             {
-                match index.insert(name.to_ascii_lowercase(), fqdn.as_str()) {
-                    Some(prev) if prev != fqdn.as_str() => {
-                        return Err(WireError::invalid(format!(
-                            "name {name:?} maps to both {prev:?} and {fqdn:?}"
-                        )));
-                    }
-                    _ => {}
-                }
+                index.insert(name, fqdn.as_str()).map_err(|c| {
+                    WireError::invalid(format!(
+                        "name {:?} maps to both {:?} and {:?}",
+                        c.name, c.first, c.second
+                    ))
+                })?;
             }
         }
         Ok(index)
