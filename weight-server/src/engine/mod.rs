@@ -353,3 +353,6 @@ fn without_drained(topo: &Arc<Topology>, drains: &BTreeSet<String>) -> Arc<Topol
     }
     Arc::new(t)
 }
+
+#[cfg(test)]
+mod tests;

@@ -359,6 +359,22 @@ mod tests {
         assert_eq!(pod_facts(&pod(v)).unwrap().cpu_request_millicores, None);
     }
 
+    /// Two namespaces each with a service `web`: the short alias `web` would
+    /// name both, so neither keeps it (the table would fail validation).
+    #[test]
+    fn an_ambiguous_short_alias_is_dropped_from_both_services() {
+        let mut other = base();
+        other["metadata"]["name"] = "web-9".into();
+        other["metadata"]["namespace"] = "blog".into();
+        let pods = vec![Arc::new(pod(base())), Arc::new(pod(other))];
+        let t = topology(&pods, &[], &KubeConfig::default());
+        let shop = &t.services["web.shop.svc.cluster.local"];
+        let blog = &t.services["web.blog.svc.cluster.local"];
+        assert_eq!(shop.aliases, vec!["web.shop", "web.shop.svc"]);
+        assert_eq!(blog.aliases, vec!["web.blog", "web.blog.svc"]);
+        //DROPPED
+    }
+
     #[test]
     fn topology_groups_pods_into_services_and_reads_node_capacity() {
         let node: corev1::Node = serde_json::from_value(serde_json::json!({
