@@ -112,7 +112,7 @@ impl Scenario {
                 tenant: tenant.into(),
                 port: 8080,
                 fair_share_millicores: fair_share,
-                aliases: Topology::default_aliases(name, "default"),
+                aliases: mplb_wire::default_aliases(name, "default"),
             },
         );
         self

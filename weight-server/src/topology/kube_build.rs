@@ -224,7 +224,7 @@ pub fn topology(
                 tenant: f.tenant.clone().unwrap_or_else(|| f.namespace.clone()),
                 port: f.address.port(),
                 fair_share_millicores: f.fair_share_millicores,
-                aliases: Topology::default_aliases(&f.service, &f.namespace),
+                aliases: mplb_wire::default_aliases(&f.service, &f.namespace),
             });
         if svc.fair_share_millicores.is_none() {
             svc.fair_share_millicores = f.fair_share_millicores;
@@ -247,7 +247,32 @@ pub fn topology(
             },
         );
     }
+    drop_ambiguous_aliases(&mut topo);
     topo
+}
+
+/// A short alias two services would both claim (`web` of namespaces `shop`
+/// and `blog`) names neither: it is removed from both (logged, and counted
+/// in `mplb_aliases_dropped`), so the table stays valid and clients use
+/// `web.shop` or the FQDN.
+fn drop_ambiguous_aliases(topo: &mut Topology) {
+    let ambiguous = mplb_wire::ambiguous_names(topo.services.values().flat_map(|s| {
+        s.aliases
+            .iter()
+            .chain(std::iter::once(&s.fqdn))
+            .map(|a| (s.fqdn.as_str(), a.as_str()))
+    }));
+    if ambiguous.is_empty() {
+        return;
+    }
+    for svc in topo.services.values_mut() {
+        svc.aliases
+            .retain(|a| !ambiguous.contains(&a.to_ascii_lowercase()));
+    }
+    for name in &ambiguous {
+        tracing::warn!(alias = %name, "short alias claimed by services of several namespaces; dropped from all of them");
+    }
+    topo.dropped_aliases = ambiguous.into_iter().collect();
 }
 
 #[cfg(test)]
@@ -372,7 +397,7 @@ mod tests {
         let blog = &t.services["web.blog.svc.cluster.local"];
         assert_eq!(shop.aliases, vec!["web.shop", "web.shop.svc"]);
         assert_eq!(blog.aliases, vec!["web.blog", "web.blog.svc"]);
-        //DROPPED
+        assert_eq!(t.dropped_aliases, ["web"]);
     }
 
     #[test]
