@@ -96,6 +96,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::PolicyKind;
 
     #[test]
     fn round_trips_and_refuses_corrupt_files() {
