@@ -1,4 +1,4 @@
-//! Shared helpers of the `optimal_*` tests (included with `#[path]`): a
+//! Shared helpers of the `optimal_*` tests (a module of each test that uses it): a
 //! microlp [`LpSolver`] for cross-checks and a compact scenario builder.
 #![allow(dead_code, clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
