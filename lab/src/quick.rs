@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use mplb_wire::admin::{OperatorWeights, PolicyKind, PolicyRequest, StateSummary};
+use serde::Serialize;
 
 use crate::envoy::Steering;
 use crate::error::{Error, Result};
@@ -94,7 +94,11 @@ async fn get_state(client: &reqwest::Client, url: &str) -> Result<StateSummary> 
 
 /// Nodes marked fresh in `GET /admin/state`.
 pub fn fresh_nodes(state: &StateSummary) -> Vec<String> {
-    state.fresh_nodes().into_iter().map(str::to_string).collect()
+    state
+        .fresh_nodes()
+        .into_iter()
+        .map(str::to_string)
+        .collect()
 }
 
 async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut f: F) -> Result<()>

@@ -2,7 +2,6 @@
 //! `Authorization: Bearer <token>` (compared in constant time), or
 //! `--insecure-admin`; without a token file they are refused.
 
-
 use axum::Router;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
@@ -128,7 +127,6 @@ fn answer(a: AdminState) -> Result<Json, ApiError> {
 async fn state(State(s): State<AppState>) -> Json {
     axum::Json(s.engine.state())
 }
-
 
 async fn set_policy(
     State(s): State<AppState>,

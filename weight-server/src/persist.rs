@@ -6,7 +6,6 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-
 use crate::{Error, Result};
 
 /// File name inside the state directory.

@@ -144,8 +144,16 @@ mod tests {
     #[test]
     fn policy_names_parse_in_any_case_and_serialise_lowercase() {
         assert_eq!("Static".parse::<PolicyKind>(), Ok(PolicyKind::Static));
-        assert!("fastest".parse::<PolicyKind>().unwrap_err().contains("fastest"));
-        let body = serde_json::to_string(&PolicyRequest { policy: PolicyKind::Optimal }).unwrap();
+        assert!(
+            "fastest"
+                .parse::<PolicyKind>()
+                .unwrap_err()
+                .contains("fastest")
+        );
+        let body = serde_json::to_string(&PolicyRequest {
+            policy: PolicyKind::Optimal,
+        })
+        .unwrap();
         assert_eq!(body, r#"{"policy":"optimal"}"#);
         assert!(serde_json::from_str::<PolicyRequest>(r#"{"policy":"even","x":1}"#).is_err());
     }

@@ -18,9 +18,9 @@ pub mod names;
 mod report;
 mod stats;
 mod table;
-pub mod topology;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod topology;
 
 pub use error::WireError;
 pub use names::{NameClash, NameIndex, ambiguous_names, check_name, default_aliases};

@@ -166,7 +166,13 @@ mod tests {
 
     #[test]
     fn ambiguous_names_are_those_of_two_services() {
-        let claims = [("a", "web"), ("a", "WEB"), ("b", "Web"), ("b", "web.b"), ("a", "web.a")];
+        let claims = [
+            ("a", "web"),
+            ("a", "WEB"),
+            ("b", "Web"),
+            ("b", "web.b"),
+            ("a", "web.a"),
+        ];
         let amb = ambiguous_names(claims);
         assert_eq!(amb.into_iter().collect::<Vec<_>>(), ["web"]);
     }

@@ -117,7 +117,10 @@ mod tests {
     #[test]
     fn round_trips_without_the_defaults_written_out() {
         let t = TopologyFile {
-            nodes: vec![NodeEntry { name: "n".into(), capacity_millicores: 500.0 }],
+            nodes: vec![NodeEntry {
+                name: "n".into(),
+                capacity_millicores: 500.0,
+            }],
             services: vec![ServiceEntry {
                 name: "s".into(),
                 namespace: "lab".into(),
@@ -129,7 +132,10 @@ mod tests {
             pods: vec![],
         };
         let text = serde_json::to_string(&t).unwrap();
-        assert!(!text.contains("tenant") && !text.contains("aliases"), "{text}");
+        assert!(
+            !text.contains("tenant") && !text.contains("aliases"),
+            "{text}"
+        );
         assert_eq!(TopologyFile::from_json(&text).unwrap(), t);
     }
 }

@@ -21,7 +21,10 @@ fn web_pod(name: &str, namespace: &str, ip: &str) -> Arc<corev1::Pod> {
 /// publishes a table in which neither service claims it.
 #[test]
 fn rounds_succeed_when_two_namespaces_share_a_service_name() {
-    let pods = [web_pod("web-0", "shop", "10.0.0.1"), web_pod("web-1", "blog", "10.0.0.2")];
+    let pods = [
+        web_pod("web-0", "shop", "10.0.0.1"),
+        web_pod("web-1", "blog", "10.0.0.2"),
+    ];
     let topo = build::topology(&pods, &[], &KubeConfig::default());
     let (_tx, rx) = tokio::sync::watch::channel(Some(Arc::new(topo)));
     let engine = Engine::new(
