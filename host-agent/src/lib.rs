@@ -7,6 +7,7 @@
 //! [`podnames`] (names from `/var/log/pods`), [`node`] (capacity and usage),
 //! [`sampler`] (rates), [`sender`] (push with backoff), [`agent`] (the loop),
 //! [`config`] (flags), [`clock`] (time as an input), [`fixture`] (fake trees).
+#![forbid(unsafe_code)]
 
 pub mod agent;
 pub mod cgroup;

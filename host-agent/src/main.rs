@@ -1,4 +1,5 @@
 //! `host-agent`: parse flags, init logging, run the sampler and sender.
+#![forbid(unsafe_code)]
 
 use std::sync::Arc;
 

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use mplb_wire::admin::{OperatorWeights, PolicyKind, PolicyRequest, StateSummary};
 use serde::Serialize;
-use serde_json::{Value, json};
 
 use crate::envoy::Steering;
 use crate::error::{Error, Result};
@@ -64,10 +64,10 @@ pub struct QuickReport {
     pub failures: Vec<String>,
 }
 
-async fn admin_put(client: &reqwest::Client, url: &str, body: Value) -> Result<()> {
+async fn admin_put(client: &reqwest::Client, url: &str, body: &impl Serialize) -> Result<()> {
     let resp = client
         .put(url)
-        .json(&body)
+        .json(body)
         .timeout(Duration::from_secs(3))
         .send()
         .await
@@ -80,7 +80,7 @@ async fn admin_put(client: &reqwest::Client, url: &str, body: Value) -> Result<(
     Ok(())
 }
 
-async fn get_json(client: &reqwest::Client, url: &str) -> Result<Value> {
+async fn get_state(client: &reqwest::Client, url: &str) -> Result<StateSummary> {
     client
         .get(url)
         .timeout(Duration::from_secs(2))
@@ -93,16 +93,12 @@ async fn get_json(client: &reqwest::Client, url: &str) -> Result<Value> {
 }
 
 /// Nodes marked fresh in `GET /admin/state`.
-pub fn fresh_nodes(state: &Value) -> Vec<String> {
-    state["nodes"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter(|(_, v)| v["fresh"].as_bool() == Some(true))
-                .map(|(k, _)| k.clone())
-                .collect()
-        })
-        .unwrap_or_default()
+pub fn fresh_nodes(state: &StateSummary) -> Vec<String> {
+    state
+        .fresh_nodes()
+        .into_iter()
+        .map(str::to_string)
+        .collect()
 }
 
 async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut f: F) -> Result<()>
@@ -171,7 +167,7 @@ pub async fn run(
         || {
             let (c, u) = (client.clone(), state_url.clone());
             async move {
-                get_json(&c, &u)
+                get_state(&c, &u)
                     .await
                     .map(|s| fresh_nodes(&s).len() == want)
                     .unwrap_or(false)
@@ -179,7 +175,7 @@ pub async fn run(
         },
     )
     .await;
-    rep.nodes_reporting = get_json(&client, &state_url)
+    rep.nodes_reporting = get_state(&client, &state_url)
         .await
         .map(|s| fresh_nodes(&s))
         .unwrap_or_default();
@@ -224,15 +220,17 @@ pub async fn run(
     admin_put(
         &client,
         &stack.server_url("/admin/policy"),
-        json!({"policy": "static"}),
+        &PolicyRequest {
+            policy: PolicyKind::Static,
+        },
     )
     .await?;
     for (svc, weights) in SPLIT {
-        let body: BTreeMap<&str, f64> = weights.iter().copied().collect();
+        let body: OperatorWeights = weights.iter().map(|(p, w)| (p.to_string(), *w)).collect();
         admin_put(
             &client,
             &stack.server_url(&format!("/admin/weights/{svc}")),
-            json!(body),
+            &body,
         )
         .await?;
     }
@@ -397,8 +395,15 @@ mod tests {
 
     #[test]
     fn fresh_nodes_reads_admin_state() {
-        let s = json!({"nodes": {"node-a": {"fresh": true}, "node-b": {"fresh": false}, "node-c": {"fresh": true}}});
+        let node = |fresh| mplb_wire::admin::NodeState {
+            fresh,
+            ..Default::default()
+        };
+        let mut s = StateSummary::default();
+        s.nodes.insert("node-a".into(), node(true));
+        s.nodes.insert("node-b".into(), node(false));
+        s.nodes.insert("node-c".into(), node(true));
         assert_eq!(fresh_nodes(&s), ["node-a", "node-c"]);
-        assert!(fresh_nodes(&json!({})).is_empty());
+        assert!(fresh_nodes(&StateSummary::default()).is_empty());
     }
 }

@@ -176,24 +176,42 @@ impl Scenario {
 
     /// The weight server's topology file (docs/ARCHITECTURE.md format).
     pub fn topology_yaml(&self, addrs: &dyn Fn(&str) -> SocketAddr) -> String {
-        let doc = serde_json::json!({
-            "nodes": self.nodes.iter().map(|n| serde_json::json!({
-                "name": n.name, "capacity_millicores": n.capacity_millicores,
-            })).collect::<Vec<_>>(),
-            "services": self.services.iter().map(|s| {
-                let mut v = serde_json::json!({
-                    "name": s.name, "namespace": NAMESPACE, "tenant": s.tenant, "port": s.port,
-                });
-                if let Some(f) = s.fair_share_millicores {
-                    v["fair_share_millicores"] = f.into();
-                }
-                v
-            }).collect::<Vec<_>>(),
-            "pods": self.pods.iter().map(|p| serde_json::json!({
-                "name": p.name, "service": p.service, "node": p.node,
-                "address": addrs(&p.name).to_string(), "uid": p.name,
-            })).collect::<Vec<_>>(),
-        });
+        use mplb_wire::topology::{NodeEntry, PodEntry, ServiceEntry, TopologyFile};
+        let doc = TopologyFile {
+            nodes: self
+                .nodes
+                .iter()
+                .map(|n| NodeEntry {
+                    name: n.name.clone(),
+                    capacity_millicores: n.capacity_millicores as f64,
+                })
+                .collect(),
+            services: self
+                .services
+                .iter()
+                .map(|s| ServiceEntry {
+                    name: s.name.clone(),
+                    namespace: NAMESPACE.to_string(),
+                    tenant: Some(s.tenant.clone()),
+                    port: s.port,
+                    fair_share_millicores: s.fair_share_millicores.map(|f| f as f64),
+                    aliases: Vec::new(),
+                })
+                .collect(),
+            pods: self
+                .pods
+                .iter()
+                .map(|p| PodEntry {
+                    name: p.name.clone(),
+                    service: p.service.clone(),
+                    node: p.node.clone(),
+                    address: addrs(&p.name).to_string(),
+                    uid: Some(p.name.clone()),
+                    ready: true,
+                    cpu_request_millicores: None,
+                })
+                .collect(),
+        };
         serde_norway::to_string(&doc).unwrap_or_default()
     }
 }
@@ -236,10 +254,10 @@ mod tests {
     fn topology_file_uses_pod_names_as_uids() {
         let s = Scenario::shared_node();
         let yaml = s.topology_yaml(&|_| "127.0.0.1:9000".parse().unwrap());
-        let v: serde_json::Value = serde_norway::from_str(&yaml).unwrap();
-        assert_eq!(v["nodes"][2]["capacity_millicores"], 250);
-        assert_eq!(v["services"][2]["fair_share_millicores"], 150);
-        assert_eq!(v["pods"][0]["uid"], "frontend-0");
-        assert_eq!(v["pods"][0]["address"], "127.0.0.1:9000");
+        let t: mplb_wire::topology::TopologyFile = serde_norway::from_str(&yaml).unwrap();
+        assert_eq!(t.nodes[2].capacity_millicores, 250.0);
+        assert_eq!(t.services[2].fair_share_millicores, Some(150.0));
+        assert_eq!(t.pods[0].uid.as_deref(), Some("frontend-0"));
+        assert_eq!(t.pods[0].address, "127.0.0.1:9000");
     }
 }

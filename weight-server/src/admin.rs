@@ -2,21 +2,18 @@
 //! `Authorization: Bearer <token>` (compared in constant time), or
 //! `--insecure-admin`; without a token file they are refused.
 
-use std::collections::BTreeMap;
-
 use axum::Router;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{get, post, put};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::api::{ApiError, AppState, read_body};
 use crate::engine::AdminError;
 use crate::persist::AdminState;
-use crate::policy::PolicyKind;
+use mplb_wire::admin::{OperatorWeights, PolicyRequest};
 
 /// Largest admin request body.
 pub const MAX_ADMIN_BYTES: usize = 64 * 1024;
@@ -131,19 +128,13 @@ async fn state(State(s): State<AppState>) -> Json {
     axum::Json(s.engine.state())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PolicyBody {
-    policy: PolicyKind,
-}
-
 async fn set_policy(
     State(s): State<AppState>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json, ApiError> {
     s.auth.check(&headers)?;
-    let b: PolicyBody = json_body(body).await?;
+    let b: PolicyRequest = json_body(body).await?;
     tracing::info!(policy = %b.policy, "admin: policy");
     answer(s.engine.set_policy(b.policy)?)
 }
@@ -156,7 +147,7 @@ async fn set_weights(
 ) -> Result<Json, ApiError> {
     s.auth.check(&headers)?;
     let service = path(p)?;
-    let w: BTreeMap<String, f64> = json_body(body).await?;
+    let w: OperatorWeights = json_body(body).await?;
     tracing::info!(%service, "admin: operator weights");
     answer(s.engine.set_static(&service, w)?)
 }

@@ -36,7 +36,7 @@ pub struct ServeArgs {
     #[arg(long, env = "MPLB_TOPOLOGY")]
     pub topology: Option<String>,
     /// Initial policy (a persisted admin state wins).
-    #[arg(long, env = "MPLB_POLICY", value_enum, default_value_t = PolicyKind::Optimal)]
+    #[arg(long, env = "MPLB_POLICY", default_value_t = PolicyKind::Optimal)]
     pub policy: PolicyKind,
     /// How the `optimal` policy solves its stages: `flow` (exact max-flow,
     /// scales to thousands of nodes) or `clarabel` (the stage LPs, interior

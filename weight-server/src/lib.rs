@@ -8,6 +8,7 @@
 //! (the state and the recompute round), [`api`] and [`admin`] (HTTP),
 //! [`persist`] (admin state on disk), [`metrics`], [`render`]
 //! (`render-istio`), [`config`] (flags).
+#![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod api;

@@ -1,6 +1,7 @@
 //! The `weight-server` binary: parse flags, init logging, load the topology,
 //! restore the admin state, bind, serve until SIGTERM. `render-istio` prints
 //! the Istio routing YAML of a topology file.
+#![forbid(unsafe_code)]
 
 use std::path::Path;
 use std::sync::Arc;

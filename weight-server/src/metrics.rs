@@ -36,6 +36,7 @@ pub struct Metrics {
     stats_accepted: Counter,
     stats_rejected: Family<Labels, Counter>,
     unknown_pods: Gauge,
+    aliases_dropped: Gauge,
     solve_seconds: Family<Labels, Histogram, fn() -> Histogram>,
     table_version: Gauge,
     pod_weight: Family<Labels, FloatGauge>,
@@ -58,6 +59,7 @@ impl Metrics {
             stats_accepted: Counter::default(),
             stats_rejected: Family::default(),
             unknown_pods: Gauge::default(),
+            aliases_dropped: Gauge::default(),
             solve_seconds: Family::new_with_constructor(solve_histogram),
             table_version: Gauge::default(),
             pod_weight: Family::default(),
@@ -89,6 +91,11 @@ impl Metrics {
             "unknown_pods",
             "Reported pods the topology does not know",
             m.unknown_pods.clone(),
+        );
+        registry.register(
+            "aliases_dropped",
+            "Short aliases left out because services of several namespaces claim them",
+            m.aliases_dropped.clone(),
         );
         registry.register(
             "solve_seconds",
@@ -140,6 +147,11 @@ impl Metrics {
 
     pub fn set_unknown_pods(&self, n: usize) {
         self.unknown_pods.set(n as i64);
+    }
+
+    /// How many short aliases the topology left out as ambiguous.
+    pub fn set_aliases_dropped(&self, n: usize) {
+        self.aliases_dropped.set(n as i64);
     }
 
     pub fn observe_solve(&self, policy: &str, seconds: f64) {

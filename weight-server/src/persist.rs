@@ -3,31 +3,16 @@
 //! directory. At start the file is restored; a corrupt file stops the start
 //! with an error naming it, never a silent reset.
 
-use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
-use crate::policy::PolicyKind;
-use crate::policy::static_::StaticWeights;
 use crate::{Error, Result};
 
 /// File name inside the state directory.
 pub const STATE_FILE: &str = "admin-state.json";
 
-/// What the admin API changes.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AdminState {
-    pub policy: PolicyKind,
-    /// Operator weights by service FQDN; those services are static until deleted.
-    #[serde(default)]
-    pub static_weights: StaticWeights,
-    /// Drained pod names.
-    #[serde(default)]
-    pub drains: BTreeSet<String>,
-}
+/// What the admin API changes (the admin contract's type).
+pub use mplb_wire::admin::AdminState;
 
 /// Where the admin state lives (or nowhere, without `--state-dir`).
 #[derive(Debug, Clone)]
@@ -110,6 +95,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::PolicyKind;
 
     #[test]
     fn round_trips_and_refuses_corrupt_files() {

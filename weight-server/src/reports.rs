@@ -226,5 +226,4 @@ impl Reports {
 }
 
 #[cfg(test)]
-#[path = "reports_tests.rs"]
 mod tests;

@@ -239,5 +239,4 @@ impl TableBuilder {
 }
 
 #[cfg(test)]
-#[path = "weights_tests.rs"]
 mod tests;

@@ -5,7 +5,6 @@
 //! against a real cluster (kubeconfig or in-cluster).
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "kube_fake_api.rs"]
 mod fake;
 
 use std::sync::Arc;

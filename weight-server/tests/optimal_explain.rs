@@ -7,7 +7,6 @@
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-#[path = "optimal_support.rs"]
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -4,7 +4,6 @@
 //! clusters larger than the property tests' random ones.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "optimal_support.rs"]
 mod support;
 
 use support::{

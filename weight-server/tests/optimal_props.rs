@@ -7,7 +7,6 @@
 //! LP's optimum (same mode, max-min and load served).
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "optimal_support.rs"]
 mod support;
 
 use std::collections::BTreeMap;

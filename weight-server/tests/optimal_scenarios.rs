@@ -3,7 +3,6 @@
 //! and degenerate inputs; the max-flow, clarabel and microlp answers compared.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "optimal_support.rs"]
 mod support;
 
 use support::{

@@ -3,7 +3,6 @@
 //! from the venv of scripts/setup.sh.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "common/proc.rs"]
 mod proc;
 
 use std::io::Write;

@@ -2,7 +2,6 @@
 //! corrupt state file stops the start naming the file; SIGTERM shuts down
 //! gracefully.
 
-#[path = "common/proc.rs"]
 mod proc;
 
 use std::time::Duration;

@@ -6,7 +6,12 @@
 pub enum WireError {
     /// The body is bigger than the contract allows.
     #[error("body of {size} bytes exceeds the limit of {limit} bytes")]
-    TooLarge { size: usize, limit: usize },
+    TooLarge {
+        /// The body's size.
+        size: usize,
+        /// The contract's limit.
+        limit: usize,
+    },
     /// Not JSON, truncated, wrong types, unknown fields, non-UTF-8, too deep.
     #[error("malformed JSON: {0}")]
     Malformed(String),

@@ -1,12 +1,18 @@
 //! The v1 wire contracts of multiparty-lb, shared by the proxy-wasm filter
-//! (wasm32-wasip1), the weight server and the host agent.
+//! (wasm32-wasip1), the weight server, the host agent and the lab: the
+//! weights table, host reports, proxy stats, the topology file
+//! ([`topology`]), the admin API's bodies ([`admin`]) and the name rules
+//! ([`names`]).
 //!
 //! Every type here is plain serde JSON. Readers never trust a peer: each
 //! contract has a `parse` that bounds the body size, decodes, and validates the
 //! semantic rules (finite, non-negative numbers, unique names, parseable
 //! addresses, size limits). A value that breaks a rule is rejected whole with a
 //! [`WireError`] saying why; callers keep their last good state.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
+pub mod admin;
 mod error;
 pub mod names;
 mod report;
@@ -14,9 +20,10 @@ mod stats;
 mod table;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod topology;
 
 pub use error::WireError;
-pub use names::{NameClash, NameIndex, check_name, default_aliases};
+pub use names::{NameClash, NameIndex, ambiguous_names, check_name, default_aliases};
 pub use report::{HostReport, MAX_REPORT_BYTES, MAX_REPORT_PODS, PodCpu};
 pub use stats::{MAX_STATS_BYTES, MAX_STATS_PODS, PodStats, ProxyStats};
 pub use table::{

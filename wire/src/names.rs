@@ -7,7 +7,7 @@
 //! and every reader (the filter's lookup, the table's own validation) goes
 //! through [`NameIndex`], so the rule is written once.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use crate::{MAX_NAME_LEN, WireError};
 
@@ -40,6 +40,30 @@ pub fn default_aliases(name: &str, namespace: &str) -> Vec<String> {
         format!("{name}.{namespace}"),
         format!("{name}.{namespace}.svc"),
     ]
+}
+
+/// The names (lowercased) that more than one service claims, from pairs of
+/// (service key, name). A producer that derives names on its own (the
+/// Kubernetes topology's short aliases) drops these from every claimant, so
+/// one ambiguous name never fails the whole table.
+pub fn ambiguous_names<'a>(
+    claims: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> BTreeSet<String> {
+    let mut owner: HashMap<String, &'a str> = HashMap::new();
+    let mut ambiguous = BTreeSet::new();
+    for (service, name) in claims {
+        let lower = name.to_ascii_lowercase();
+        match owner.get(&lower) {
+            Some(first) if *first != service => {
+                ambiguous.insert(lower);
+            }
+            Some(_) => {}
+            None => {
+                owner.insert(lower, service);
+            }
+        }
+    }
+    ambiguous
 }
 
 /// A name that two services both claim.
@@ -138,6 +162,19 @@ mod tests {
             let e = check_name("pod name", bad).unwrap_err().to_string();
             assert!(e.contains("pod name"), "{e}");
         }
+    }
+
+    #[test]
+    fn ambiguous_names_are_those_of_two_services() {
+        let claims = [
+            ("a", "web"),
+            ("a", "WEB"),
+            ("b", "Web"),
+            ("b", "web.b"),
+            ("a", "web.a"),
+        ];
+        let amb = ambiguous_names(claims);
+        assert_eq!(amb.into_iter().collect::<Vec<_>>(), ["web"]);
     }
 
     #[test]

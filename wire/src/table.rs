@@ -149,5 +149,4 @@ impl ServiceWeights {
 }
 
 #[cfg(test)]
-#[path = "table_tests.rs"]
 mod tests;

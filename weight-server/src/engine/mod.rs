@@ -186,6 +186,7 @@ impl Engine {
         let Some(topo) = self.topology() else {
             return Ok(false);
         };
+        self.metrics.set_aliases_dropped(topo.dropped_aliases.len());
         let now = self.now_ms();
         let (cpu, admin) = {
             let core = self.core();
@@ -353,3 +354,6 @@ fn without_drained(topo: &Arc<Topology>, drains: &BTreeSet<String>) -> Arc<Topol
     }
     Arc::new(t)
 }
+
+#[cfg(test)]
+mod tests;

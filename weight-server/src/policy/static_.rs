@@ -11,7 +11,7 @@ use super::Decision;
 use crate::topology::Topology;
 
 /// Operator weights by service FQDN, then pod name.
-pub type StaticWeights = BTreeMap<String, BTreeMap<String, f64>>;
+pub use mplb_wire::admin::StaticWeights;
 
 /// Operator weights for the services that have them.
 pub fn decide(topology: &Topology, statics: &StaticWeights) -> Decision {

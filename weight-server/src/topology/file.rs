@@ -1,6 +1,5 @@
-//! Topology from a YAML or JSON file (see docs/ARCHITECTURE.md). Owned by the server-core engineer.
-//!
-//! The file lists nodes with capacity, services with tenant, port, fair share
+//! Topology from a YAML or JSON file: the shape is
+//! [`mplb_wire::topology::TopologyFile`] (the lab writes the same type). The file lists nodes with capacity, services with tenant, port, fair share
 //! and aliases, and pods with node and address. Every rule is checked on
 //! load; a bad file fails with a message naming the file and the rule.
 
@@ -8,69 +7,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::Path;
 
-use serde::Deserialize;
+use mplb_wire::topology::TopologyFile;
+use mplb_wire::{NameIndex, default_aliases};
 
 use super::{Node, Pod, Service, Topology};
 use crate::{Error, Result};
 
 /// Largest topology file accepted.
 pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileTopology {
-    #[serde(default)]
-    nodes: Vec<FileNode>,
-    #[serde(default)]
-    services: Vec<FileService>,
-    #[serde(default)]
-    pods: Vec<FilePod>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileNode {
-    name: String,
-    capacity_millicores: f64,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileService {
-    name: String,
-    #[serde(default = "default_namespace")]
-    namespace: String,
-    #[serde(default)]
-    tenant: Option<String>,
-    port: u16,
-    #[serde(default)]
-    fair_share_millicores: Option<f64>,
-    #[serde(default)]
-    aliases: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FilePod {
-    name: String,
-    service: String,
-    node: String,
-    address: String,
-    #[serde(default)]
-    uid: Option<String>,
-    #[serde(default = "default_ready")]
-    ready: bool,
-    #[serde(default)]
-    cpu_request_millicores: Option<f64>,
-}
-
-fn default_namespace() -> String {
-    "default".to_string()
-}
-
-fn default_ready() -> bool {
-    true
-}
 
 /// Read and check a topology file (YAML, or JSON which YAML also reads).
 pub fn load(path: &Path, cluster_domain: &str) -> Result<Topology> {
@@ -92,7 +36,7 @@ pub fn load(path: &Path, cluster_domain: &str) -> Result<Topology> {
 /// Parse topology text; the error is the reason, without the file name.
 pub fn parse(text: &str, cluster_domain: &str) -> std::result::Result<Topology, String> {
     let trimmed = text.trim_start();
-    let file: FileTopology = if trimmed.starts_with('{') {
+    let file: TopologyFile = if trimmed.starts_with('{') {
         serde_json::from_str(text).map_err(|e| format!("malformed JSON: {e}"))?
     } else {
         serde_norway::from_str(text).map_err(|e| format!("malformed YAML: {e}"))?
@@ -101,15 +45,7 @@ pub fn parse(text: &str, cluster_domain: &str) -> std::result::Result<Topology, 
 }
 
 fn check_name(what: &str, name: &str) -> std::result::Result<(), String> {
-    if name.is_empty()
-        || name.len() > mplb_wire::MAX_NAME_LEN
-        || name.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
-        return Err(format!(
-            "{what} {name:?} is empty, too long or has whitespace"
-        ));
-    }
-    Ok(())
+    mplb_wire::check_name(what, name).map_err(|e| e.to_string())
 }
 
 fn check_amount(what: &str, v: f64) -> std::result::Result<(), String> {
@@ -119,7 +55,7 @@ fn check_amount(what: &str, v: f64) -> std::result::Result<(), String> {
     Ok(())
 }
 
-fn build(file: FileTopology, cluster_domain: &str) -> std::result::Result<Topology, String> {
+fn build(file: TopologyFile, cluster_domain: &str) -> std::result::Result<Topology, String> {
     let mut topo = Topology::default();
     for n in file.nodes {
         check_name("node", &n.name)?;
@@ -140,7 +76,7 @@ fn build(file: FileTopology, cluster_domain: &str) -> std::result::Result<Topolo
     }
     // Short name, and name.namespace, both resolve a pod's `service` field.
     let mut by_ref: HashMap<String, String> = HashMap::new();
-    let mut names: HashMap<String, String> = HashMap::new();
+    let mut names: NameIndex<String> = NameIndex::default();
     for s in file.services {
         check_name("service", &s.name)?;
         check_name("namespace", &s.namespace)?;
@@ -148,7 +84,7 @@ fn build(file: FileTopology, cluster_domain: &str) -> std::result::Result<Topolo
             check_amount(&format!("fair share of service {:?}", s.name), f)?;
         }
         let fqdn = format!("{}.{}.svc.{cluster_domain}", s.name, s.namespace);
-        let mut aliases = Topology::default_aliases(&s.name, &s.namespace);
+        let mut aliases = default_aliases(&s.name, &s.namespace);
         for a in s.aliases {
             check_name("alias", &a)?;
             if !aliases.contains(&a) && a != fqdn {
@@ -158,13 +94,12 @@ fn build(file: FileTopology, cluster_domain: &str) -> std::result::Result<Topolo
         // Host names are case-insensitive: the filter matches them so, and
         // the weights table rejects names that clash in any mix of case.
         for name in aliases.iter().chain(std::iter::once(&fqdn)) {
-            if let Some(prev) = names.insert(name.to_ascii_lowercase(), fqdn.clone())
-                && prev != fqdn
-            {
-                return Err(format!(
-                    "name {name:?} belongs to both {prev:?} and {fqdn:?}"
-                ));
-            }
+            names.insert(name, fqdn.clone()).map_err(|c| {
+                format!(
+                    "name {:?} belongs to both {:?} and {:?}",
+                    c.name, c.first, c.second
+                )
+            })?;
         }
         by_ref.insert(s.name.clone(), fqdn.clone());
         by_ref.insert(format!("{}.{}", s.name, s.namespace), fqdn.clone());

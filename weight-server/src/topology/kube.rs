@@ -5,7 +5,6 @@
 //! (a pod added, deleted, turning unready, a node's capacity changing). How
 //! objects map to the topology is in [`build`].
 
-#[path = "kube_build.rs"]
 pub mod build;
 
 use std::pin::Pin;

@@ -26,6 +26,10 @@ pub struct Topology {
     /// By pod name (unique within the managed set; namespaces are folded into
     /// the service key).
     pub pods: BTreeMap<String, Pod>,
+    /// Short aliases left out because more than one service would claim them
+    /// (two namespaces with a service of the same name); lowercased.
+    #[serde(skip)]
+    pub dropped_aliases: Vec<String>,
 }
 
 /// A node and its CPU capacity.
@@ -104,15 +108,6 @@ impl Topology {
                 })
             })
             .sum()
-    }
-
-    /// The default aliases of a service.
-    pub fn default_aliases(name: &str, namespace: &str) -> Vec<String> {
-        vec![
-            name.to_string(),
-            format!("{name}.{namespace}"),
-            format!("{name}.{namespace}.svc"),
-        ]
     }
 }
 

@@ -1,4 +1,4 @@
-//! Shared helpers of the `optimal_*` tests (included with `#[path]`): a
+//! Shared helpers of the `optimal_*` tests (a module of each test that uses it): a
 //! microlp [`LpSolver`] for cross-checks and a compact scenario builder.
 #![allow(dead_code, clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
@@ -112,7 +112,7 @@ impl Scenario {
                 tenant: tenant.into(),
                 port: 8080,
                 fair_share_millicores: fair_share,
-                aliases: Topology::default_aliases(name, "default"),
+                aliases: mplb_wire::default_aliases(name, "default"),
             },
         );
         self

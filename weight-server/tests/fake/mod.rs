@@ -1,5 +1,5 @@
 //! A fake Kubernetes API server on 127.0.0.1 (port 0) for the `kube_*`
-//! tests (included with `#[path]`): list and watch of pods (all namespaces or
+//! tests (a module of each test that uses it): list and watch of pods (all namespaces or
 //! one) and nodes, with resourceVersion, label selectors (`k=v,...`) and JSON
 //! lines watch streams. Tests mutate its objects; open watches see the
 //! events. The server task is aborted when the [`FakeApi`] is dropped.

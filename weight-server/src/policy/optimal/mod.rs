@@ -57,17 +57,11 @@
 //! placed, is left out (the caller falls back to even). Solver failure is an
 //! error; nothing here panics or yields NaN.
 
-#[path = "optimal_explain.rs"]
 mod explain;
-#[path = "optimal_flow.rs"]
 mod flow;
-#[path = "optimal_levels.rs"]
 mod levels;
-#[path = "optimal_lp.rs"]
 pub mod lp;
-#[path = "optimal_model.rs"]
 pub mod model;
-#[path = "optimal_solve.rs"]
 mod solve;
 
 use serde::Serialize;

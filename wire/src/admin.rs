@@ -1,0 +1,175 @@
+//! The admin API's bodies (`/admin/*` on the weight server): the policy an
+//! operator picks, operator weights, the admin state every mutation answers
+//! with (and the server persists), and the per-node part of
+//! `GET /admin/state`. The server, the lab and the tests use these types
+//! instead of building and indexing untyped JSON.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+/// Which policy computes the weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyKind {
+    /// Equal weights over ready pods.
+    #[default]
+    Even,
+    /// Operator weights (`PUT /admin/weights/{service}`), even elsewhere.
+    Static,
+    /// Proportional to the spare CPU of each pod's node.
+    Spare,
+    /// The multi-party linear program.
+    Optimal,
+}
+
+impl PolicyKind {
+    /// Every policy, in the order operators see them.
+    pub const ALL: [PolicyKind; 4] = [
+        PolicyKind::Even,
+        PolicyKind::Static,
+        PolicyKind::Spare,
+        PolicyKind::Optimal,
+    ];
+
+    /// The lowercase name (`even`, `static`, `spare`, `optimal`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicyKind::Even => "even",
+            PolicyKind::Static => "static",
+            PolicyKind::Spare => "spare",
+            PolicyKind::Optimal => "optimal",
+        }
+    }
+}
+
+impl std::fmt::Display for PolicyKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for PolicyKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        PolicyKind::ALL
+            .into_iter()
+            .find(|p| p.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("unknown policy {s:?} (even, static, spare, optimal)"))
+    }
+}
+
+/// `PUT /admin/policy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyRequest {
+    /// The policy to use from the next round on.
+    pub policy: PolicyKind,
+}
+
+/// `PUT /admin/weights/{service}`: weight per pod name (normalised by the
+/// server; every pod must be one of the service's).
+pub type OperatorWeights = BTreeMap<String, f64>;
+
+/// Operator weights by service FQDN, then pod name.
+pub type StaticWeights = BTreeMap<String, OperatorWeights>;
+
+/// What an operator has set: the answer of every admin mutation, and what
+/// the server persists.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminState {
+    /// The policy in force.
+    pub policy: PolicyKind,
+    /// Operator weights by service FQDN; those services are static until deleted.
+    #[serde(default)]
+    pub static_weights: StaticWeights,
+    /// Drained pod names.
+    #[serde(default)]
+    pub drains: BTreeSet<String>,
+}
+
+/// One node in `GET /admin/state` (`nodes`, by node name).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeState {
+    /// Whether the topology knows the node.
+    pub known: bool,
+    /// Whether its last report is recent enough to be used.
+    pub fresh: bool,
+    /// Age of its last report.
+    pub report_age_ms: u64,
+    /// Reported capacity.
+    pub capacity_millicores: f64,
+    /// Smoothed node-wide use.
+    pub used_millicores: f64,
+    /// Smoothed use per reported pod.
+    pub pods: BTreeMap<String, f64>,
+    /// Pods in its reports the topology does not know: uid -> last CPU.
+    pub unknown_pods: BTreeMap<String, f64>,
+}
+
+/// The part of `GET /admin/state` a client reads typed: the admin state
+/// and the nodes (the rest is the server's own view, left to the server).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct StateSummary {
+    /// The policy in force.
+    pub policy: PolicyKind,
+    /// Operator weights by service FQDN.
+    #[serde(default)]
+    pub static_weights: StaticWeights,
+    /// Drained pod names.
+    #[serde(default)]
+    pub drains: BTreeSet<String>,
+    /// Nodes that have reported, by name.
+    #[serde(default)]
+    pub nodes: BTreeMap<String, NodeState>,
+}
+
+impl StateSummary {
+    /// Nodes whose reports are fresh, in name order.
+    pub fn fresh_nodes(&self) -> Vec<&str> {
+        self.nodes
+            .iter()
+            .filter(|(_, n)| n.fresh)
+            .map(|(name, _)| name.as_str())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_names_parse_in_any_case_and_serialise_lowercase() {
+        assert_eq!("Static".parse::<PolicyKind>(), Ok(PolicyKind::Static));
+        assert!(
+            "fastest"
+                .parse::<PolicyKind>()
+                .unwrap_err()
+                .contains("fastest")
+        );
+        let body = serde_json::to_string(&PolicyRequest {
+            policy: PolicyKind::Optimal,
+        })
+        .unwrap();
+        assert_eq!(body, r#"{"policy":"optimal"}"#);
+        assert!(serde_json::from_str::<PolicyRequest>(r#"{"policy":"even","x":1}"#).is_err());
+    }
+
+    #[test]
+    fn a_state_summary_reads_the_admin_state_and_fresh_nodes() {
+        let s: StateSummary = serde_json::from_str(
+            r#"{"policy":"spare","static_weights":{},"drains":["a-0"],"weights":null,
+                "nodes":{"n1":{"known":true,"fresh":true,"report_age_ms":5,
+                   "capacity_millicores":1000.0,"used_millicores":10.0,"pods":{},"unknown_pods":{}},
+                 "n2":{"known":true,"fresh":false,"report_age_ms":50000,
+                   "capacity_millicores":1000.0,"used_millicores":10.0,"pods":{},"unknown_pods":{}}}}"#,
+        )
+        .unwrap();
+        assert_eq!(s.policy, PolicyKind::Spare);
+        assert!(s.drains.contains("a-0"));
+        assert_eq!(s.fresh_nodes(), ["n1"]);
+    }
+}
