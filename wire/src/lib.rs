@@ -1,5 +1,6 @@
 //! The v1 wire contracts of multiparty-lb, shared by the proxy-wasm filter
-//! (wasm32-wasip1), the weight server and the host agent.
+//! (wasm32-wasip1), the weight server and the host agent, and the filter's
+//! plugin configuration.
 //!
 //! Every type here is plain serde JSON. Readers never trust a peer: each
 //! contract has a `parse` that bounds the body size, decodes, and validates the
@@ -9,6 +10,7 @@
 
 mod error;
 pub mod names;
+mod plugin_config;
 mod report;
 mod stats;
 mod table;
@@ -16,6 +18,7 @@ mod table;
 pub mod testing;
 
 pub use error::WireError;
+pub use plugin_config::{MAX_CONFIG_BYTES, Mode, PluginConfig};
 pub use names::{NameClash, NameIndex, check_name, default_aliases};
 pub use report::{HostReport, MAX_REPORT_BYTES, MAX_REPORT_PODS, PodCpu};
 pub use stats::{MAX_STATS_BYTES, MAX_STATS_PODS, PodStats, ProxyStats};

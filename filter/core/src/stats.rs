@@ -22,11 +22,16 @@ use crate::sample::Sampler;
 pub const STATS_KEY: &str = "mplb.v1.stats";
 const CAS_TRIES: usize = 4;
 
+/// One pod's counts in one VM.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counter {
+    /// Stamped requests.
     pub requests: u64,
+    /// Errors (5xx or no response), estimated from the observed ones.
     pub errors: u64,
+    /// Sum of the timed latencies, µs.
     pub latency_sum_us: u64,
+    /// Requests timed.
     pub latency_count: u64,
 }
 
@@ -112,6 +117,7 @@ impl LocalStats {
         }
     }
 
+    /// Nothing counted since the last flush.
     pub fn is_empty(&self) -> bool {
         !self.counted
     }

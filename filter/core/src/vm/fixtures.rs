@@ -5,18 +5,22 @@ use super::*;
 use crate::mock::{MockHost, MockProxy};
 use mplb_wire::ProxyStats;
 
-pub(super) const DAY: u64 = 86_400_000;
-pub(super) const BACKEND: &str = "backend.default.svc.cluster.local";
+pub(crate) const DAY: u64 = 86_400_000;
+pub(crate) const BACKEND: &str = "backend.default.svc.cluster.local";
 
-pub(super) fn cfg(extra: &str) -> Config {
-    let body = format!(
+/// The tests' plugin configuration body, plus `extra` keys.
+pub(crate) fn cfg_body(extra: &str) -> String {
+    format!(
         r#"{{"weight_server_cluster":"outbound|8080||ws.mplb.svc.cluster.local",
         "poll_interval_ms":200,"poll_timeout_ms":100{extra}}}"#
-    );
-    Config::parse(body.as_bytes()).unwrap()
+    )
 }
 
-pub(super) fn table(version: u64, weights: [u32; 3], ttl_ms: u64) -> String {
+pub(crate) fn cfg(extra: &str) -> PluginConfig {
+    PluginConfig::parse(cfg_body(extra).as_bytes()).unwrap()
+}
+
+pub(crate) fn table(version: u64, weights: [u32; 3], ttl_ms: u64) -> String {
     format!(
         r#"{{"version":{version},"generated_at_ms":1,"ttl_ms":{ttl_ms},"services":{{
         "{BACKEND}":{{"aliases":["backend"],"endpoints":[
@@ -29,7 +33,7 @@ pub(super) fn table(version: u64, weights: [u32; 3], ttl_ms: u64) -> String {
     )
 }
 
-pub(super) fn ok(body: &str) -> CallResponse {
+pub(crate) fn ok(body: &str) -> CallResponse {
     CallResponse {
         status: Some(200),
         body: body.as_bytes().to_vec(),
@@ -37,7 +41,7 @@ pub(super) fn ok(body: &str) -> CallResponse {
 }
 
 /// Tick until this VM polls; answer its weights call with `resp`.
-pub(super) fn poll_and_answer(vm: &mut VmFilter, host: &MockHost, resp: &CallResponse) {
+pub(crate) fn poll_and_answer(vm: &mut VmFilter, host: &MockHost, resp: &CallResponse) {
     host.proxy.advance(200);
     vm.on_tick(host);
     let calls = host.take_calls();
@@ -49,7 +53,7 @@ pub(super) fn poll_and_answer(vm: &mut VmFilter, host: &MockHost, resp: &CallRes
 }
 
 /// The stats POST among one tick's calls, and its parsed body.
-pub(super) fn stats_post(calls: &[crate::mock::Call]) -> (&crate::mock::Call, ProxyStats) {
+pub(crate) fn stats_post(calls: &[crate::mock::Call]) -> (&crate::mock::Call, ProxyStats) {
     let post = calls
         .iter()
         .find(|c| c.header(":method") == Some("POST"))
@@ -60,7 +64,7 @@ pub(super) fn stats_post(calls: &[crate::mock::Call]) -> (&crate::mock::Call, Pr
     )
 }
 
-pub(super) fn split(vm: &mut VmFilter, now: u64, n: usize) -> [usize; 3] {
+pub(crate) fn split(vm: &mut VmFilter, now: u64, n: usize) -> [usize; 3] {
     let mut counts = [0; 3];
     for _ in 0..n {
         if let Some((_, pod)) = vm.on_request(now, Some("backend:80"), None).set {
@@ -70,7 +74,7 @@ pub(super) fn split(vm: &mut VmFilter, now: u64, n: usize) -> [usize; 3] {
     counts
 }
 
-pub(super) fn setup(extra: &str) -> (std::rc::Rc<MockProxy>, MockHost, VmFilter) {
+pub(crate) fn setup(extra: &str) -> (std::rc::Rc<MockProxy>, MockHost, VmFilter) {
     let proxy = MockProxy::new(1_000_000);
     let host = proxy.vm();
     let mut vm = VmFilter::new(cfg(extra), Some("frontend".into()), 7);

@@ -13,8 +13,11 @@ pub enum Action {
     /// Send the request to `pod` of `service`. `pinned`: the client's own
     /// endpoint header named this pod and stays as it is.
     Stamp {
+        /// The service's index in the table.
         service: u32,
+        /// The pod's index in the service.
         pod: u32,
+        /// The client's own endpoint header named this pod.
         pinned: bool,
     },
 }

@@ -13,14 +13,19 @@ use crate::FilterError;
 use crate::host::{Host, Level, LogLimiter};
 use crate::index::TableIndex;
 
+/// The shared-data key of the table body.
 pub const TABLE_KEY: &str = "mplb.v1.table";
+/// The shared-data key of the meta line.
 pub const META_KEY: &str = "mplb.v1.meta";
 
 /// The meta line of the shared table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Meta {
+    /// The table's version.
     pub version: u64,
+    /// When it was last confirmed fresh, ms since the epoch.
     pub fresh_at_ms: u64,
+    /// Its time-to-live from then.
     pub ttl_ms: u64,
 }
 
@@ -40,6 +45,7 @@ impl Meta {
         parts.next().is_none().then_some(meta)
     }
 
+    /// The meta line in shared data, if readable.
     pub fn read(host: &dyn Host) -> Option<Meta> {
         host.shared_get(META_KEY)
             .and_then(|(v, _)| Meta::decode(&v))
@@ -56,6 +62,7 @@ pub struct TableStore {
 }
 
 impl TableStore {
+    /// An empty store; `config_ttl_ms` caps a table's time-to-live.
     pub fn new(config_ttl_ms: u64) -> TableStore {
         TableStore {
             index: None,

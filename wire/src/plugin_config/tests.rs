@@ -7,7 +7,7 @@ const CLUSTER: &str = "outbound|8080||weight-server.mplb-system.svc.cluster.loca
 #[test]
 fn defaults_apply_when_only_the_cluster_is_given() {
     let c =
-        Config::parse(format!(r#"{{"weight_server_cluster":"{CLUSTER}"}}"#).as_bytes()).unwrap();
+        PluginConfig::parse(format!(r#"{{"weight_server_cluster":"{CLUSTER}"}}"#).as_bytes()).unwrap();
     assert_eq!(
         c.weight_server_authority,
         "weight-server.mplb-system.svc.cluster.local:8080"
@@ -29,7 +29,7 @@ fn defaults_apply_when_only_the_cluster_is_given() {
 
 #[test]
 fn every_key_is_read() {
-    let c = Config::parse(
+    let c = PluginConfig::parse(
         br#"{"weight_server_cluster":"ws","weight_server_authority":"ws.local:9",
         "weights_path":"/w","stats_path":"/s","poll_interval_ms":200,"poll_timeout_ms":100,
         "table_ttl_ms":1500,"header":"x-pod","mode":"session","session_header":"x-sess",
@@ -56,7 +56,7 @@ fn every_key_is_read() {
     assert_eq!(c.samples_per_tick(), 2, "30/s over 50 ms ticks, rounded up");
     // A cluster that is not Istio-shaped is its own authority.
     assert_eq!(
-        Config::parse(br#"{"weight_server_cluster":"ws"}"#)
+        PluginConfig::parse(br#"{"weight_server_cluster":"ws"}"#)
             .unwrap()
             .weight_server_authority,
         "ws"
@@ -137,8 +137,8 @@ fn bad_configuration_names_the_field() {
         ),
     ];
     for (body, field) in cases {
-        match Config::parse(body.as_bytes()) {
-            Err(FilterError::Config { field: f, reason }) => {
+        match PluginConfig::parse(body.as_bytes()) {
+            Err(WireError::Field { field: f, reason }) => {
                 assert_eq!(&f, field, "{body}: {reason}");
                 assert!(!reason.is_empty());
             }
@@ -146,9 +146,84 @@ fn bad_configuration_names_the_field() {
         }
     }
     let huge = vec![b' '; MAX_CONFIG_BYTES + 1];
-    assert!(Config::parse(&huge).is_err());
-    let msg = Config::parse(br#"{"weight_server_cluster":"ws","mode":"x"}"#)
+    assert!(PluginConfig::parse(&huge).is_err());
+    let msg = PluginConfig::parse(br#"{"weight_server_cluster":"ws","mode":"x"}"#)
         .unwrap_err()
         .to_string();
     assert!(msg.contains("`mode`") && msg.contains("subset"), "{msg}");
+}
+
+#[test]
+fn the_error_text_names_the_field_as_before() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("", "<config>", "not JSON: "),
+        ("[1]", "<config>", "not a JSON object"),
+        ("null", "<config>", "not a JSON object"),
+        ("{}", "weight_server_cluster", "is required"),
+        (
+            r#"{"weight_server_cluster":"ws","pol_interval_ms":5}"#,
+            "pol_interval_ms",
+            "unknown key",
+        ),
+        (
+            r#"{"weight_server_cluster":"ws","poll_interval_ms":"1000"}"#,
+            "poll_interval_ms",
+            "must be an integer, got a string",
+        ),
+        (
+            r#"{"weight_server_cluster":"ws","poll_interval_ms":-5}"#,
+            "poll_interval_ms",
+            "must be an integer between 10 and 3600000",
+        ),
+        (
+            r#"{"weight_server_cluster":"ws","poll_interval_ms":1.5}"#,
+            "poll_interval_ms",
+            "must be an integer between 10 and 3600000",
+        ),
+        (
+            r#"{"weight_server_cluster":"ws","exact_errors":1}"#,
+            "exact_errors",
+            "must be a boolean, got a number",
+        ),
+        (
+            r#"{"weight_server_cluster":["ws"]}"#,
+            "weight_server_cluster",
+            "must be a string, got an array",
+        ),
+        (
+            r#"{"weight_server_cluster":"ws","service":{"a":1}}"#,
+            "service",
+            "must be a string, got an object",
+        ),
+        (
+            r#"{"weight_server_cluster":"ws","mode":true}"#,
+            "mode",
+            "must be a string, got a boolean",
+        ),
+    ];
+    for (body, field, reason) in cases {
+        match PluginConfig::parse(body.as_bytes()) {
+            Err(WireError::Field { field: f, reason: r }) => {
+                assert_eq!(&f, field, "{body}");
+                assert!(r.starts_with(reason), "{body}: {r}");
+            }
+            other => panic!("{body}: expected a field error, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_key_given_twice_is_refused_and_null_means_the_default() {
+    let err = PluginConfig::parse(br#"{"weight_server_cluster":"a","weight_server_cluster":"b"}"#)
+        .unwrap_err();
+    assert_eq!(
+        err,
+        WireError::Field {
+            field: "weight_server_cluster".into(),
+            reason: "given twice".into()
+        }
+    );
+    let c = PluginConfig::parse(br#"{"weight_server_cluster":"ws","mode":null,"header":null}"#)
+        .unwrap();
+    assert_eq!((c.mode, c.header.as_str()), (Mode::Subset, "x-lb-endpt"));
 }

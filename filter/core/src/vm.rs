@@ -4,7 +4,7 @@
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use crate::config::{Config, Mode};
+use mplb_wire::{Mode, PluginConfig};
 use crate::host::{CallResponse, Host};
 use crate::lease;
 use crate::poller::Poller;
@@ -15,8 +15,11 @@ use crate::table_store::TableStore;
 /// A request the filter sent to a known pod (for the proxy stats).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stamped {
+    /// The table version it was chosen under.
     pub version: u64,
+    /// The service's index in that table.
     pub service: u32,
+    /// The pod's index in the service.
     pub pod: u32,
 }
 
@@ -33,7 +36,7 @@ pub struct Edits<'a> {
     /// status): the number of requests it stands for, 0 if not observed.
     /// Each destination pod's responses are sampled to a budget
     /// ([`crate::sample`]): all of them under light traffic, about
-    /// [`Config::samples_per_tick`] per tick under heavy traffic. Requests
+    /// [`PluginConfig::samples_per_tick`] per tick under heavy traffic. Requests
     /// are all counted.
     pub sample: u32,
 }
@@ -41,7 +44,7 @@ pub struct Edits<'a> {
 /// The filter state of one VM.
 #[derive(Debug)]
 pub struct VmFilter {
-    cfg: Config,
+    cfg: PluginConfig,
     own: Option<String>,
     proxy_name: String,
     vm_id: u64,
@@ -61,7 +64,7 @@ pub struct VmFilter {
 impl VmFilter {
     /// `own`: this workload's own service (config, env or node metadata);
     /// `seed`: randomness for the pick and the VM id.
-    pub fn new(cfg: Config, own: Option<String>, seed: u64) -> VmFilter {
+    pub fn new(cfg: PluginConfig, own: Option<String>, seed: u64) -> VmFilter {
         let mut rng = SmallRng::seed_from_u64(seed);
         let vm_id = rng.next_u64();
         let proxy_name = own.clone().unwrap_or_else(|| "mplb-filter".to_string());
@@ -88,14 +91,17 @@ impl VmFilter {
         self.clock_ms
     }
 
-    pub fn config(&self) -> &Config {
+    /// The plugin configuration.
+    pub fn config(&self) -> &PluginConfig {
         &self.cfg
     }
 
+    /// The VM's table store.
     pub fn store(&self) -> &TableStore {
         &self.store
     }
 
+    /// Calls to the weight server in flight.
     pub fn pending_calls(&self) -> usize {
         self.poller.pending()
     }
@@ -226,14 +232,8 @@ impl VmFilter {
 }
 
 #[cfg(test)]
-#[path = "vm_fixtures.rs"]
-mod fixtures;
+pub(crate) mod fixtures;
 #[cfg(test)]
-#[path = "vm_hostile_tests.rs"]
 mod hostile_tests;
 #[cfg(test)]
-#[path = "vm_sample_tests.rs"]
-mod sample_tests;
-#[cfg(test)]
-#[path = "vm_tests.rs"]
 mod tests;

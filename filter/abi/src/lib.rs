@@ -1,36 +1,70 @@
-//! The proxy-wasm ABI 0.2.1 host calls the filter makes (wasm32 only), as
-//! safe functions: every status is handled (none panics, unlike the SDK's
-//! wrappers, which panic on a status they do not expect), and values the
-//! host hands over are taken as bytes.
+//! `mplb-proxy-abi`: the one place that calls the proxy-wasm ABI 0.2.1
+//! (wasm32 only; empty elsewhere). It holds the host calls the filter makes,
+//! as safe functions: every status is handled (none panics, unlike the
+//! SDK's wrappers, which panic on a status they do not expect), and values
+//! the host hands over are taken as bytes. [`ProxyHost`] implements the
+//! filter core's host traits over them, and the module exports every
+//! proxy-wasm module needs besides its callbacks (`_initialize`, the ABI
+//! version, VM start, memory allocation) are here too, so the filter shim
+//! (`mplb-filter`) and the bench's `rawprobe` share one ABI layer.
 //!
 //! The filter does not use the SDK (`proxy-wasm` crate): linking it exports
 //! every `proxy_on_*` callback, and Envoy calls each exported callback on
-//! every request whether the filter needs it or not (see `glue`).
+//! every request whether the filter needs it or not.
 
-use std::cell::{Cell, UnsafeCell};
+#![cfg(target_arch = "wasm32")]
+
+mod host;
+mod value;
+
+pub use host::ProxyHost;
+pub use value::{HostValue, proxy_on_memory_allocate};
+use value::take;
+
 use std::ptr::{null, null_mut};
 
-use crate::host::{Level, SharedError};
+use mplb_filter_core::{Buffer, Level, Map, SharedError};
+
+unsafe extern "C" {
+    fn __wasm_call_ctors();
+}
+
+/// WASI reactor start: run static constructors (as the SDK does).
+#[unsafe(no_mangle)]
+pub extern "C" fn _initialize() {
+    // SAFETY: called once by the host before any other export.
+    unsafe { __wasm_call_ctors() }
+}
+
+/// The ABI version this module speaks.
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_abi_version_0_2_1() {}
+
+/// The VM started: nothing to do (configuration comes per root context).
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_vm_start(_root: u32, _size: usize) -> u32 {
+    1
+}
 
 /// proxy-wasm status codes (`WasmResult`).
 const OK: u32 = 0;
 const CAS_MISMATCH: u32 = 8;
 
-/// Header maps (the headers of the request, the response, a call's response).
-#[derive(Debug, Clone, Copy)]
-#[repr(u32)]
-pub enum Map {
-    Request = 0,
-    Response = 2,
-    HttpCallResponse = 6,
+/// A header map's number in the ABI.
+fn map_type(map: Map) -> u32 {
+    match map {
+        Map::Request => 0,
+        Map::Response => 2,
+        Map::HttpCallResponse => 6,
+    }
 }
 
-/// Buffers.
-#[derive(Debug, Clone, Copy)]
-#[repr(u32)]
-pub enum Buffer {
-    HttpCallResponseBody = 4,
-    PluginConfiguration = 7,
+/// A buffer's number in the ABI.
+fn buffer_type(kind: Buffer) -> u32 {
+    match kind {
+        Buffer::HttpCallResponseBody => 4,
+        Buffer::PluginConfiguration => 7,
+    }
 }
 
 #[link(wasm_import_module = "env")]
@@ -60,6 +94,14 @@ unsafe extern "C" {
         value_size: usize,
     ) -> u32;
     fn proxy_remove_header_map_value(map: u32, key: *const u8, key_size: usize) -> u32;
+    fn proxy_add_header_map_value(
+        map: u32,
+        key: *const u8,
+        key_size: usize,
+        value: *const u8,
+        value_size: usize,
+    ) -> u32;
+    fn proxy_get_header_map_pairs(map: u32, ret_data: *mut *mut u8, ret_size: *mut usize) -> u32;
     fn proxy_get_property(
         path: *const u8,
         path_size: usize,
@@ -94,107 +136,6 @@ unsafe extern "C" {
     ) -> u32;
 }
 
-/// Small values the host returns (a header, a status) are placed in this
-/// buffer instead of the heap: one at a time, released when its
-/// [`HostValue`] drops. Larger ones, or one while the buffer is taken, go to
-/// the heap.
-const SCRATCH_BYTES: usize = 512;
-
-struct Scratch {
-    bytes: UnsafeCell<[u8; SCRATCH_BYTES]>,
-    taken: Cell<bool>,
-}
-
-// SAFETY: a Wasm VM runs one thread (wasm32-wasip1 has no threads).
-unsafe impl Sync for Scratch {}
-
-static SCRATCH: Scratch = Scratch {
-    bytes: UnsafeCell::new([0; SCRATCH_BYTES]),
-    taken: Cell::new(false),
-};
-
-fn scratch_ptr() -> *mut u8 {
-    SCRATCH.bytes.get().cast()
-}
-
-/// The host allocates the values it returns by calling this export.
-#[unsafe(no_mangle)]
-pub extern "C" fn proxy_on_memory_allocate(size: usize) -> *mut u8 {
-    if size <= SCRATCH_BYTES && !SCRATCH.taken.replace(true) {
-        return scratch_ptr();
-    }
-    let mut buf: Vec<u8> = Vec::with_capacity(size);
-    let ptr = buf.as_mut_ptr();
-    std::mem::forget(buf);
-    ptr
-}
-
-/// A value the host placed with [`proxy_on_memory_allocate`].
-pub struct HostValue {
-    data: *mut u8,
-    size: usize,
-}
-
-impl HostValue {
-    /// Takes ownership (null: an empty value).
-    fn take(data: *mut u8, size: usize) -> HostValue {
-        HostValue { data, size }
-    }
-
-    fn in_scratch(&self) -> bool {
-        self.data == scratch_ptr()
-    }
-
-    /// The bytes as an owned `Vec` (no copy when on the heap).
-    pub fn into_vec(self) -> Vec<u8> {
-        if self.data.is_null() || self.in_scratch() {
-            return self.to_vec(); // the scratch is released on drop
-        }
-        let this = std::mem::ManuallyDrop::new(self);
-        this.reclaim()
-    }
-
-    /// The heap `Vec` behind a value that is not in the scratch buffer.
-    fn reclaim(&self) -> Vec<u8> {
-        // SAFETY: a heap value: the host returned `data` from
-        // `proxy_on_memory_allocate(size)` (a `Vec<u8>` of capacity `size`,
-        // leaked there) and wrote `size` bytes; the caller gives up the value
-        // (`into_vec` does not drop it, `drop` is its last use).
-        unsafe { Vec::from_raw_parts(self.data, self.size, self.size) }
-    }
-}
-
-impl std::ops::Deref for HostValue {
-    type Target = [u8];
-
-    fn deref(&self) -> &[u8] {
-        if self.data.is_null() {
-            return &[];
-        }
-        // SAFETY: the host wrote `size` bytes at `data` (scratch or heap),
-        // owned by this value until it drops.
-        unsafe { std::slice::from_raw_parts(self.data, self.size) }
-    }
-}
-
-impl Drop for HostValue {
-    fn drop(&mut self) {
-        if self.data.is_null() {
-            return;
-        }
-        if self.in_scratch() {
-            SCRATCH.taken.set(false);
-        } else {
-            drop(self.reclaim());
-        }
-    }
-}
-
-/// Takes ownership of a value the host placed, as a `Vec`.
-fn take(data: *mut u8, size: usize) -> Vec<u8> {
-    HostValue::take(data, size).into_vec()
-}
-
 /// Writes one log line.
 pub fn log(level: Level, msg: &str) {
     // proxy-wasm log levels: trace 0, debug 1, info 2, warn 3, error 4.
@@ -225,7 +166,7 @@ pub fn set_tick_period_ms(ms: u32) -> bool {
 pub fn buffer(kind: Buffer, max: usize) -> Option<Vec<u8>> {
     let (mut data, mut size) = (null_mut(), 0usize);
     // SAFETY: out-pointers to live locals.
-    let status = unsafe { proxy_get_buffer_bytes(kind as u32, 0, max, &mut data, &mut size) };
+    let status = unsafe { proxy_get_buffer_bytes(buffer_type(kind), 0, max, &mut data, &mut size) };
     let value = take(data, size);
     (status == OK).then_some(value)
 }
@@ -235,7 +176,7 @@ pub fn header(map: Map, name: &str) -> Option<HostValue> {
     let (mut data, mut size) = (null_mut(), 0usize);
     // SAFETY: pointer and length of a live str; out-pointers to live locals.
     let status = unsafe {
-        proxy_get_header_map_value(map as u32, name.as_ptr(), name.len(), &mut data, &mut size)
+        proxy_get_header_map_value(map_type(map), name.as_ptr(), name.len(), &mut data, &mut size)
     };
     // Taken either way: a value placed before a failure is released.
     let value = HostValue::take(data, size);
@@ -247,7 +188,7 @@ pub fn set_header(map: Map, name: &str, value: &str) -> bool {
     // SAFETY: pointers and lengths of live strs.
     let status = unsafe {
         proxy_replace_header_map_value(
-            map as u32,
+            map_type(map),
             name.as_ptr(),
             name.len(),
             value.as_ptr(),
@@ -257,10 +198,34 @@ pub fn set_header(map: Map, name: &str, value: &str) -> bool {
     status == OK
 }
 
+/// Adds a header value (keeping any it has).
+pub fn add_header(map: Map, name: &str, value: &str) -> bool {
+    // SAFETY: pointers and lengths of live strs.
+    let status = unsafe {
+        proxy_add_header_map_value(
+            map_type(map),
+            name.as_ptr(),
+            name.len(),
+            value.as_ptr(),
+            value.len(),
+        )
+    };
+    status == OK
+}
+
+/// All headers of a map in one call, in the proxy-wasm pairs encoding.
+pub fn header_pairs(map: Map) -> Option<HostValue> {
+    let (mut data, mut size) = (null_mut(), 0usize);
+    // SAFETY: out-pointers to live locals.
+    let status = unsafe { proxy_get_header_map_pairs(map_type(map), &mut data, &mut size) };
+    let value = HostValue::take(data, size);
+    (status == OK).then_some(value)
+}
+
 /// Removes a header.
 pub fn remove_header(map: Map, name: &str) -> bool {
     // SAFETY: pointer and length of a live str.
-    unsafe { proxy_remove_header_map_value(map as u32, name.as_ptr(), name.len()) == OK }
+    unsafe { proxy_remove_header_map_value(map_type(map), name.as_ptr(), name.len()) == OK }
 }
 
 /// A host property by path (`["xds", "node", "metadata", "X"]`).

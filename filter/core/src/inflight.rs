@@ -63,13 +63,12 @@ impl<T> InFlight<T> {
         self.overflow.remove(&id)
     }
 
-    /// Records kept (walks every slot: for tests).
-    #[cfg(test)]
+    /// Records kept (walks every slot: for tests and diagnostics).
     pub fn len(&self) -> usize {
         self.slots.iter().filter(|s| s.is_some()).count() + self.overflow.len()
     }
 
-    #[cfg(test)]
+    /// No record kept.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

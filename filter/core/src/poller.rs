@@ -8,7 +8,7 @@
 //! - Proxy stats go as a second call, `POST {stats_path}` with a
 //!   `ProxyStats` JSON body aggregated across the worker VMs.
 
-use crate::config::Config;
+use mplb_wire::PluginConfig;
 use crate::host::{CallResponse, Host, Level, LogLimiter};
 use crate::stats;
 use crate::table_store::TableStore;
@@ -34,7 +34,7 @@ pub struct Poller {
 
 impl Poller {
     /// Poll now (this VM holds the lease).
-    pub fn poll(&mut self, host: &dyn Host, cfg: &Config, store: &TableStore, proxy: &str) {
+    pub fn poll(&mut self, host: &dyn Host, cfg: &PluginConfig, store: &TableStore, proxy: &str) {
         let now = host.now_ms();
         let horizon = cfg.poll_timeout_ms.saturating_mul(FORGET_AFTER_TIMEOUTS);
         self.pending
@@ -68,7 +68,7 @@ impl Poller {
     fn dispatch(
         &mut self,
         host: &dyn Host,
-        cfg: &Config,
+        cfg: &PluginConfig,
         headers: &[(&str, &str)],
         body: Option<&[u8]>,
         kind: CallKind,

@@ -69,6 +69,7 @@ impl Sampler {
     }
 
     #[cfg(test)]
+    /// The current period.
     pub fn period(&self) -> u32 {
         self.period
     }

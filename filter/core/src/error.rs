@@ -1,4 +1,4 @@
-//! The one error type of the filter crate.
+//! The one error type of the filter core.
 
 use mplb_wire::WireError;
 
@@ -7,23 +7,36 @@ use mplb_wire::WireError;
 pub enum FilterError {
     /// The plugin configuration is unusable; names the field and the reason.
     #[error("bad configuration: field `{field}`: {reason}")]
-    Config { field: String, reason: String },
+    Config {
+        /// The configuration key (`<config>`: the body itself).
+        field: String,
+        /// Why it was refused.
+        reason: String,
+    },
     /// A weights table (from the server or from shared data) was rejected.
     #[error("weights table rejected: {0}")]
     Table(#[from] WireError),
     /// A value in shared data could not be decoded.
     #[error("shared data key {key:?} holds an unreadable value")]
-    Shared { key: &'static str },
+    Shared {
+        /// The shared-data key.
+        key: &'static str,
+    },
     /// A call to the weight server could not be dispatched or failed.
     #[error("weight server call failed: {0}")]
     Call(String),
 }
 
 impl FilterError {
-    pub(crate) fn config(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        FilterError::Config {
-            field: field.into(),
-            reason: reason.into(),
+    /// The plugin configuration was refused: a [`WireError::Field`] names
+    /// its field; any other error is about the body as a whole.
+    pub fn config(e: WireError) -> Self {
+        match e {
+            WireError::Field { field, reason } => FilterError::Config { field, reason },
+            other => FilterError::Config {
+                field: "<config>".into(),
+                reason: other.to_string(),
+            },
         }
     }
 }

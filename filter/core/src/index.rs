@@ -10,7 +10,9 @@ use crate::fasthash::FastMap;
 /// One endpoint, with its session-header value pre-encoded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PodEntry {
+    /// The pod's name.
     pub name: String,
+    /// Its `ip:port`.
     pub address: String,
     /// `base64(ip:port)`, the value Envoy's header-based stateful session reads.
     pub session_value: String,
@@ -19,7 +21,9 @@ pub struct PodEntry {
 /// One service of the table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceEntry {
+    /// The service's FQDN.
     pub fqdn: String,
+    /// Its endpoints, in table order.
     pub pods: Vec<PodEntry>,
     cumulative: Vec<f64>,
     total: f64,
@@ -31,6 +35,7 @@ pub struct ServiceEntry {
 /// The lookup structure of one table version.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TableIndex {
+    /// The table's version.
     pub version: u64,
     /// The table's own time-to-live.
     pub ttl_ms: u64,
@@ -94,6 +99,7 @@ impl TableIndex {
         }
     }
 
+    /// The service at index `idx`.
     pub fn service(&self, idx: u32) -> Option<&ServiceEntry> {
         self.services.get(idx as usize)
     }

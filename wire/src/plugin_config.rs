@@ -1,0 +1,278 @@
+//! The filter's plugin configuration: the WasmPlugin `pluginConfig` JSON
+//! object, read by the filter when Envoy configures it.
+//!
+//! Every key but `weight_server_cluster` is optional. Parsing is strict: an
+//! unknown key, a key given twice, a wrong type or an out-of-range value is a
+//! [`WireError::Field`] naming the field and the reason (`<config>` when the
+//! body itself is unusable), and the plugin refuses to start. The keys are
+//! the fields of one serde struct (`Keys`, `deny_unknown_fields`): there is
+//! no second list to keep in step.
+
+mod given;
+
+use serde::Deserialize;
+
+use crate::WireError;
+use given::Given;
+
+/// Largest accepted configuration body.
+pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
+
+/// How the chosen endpoint is handed to Envoy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Stamp `header: <pod>`; a route per pod (VirtualService subset) matches it.
+    Subset,
+    /// Stamp `session_header: base64(ip:port)` for Envoy's stateful_session filter.
+    Session,
+}
+
+/// The parsed, validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginConfig {
+    /// The Envoy cluster of the weight server (`outbound|<port>||<host>` in Istio).
+    pub weight_server_cluster: String,
+    /// The `:authority` of calls to the weight server (default: from the cluster name).
+    pub weight_server_authority: String,
+    /// Path of the weights table (`GET`).
+    pub weights_path: String,
+    /// Path the proxy stats are posted to.
+    pub stats_path: String,
+    /// How often the lease holder polls, ms.
+    pub poll_interval_ms: u64,
+    /// Timeout of one call to the weight server, ms.
+    pub poll_timeout_ms: u64,
+    /// Time-to-live of a table when the server gives none shorter, ms.
+    pub table_ttl_ms: u64,
+    /// The endpoint header (`x-lb-endpt`).
+    pub header: String,
+    /// How the chosen endpoint is handed to Envoy.
+    pub mode: Mode,
+    /// The stateful-session header (`x-lb-session`).
+    pub session_header: String,
+    /// This workload's own service; `None` when the config does not say
+    /// (the filter then asks the environment and the node metadata).
+    pub service: Option<String>,
+    /// Responses a VM observes (reads the status of, and times) per
+    /// destination pod and second, about; the others are counted by number.
+    pub response_samples_per_s: u64,
+    /// Read the status of every response, so error counts are exact, not
+    /// estimated (one more host call per request).
+    pub exact_errors: bool,
+}
+
+/// The keys of `pluginConfig`, each as given (`None`: absent or null).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Keys {
+    weight_server_cluster: Option<Given<String>>,
+    weight_server_authority: Option<Given<String>>,
+    weights_path: Option<Given<String>>,
+    stats_path: Option<Given<String>>,
+    poll_interval_ms: Option<Given<u64>>,
+    poll_timeout_ms: Option<Given<u64>>,
+    table_ttl_ms: Option<Given<u64>>,
+    header: Option<Given<String>>,
+    mode: Option<Given<String>>,
+    session_header: Option<Given<String>>,
+    service: Option<Given<String>>,
+    response_samples_per_s: Option<Given<u64>>,
+    exact_errors: Option<Given<bool>>,
+}
+
+fn field(field: &str, reason: impl Into<String>) -> WireError {
+    WireError::Field {
+        field: field.to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// The key a serde error about the object's keys names (`unknown field
+/// `x`, expected ...`, `duplicate field `x``), with the reason.
+fn key_error(e: &serde_json::Error) -> WireError {
+    if e.classify() != serde_json::error::Category::Data {
+        return field("<config>", format!("not JSON: {e}"));
+    }
+    let msg = e.to_string();
+    for (prefix, reason) in [
+        ("unknown field `", "unknown key"),
+        ("duplicate field `", "given twice"),
+    ] {
+        if let Some(rest) = msg.strip_prefix(prefix)
+            && let Some((key, _)) = rest.split_once('`')
+        {
+            return field(key, reason);
+        }
+    }
+    field("<config>", "not a JSON object")
+}
+
+impl PluginConfig {
+    /// Parse and validate the plugin configuration bytes.
+    pub fn parse(body: &[u8]) -> Result<PluginConfig, WireError> {
+        if body.len() > MAX_CONFIG_BYTES {
+            return Err(field(
+                "<config>",
+                format!("{} bytes exceed {MAX_CONFIG_BYTES}", body.len()),
+            ));
+        }
+        let keys: Keys = serde_json::from_slice(body).map_err(|e| key_error(&e))?;
+        let cluster = string("weight_server_cluster", keys.weight_server_cluster)?
+            .ok_or_else(|| field("weight_server_cluster", "is required"))?;
+        check_token("weight_server_cluster", &cluster)?;
+        let authority = match string("weight_server_authority", keys.weight_server_authority)? {
+            Some(a) => {
+                check_token("weight_server_authority", &a)?;
+                a
+            }
+            None => default_authority(&cluster),
+        };
+        let weights_path = path("weights_path", keys.weights_path, "/v1/weights")?;
+        let stats_path = path("stats_path", keys.stats_path, "/v1/stats")?;
+        let poll_interval_ms =
+            integer("poll_interval_ms", keys.poll_interval_ms, 1000, 10, 3_600_000)?;
+        let poll_timeout_ms = integer("poll_timeout_ms", keys.poll_timeout_ms, 500, 1, 60_000)?;
+        let table_ttl_ms = integer("table_ttl_ms", keys.table_ttl_ms, 30_000, 1, 86_400_000)?;
+        let response_samples_per_s = integer(
+            "response_samples_per_s",
+            keys.response_samples_per_s,
+            32,
+            1,
+            1_000_000,
+        )?;
+        let exact_errors = match keys.exact_errors {
+            None => false,
+            Some(given) => given.get("exact_errors", "a boolean")?,
+        };
+        let endpoint_header = header_name("header", keys.header, "x-lb-endpt")?;
+        let session_header = header_name("session_header", keys.session_header, "x-lb-session")?;
+        if endpoint_header == session_header {
+            return Err(field("session_header", "must differ from `header`"));
+        }
+        let mode = match string("mode", keys.mode)?.as_deref() {
+            None | Some("subset") => Mode::Subset,
+            Some("session") => Mode::Session,
+            Some(other) => {
+                return Err(field(
+                    "mode",
+                    format!("{other:?} is not `subset` or `session`"),
+                ));
+            }
+        };
+        let service = string("service", keys.service)?;
+        if let Some(s) = &service {
+            check_token("service", s)?;
+        }
+        Ok(PluginConfig {
+            weight_server_cluster: cluster,
+            weight_server_authority: authority,
+            weights_path,
+            stats_path,
+            poll_interval_ms,
+            poll_timeout_ms,
+            table_ttl_ms,
+            header: endpoint_header,
+            mode,
+            session_header,
+            service: service.map(|s| s.to_ascii_lowercase()),
+            response_samples_per_s,
+            exact_errors,
+        })
+    }
+
+    /// How often each VM's tick runs: a quarter of the poll interval, kept
+    /// between 10 ms and 1 s, so a new table reaches every worker well within
+    /// two poll periods.
+    pub fn tick_ms(&self) -> u64 {
+        (self.poll_interval_ms / 4).clamp(10, 1000)
+    }
+
+    /// Responses a VM observes per destination pod and tick: its share of
+    /// `response_samples_per_s` (at least 1).
+    pub fn samples_per_tick(&self) -> u32 {
+        let n = (self.response_samples_per_s * self.tick_ms()).div_ceil(1000);
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+}
+
+/// Istio names clusters `outbound|<port>||<host>`; its authority is `<host>:<port>`.
+fn default_authority(cluster: &str) -> String {
+    let parts: Vec<&str> = cluster.split('|').collect();
+    match parts.as_slice() {
+        [_, port, _, host] if !host.is_empty() && !port.is_empty() => format!("{host}:{port}"),
+        _ => cluster.to_string(),
+    }
+}
+
+fn string(name: &str, given: Option<Given<String>>) -> Result<Option<String>, WireError> {
+    given.map(|g| g.get(name, "a string")).transpose()
+}
+
+fn integer(
+    name: &str,
+    given: Option<Given<u64>>,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, WireError> {
+    let value = match given {
+        None => return Ok(default),
+        Some(Given::Value(v)) => Some(v),
+        // A number that is not a u64: negative, fractional or too large.
+        Some(Given::Other("a number")) => None,
+        Some(Given::Other(kind)) => {
+            return Err(field(name, format!("must be an integer, got {kind}")));
+        }
+    };
+    match value {
+        Some(v) if (min..=max).contains(&v) => Ok(v),
+        _ => Err(field(
+            name,
+            format!("must be an integer between {min} and {max}"),
+        )),
+    }
+}
+
+fn path(name: &str, given: Option<Given<String>>, default: &str) -> Result<String, WireError> {
+    let p = string(name, given)?.unwrap_or_else(|| default.to_string());
+    if !p.starts_with('/') {
+        return Err(field(name, "must start with `/`"));
+    }
+    check_token(name, &p)?;
+    Ok(p)
+}
+
+fn header_name(
+    name: &str,
+    given: Option<Given<String>>,
+    default: &str,
+) -> Result<String, WireError> {
+    let h = string(name, given)?.unwrap_or_else(|| default.to_string());
+    let ok = !h.is_empty()
+        && h.len() <= 128
+        && h.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if !ok {
+        return Err(field(
+            name,
+            "must be a lowercase header name of [a-z0-9-_], at most 128 bytes",
+        ));
+    }
+    Ok(h)
+}
+
+fn check_token(name: &str, value: &str) -> Result<(), WireError> {
+    if value.is_empty() {
+        return Err(field(name, "is empty"));
+    }
+    if value.len() > 1024 {
+        return Err(field(name, "is longer than 1024 bytes"));
+    }
+    if value.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(field(name, "contains whitespace or control characters"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
