@@ -61,25 +61,26 @@ pub struct PluginConfig {
     pub exact_errors: bool,
 }
 
-/// The keys of `pluginConfig`, each as given (`None`: absent or null).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The keys of `pluginConfig`, each as given.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
 struct Keys {
-    weight_server_cluster: Option<Given<String>>,
-    weight_server_authority: Option<Given<String>>,
-    weights_path: Option<Given<String>>,
-    stats_path: Option<Given<String>>,
-    poll_interval_ms: Option<Given<u64>>,
-    poll_timeout_ms: Option<Given<u64>>,
-    table_ttl_ms: Option<Given<u64>>,
-    header: Option<Given<String>>,
-    mode: Option<Given<String>>,
-    session_header: Option<Given<String>>,
-    service: Option<Given<String>>,
-    response_samples_per_s: Option<Given<u64>>,
-    exact_errors: Option<Given<bool>>,
+    weight_server_cluster: Given,
+    weight_server_authority: Given,
+    weights_path: Given,
+    stats_path: Given,
+    poll_interval_ms: Given,
+    poll_timeout_ms: Given,
+    table_ttl_ms: Given,
+    header: Given,
+    mode: Given,
+    session_header: Given,
+    service: Given,
+    response_samples_per_s: Given,
+    exact_errors: Given,
 }
 
+#[inline(never)]
 fn field(field: &str, reason: impl Into<String>) -> WireError {
     WireError::Field {
         field: field.to_string(),
@@ -89,6 +90,7 @@ fn field(field: &str, reason: impl Into<String>) -> WireError {
 
 /// The key a serde error about the object's keys names (`unknown field
 /// `x`, expected ...`, `duplicate field `x``), with the reason.
+#[inline(never)]
 fn key_error(e: &serde_json::Error) -> WireError {
     if e.classify() != serde_json::error::Category::Data {
         return field("<config>", format!("not JSON: {e}"));
@@ -116,6 +118,13 @@ impl PluginConfig {
                 format!("{} bytes exceed {MAX_CONFIG_BYTES}", body.len()),
             ));
         }
+        // Only an object: serde would also fill a struct from an array.
+        if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(match serde_json::from_slice::<Given>(body) {
+                Ok(_) => field("<config>", "not a JSON object"),
+                Err(e) => field("<config>", format!("not JSON: {e}")),
+            });
+        }
         let keys: Keys = serde_json::from_slice(body).map_err(|e| key_error(&e))?;
         let cluster = string("weight_server_cluster", keys.weight_server_cluster)?
             .ok_or_else(|| field("weight_server_cluster", "is required"))?;
@@ -141,8 +150,9 @@ impl PluginConfig {
             1_000_000,
         )?;
         let exact_errors = match keys.exact_errors {
-            None => false,
-            Some(given) => given.get("exact_errors", "a boolean")?,
+            Given::Missing => false,
+            Given::Bool(b) => b,
+            other => return Err(other.wrong("exact_errors", "a boolean")),
         };
         let endpoint_header = header_name("header", keys.header, "x-lb-endpt")?;
         let session_header = header_name("session_header", keys.session_header, "x-lb-session")?;
@@ -196,6 +206,7 @@ impl PluginConfig {
 }
 
 /// Istio names clusters `outbound|<port>||<host>`; its authority is `<host>:<port>`.
+#[inline(never)]
 fn default_authority(cluster: &str) -> String {
     let parts: Vec<&str> = cluster.split('|').collect();
     match parts.as_slice() {
@@ -204,25 +215,29 @@ fn default_authority(cluster: &str) -> String {
     }
 }
 
-fn string(name: &str, given: Option<Given<String>>) -> Result<Option<String>, WireError> {
-    given.map(|g| g.get(name, "a string")).transpose()
+#[inline(never)]
+fn string(name: &str, given: Given) -> Result<Option<String>, WireError> {
+    match given {
+        Given::Missing => Ok(None),
+        Given::Str(s) => Ok(Some(s)),
+        other => Err(other.wrong(name, "a string")),
+    }
 }
 
+#[inline(never)]
 fn integer(
     name: &str,
-    given: Option<Given<u64>>,
+    given: Given,
     default: u64,
     min: u64,
     max: u64,
 ) -> Result<u64, WireError> {
     let value = match given {
-        None => return Ok(default),
-        Some(Given::Value(v)) => Some(v),
+        Given::Missing => return Ok(default),
+        Given::Unsigned(v) => Some(v),
         // A number that is not a u64: negative, fractional or too large.
-        Some(Given::Other("a number")) => None,
-        Some(Given::Other(kind)) => {
-            return Err(field(name, format!("must be an integer, got {kind}")));
-        }
+        Given::Other("a number") => None,
+        other => return Err(other.wrong(name, "an integer")),
     };
     match value {
         Some(v) if (min..=max).contains(&v) => Ok(v),
@@ -233,7 +248,8 @@ fn integer(
     }
 }
 
-fn path(name: &str, given: Option<Given<String>>, default: &str) -> Result<String, WireError> {
+#[inline(never)]
+fn path(name: &str, given: Given, default: &str) -> Result<String, WireError> {
     let p = string(name, given)?.unwrap_or_else(|| default.to_string());
     if !p.starts_with('/') {
         return Err(field(name, "must start with `/`"));
@@ -242,9 +258,10 @@ fn path(name: &str, given: Option<Given<String>>, default: &str) -> Result<Strin
     Ok(p)
 }
 
+#[inline(never)]
 fn header_name(
     name: &str,
-    given: Option<Given<String>>,
+    given: Given,
     default: &str,
 ) -> Result<String, WireError> {
     let h = string(name, given)?.unwrap_or_else(|| default.to_string());
@@ -261,6 +278,7 @@ fn header_name(
     Ok(h)
 }
 
+#[inline(never)]
 fn check_token(name: &str, value: &str) -> Result<(), WireError> {
     if value.is_empty() {
         return Err(field(name, "is empty"));

@@ -23,20 +23,29 @@ pub struct InFlight<T> {
 
 impl<T> Default for InFlight<T> {
     fn default() -> Self {
-        InFlight {
-            slots: std::iter::repeat_with(|| None).take(SLOTS).collect(),
-            overflow: FastMap::default(),
-        }
+        Self::new()
     }
 }
 
 impl<T> InFlight<T> {
+    /// Empty; the slots are made on the first insert (so a VM's state can
+    /// be a `const`, with no lazy initialisation per access).
+    pub const fn new() -> Self {
+        InFlight {
+            slots: Vec::new(),
+            overflow: FastMap::with_hasher(std::hash::BuildHasherDefault::new()),
+        }
+    }
+
     fn slot(id: u32) -> usize {
         id as usize & (SLOTS - 1)
     }
 
     /// Keep `record` for stream `id` (replacing one kept for the same id).
     pub fn insert(&mut self, id: u32, record: T) {
+        if self.slots.is_empty() {
+            self.slots = std::iter::repeat_with(|| None).take(SLOTS).collect();
+        }
         let Some(slot) = self.slots.get_mut(Self::slot(id)) else {
             return;
         };

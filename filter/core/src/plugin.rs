@@ -17,7 +17,6 @@
 
 use mplb_wire::PluginConfig;
 
-use crate::FilterError;
 use crate::host::{Buffer, CallResponse, Host, HttpHost, Level, Map};
 use crate::inflight::InFlight;
 use crate::stats::{Outcome, parse_status};
@@ -94,6 +93,15 @@ fn own_service(host: &dyn Host, cfg: &PluginConfig) -> Option<String> {
 }
 
 impl Plugin {
+    /// Not configured yet, nothing in flight (`const`: the shim's state).
+    pub const fn new() -> Self {
+        Plugin {
+            root: 0,
+            filter: None,
+            requests: InFlight::new(),
+        }
+    }
+
     /// The configured filter, if `root` is the root context it was
     /// configured for.
     fn filter_of(&mut self, root: u32) -> Option<&mut VmFilter> {
@@ -120,8 +128,9 @@ impl Plugin {
         let cfg = match PluginConfig::parse(&raw) {
             Ok(cfg) => cfg,
             Err(e) => {
-                let e = FilterError::config(e);
-                host.log(Level::Error, &format!("mplb: refusing to start: {e}"));
+                // `e` names the field: "field `mode`: ...".
+                let msg = format!("mplb: refusing to start: bad configuration: {e}");
+                host.log(Level::Error, &msg);
                 return false;
             }
         };

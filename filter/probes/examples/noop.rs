@@ -1,6 +1,6 @@
 //! A proxy-wasm HTTP filter that does nothing: the baseline of
 //! `scripts/bench-filter` (VM, context creation and callbacks, no work).
-//! Build: `cargo build -p mplb-filter --example noop --target wasm32-wasip1 --profile wasm-release`.
+//! Build: `cargo build -p mplb-filter-probes --example noop --target wasm32-wasip1 --profile wasm-release`.
 
 #[cfg(target_arch = "wasm32")]
 mod noop {

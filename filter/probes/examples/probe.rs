@@ -12,7 +12,7 @@
 //! matches); `status` get `:status` on the response headers; `rtime`
 //! get_current_time on the response headers. `step*N` makes that call N
 //! times (to price one call well above the noise of a shared machine).
-//! Build: `cargo build -p mplb-filter --example probe --target wasm32-wasip1 --profile wasm-release`.
+//! Build: `cargo build -p mplb-filter-probes --example probe --target wasm32-wasip1 --profile wasm-release`.
 
 #[cfg(target_arch = "wasm32")]
 mod probe {
@@ -56,14 +56,7 @@ mod probe {
                 .flatten()
                 .unwrap_or_default();
             let text = String::from_utf8_lossy(&raw);
-            let has = |s: &str| {
-                text.split(['+', ','])
-                    .filter_map(|t| {
-                        let (name, n) = t.trim().split_once('*').unwrap_or((t.trim(), "1"));
-                        (name == s).then(|| n.parse::<u32>().unwrap_or(1))
-                    })
-                    .sum::<u32>()
-            };
+            let has = |s: &str| mplb_filter_probes::step_count(&text, s);
             self.steps = Rc::new(Steps {
                 time: has("time"),
                 auth: has("auth"),

@@ -21,7 +21,7 @@ mod exports {
     use mplb_proxy_abi::ProxyHost;
 
     thread_local! {
-        static PLUGIN: RefCell<Plugin> = RefCell::new(Plugin::default());
+        static PLUGIN: RefCell<Plugin> = const { RefCell::new(Plugin::new()) };
     }
 
     fn with_plugin<R>(f: impl FnOnce(&mut Plugin) -> R) -> Option<R> {
