@@ -18,8 +18,8 @@ mod table;
 pub mod testing;
 
 pub use error::WireError;
-pub use plugin_config::{MAX_CONFIG_BYTES, Mode, PluginConfig};
 pub use names::{NameClash, NameIndex, check_name, default_aliases};
+pub use plugin_config::{MAX_CONFIG_BYTES, Mode, PluginConfig};
 pub use report::{HostReport, MAX_REPORT_BYTES, MAX_REPORT_PODS, PodCpu};
 pub use stats::{MAX_STATS_BYTES, MAX_STATS_PODS, PodStats, ProxyStats};
 pub use table::{

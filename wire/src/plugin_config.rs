@@ -88,25 +88,20 @@ fn field(field: &str, reason: impl Into<String>) -> WireError {
     }
 }
 
-/// The key a serde error about the object's keys names (`unknown field
-/// `x`, expected ...`, `duplicate field `x``), with the reason.
+/// A serde error as a field error: the key it names (`unknown field `x`,
+/// expected ...`, `duplicate field `x``), else the body as a whole.
 #[inline(never)]
-fn key_error(e: &serde_json::Error) -> WireError {
+fn key_error(e: &serde_json::Error, object: bool) -> WireError {
     if e.classify() != serde_json::error::Category::Data {
         return field("<config>", format!("not JSON: {e}"));
     }
     let msg = e.to_string();
-    for (prefix, reason) in [
-        ("unknown field `", "unknown key"),
-        ("duplicate field `", "given twice"),
-    ] {
-        if let Some(rest) = msg.strip_prefix(prefix)
-            && let Some((key, _)) = rest.split_once('`')
-        {
-            return field(key, reason);
-        }
+    let key = msg.split('`').nth(1).filter(|_| object);
+    match key {
+        Some(key) if msg.starts_with("unknown field") => field(key, "unknown key"),
+        Some(key) if msg.starts_with("duplicate field") => field(key, "given twice"),
+        _ => field("<config>", "not a JSON object"),
     }
-    field("<config>", "not a JSON object")
 }
 
 impl PluginConfig {
@@ -119,13 +114,12 @@ impl PluginConfig {
             ));
         }
         // Only an object: serde would also fill a struct from an array.
-        if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-            return Err(match serde_json::from_slice::<Given>(body) {
-                Ok(_) => field("<config>", "not a JSON object"),
-                Err(e) => field("<config>", format!("not JSON: {e}")),
-            });
-        }
-        let keys: Keys = serde_json::from_slice(body).map_err(|e| key_error(&e))?;
+        let object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+        let keys: Keys = match serde_json::from_slice(body) {
+            Ok(keys) if object => keys,
+            Ok(_) => return Err(field("<config>", "not a JSON object")),
+            Err(e) => return Err(key_error(&e, object)),
+        };
         let cluster = string("weight_server_cluster", keys.weight_server_cluster)?
             .ok_or_else(|| field("weight_server_cluster", "is required"))?;
         check_token("weight_server_cluster", &cluster)?;
@@ -138,8 +132,13 @@ impl PluginConfig {
         };
         let weights_path = path("weights_path", keys.weights_path, "/v1/weights")?;
         let stats_path = path("stats_path", keys.stats_path, "/v1/stats")?;
-        let poll_interval_ms =
-            integer("poll_interval_ms", keys.poll_interval_ms, 1000, 10, 3_600_000)?;
+        let poll_interval_ms = integer(
+            "poll_interval_ms",
+            keys.poll_interval_ms,
+            1000,
+            10,
+            3_600_000,
+        )?;
         let poll_timeout_ms = integer("poll_timeout_ms", keys.poll_timeout_ms, 500, 1, 60_000)?;
         let table_ttl_ms = integer("table_ttl_ms", keys.table_ttl_ms, 30_000, 1, 86_400_000)?;
         let response_samples_per_s = integer(
@@ -208,9 +207,11 @@ impl PluginConfig {
 /// Istio names clusters `outbound|<port>||<host>`; its authority is `<host>:<port>`.
 #[inline(never)]
 fn default_authority(cluster: &str) -> String {
-    let parts: Vec<&str> = cluster.split('|').collect();
-    match parts.as_slice() {
-        [_, port, _, host] if !host.is_empty() && !port.is_empty() => format!("{host}:{port}"),
+    let mut parts = cluster.split('|');
+    match (parts.nth(1), parts.nth(1), parts.next()) {
+        (Some(port), Some(host), None) if !host.is_empty() && !port.is_empty() => {
+            format!("{host}:{port}")
+        }
         _ => cluster.to_string(),
     }
 }
@@ -225,13 +226,7 @@ fn string(name: &str, given: Given) -> Result<Option<String>, WireError> {
 }
 
 #[inline(never)]
-fn integer(
-    name: &str,
-    given: Given,
-    default: u64,
-    min: u64,
-    max: u64,
-) -> Result<u64, WireError> {
+fn integer(name: &str, given: Given, default: u64, min: u64, max: u64) -> Result<u64, WireError> {
     let value = match given {
         Given::Missing => return Ok(default),
         Given::Unsigned(v) => Some(v),
@@ -259,11 +254,7 @@ fn path(name: &str, given: Given, default: &str) -> Result<String, WireError> {
 }
 
 #[inline(never)]
-fn header_name(
-    name: &str,
-    given: Given,
-    default: &str,
-) -> Result<String, WireError> {
+fn header_name(name: &str, given: Given, default: &str) -> Result<String, WireError> {
     let h = string(name, given)?.unwrap_or_else(|| default.to_string());
     let ok = !h.is_empty()
         && h.len() <= 128

@@ -68,14 +68,17 @@ impl Host for ProxyHost {
 impl HttpHost for ProxyHost {
     type Value = HostValue;
 
+    #[inline]
     fn header(&self, map: Map, name: &str) -> Option<HostValue> {
         crate::header(map, name)
     }
 
+    #[inline]
     fn set_header(&self, map: Map, name: &str, value: &str) -> bool {
         crate::set_header(map, name, value)
     }
 
+    #[inline]
     fn remove_header(&self, map: Map, name: &str) -> bool {
         crate::remove_header(map, name)
     }

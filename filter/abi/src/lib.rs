@@ -18,8 +18,8 @@ mod host;
 mod value;
 
 pub use host::ProxyHost;
-pub use value::{HostValue, proxy_on_memory_allocate};
 use value::take;
+pub use value::{HostValue, proxy_on_memory_allocate};
 
 use std::ptr::{null, null_mut};
 
@@ -176,7 +176,13 @@ pub fn header(map: Map, name: &str) -> Option<HostValue> {
     let (mut data, mut size) = (null_mut(), 0usize);
     // SAFETY: pointer and length of a live str; out-pointers to live locals.
     let status = unsafe {
-        proxy_get_header_map_value(map_type(map), name.as_ptr(), name.len(), &mut data, &mut size)
+        proxy_get_header_map_value(
+            map_type(map),
+            name.as_ptr(),
+            name.len(),
+            &mut data,
+            &mut size,
+        )
     };
     // Taken either way: a value placed before a failure is released.
     let value = HostValue::take(data, size);

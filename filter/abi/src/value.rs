@@ -104,4 +104,3 @@ impl Drop for HostValue {
 pub(crate) fn take(data: *mut u8, size: usize) -> Vec<u8> {
     HostValue::take(data, size).into_vec()
 }
-

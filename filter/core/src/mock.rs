@@ -48,7 +48,7 @@ pub struct MockHost {
     pub logs: RefCell<Vec<(Level, String)>>,
     pub fail_calls: Cell<bool>,
     /// Header maps, by map: (name, value) in order.
-    pub headers: RefCell<HashMap<MapKey, Vec<(String, Vec<u8>)>>>,
+    pub headers: RefCell<HashMap<MapKey, Headers>>,
     /// Buffers (the plugin configuration, a call's answer body).
     pub buffers: RefCell<HashMap<BufferKey, Vec<u8>>>,
     /// Host properties, by path joined with `.`.
@@ -61,6 +61,8 @@ pub struct MockHost {
     pub reads: RefCell<Vec<(MapKey, String)>>,
 }
 
+/// One header map: (name, raw value) in order.
+pub type Headers = Vec<(String, Vec<u8>)>;
 /// [`Map`] as a hash key.
 pub type MapKey = u8;
 /// [`Buffer`] as a hash key.

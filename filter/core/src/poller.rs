@@ -8,10 +8,10 @@
 //! - Proxy stats go as a second call, `POST {stats_path}` with a
 //!   `ProxyStats` JSON body aggregated across the worker VMs.
 
-use mplb_wire::PluginConfig;
 use crate::host::{CallResponse, Host, Level, LogLimiter};
 use crate::stats;
 use crate::table_store::TableStore;
+use mplb_wire::PluginConfig;
 
 /// Which call a token belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

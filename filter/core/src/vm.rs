@@ -4,13 +4,13 @@
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use mplb_wire::{Mode, PluginConfig};
 use crate::host::{CallResponse, Host};
 use crate::lease;
 use crate::poller::Poller;
 use crate::route::{Action, LastDest, act, decide};
 use crate::stats::{LocalStats, Outcome};
 use crate::table_store::TableStore;
+use mplb_wire::{Mode, PluginConfig};
 
 /// A request the filter sent to a known pod (for the proxy stats).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,8 +6,8 @@ const CLUSTER: &str = "outbound|8080||weight-server.mplb-system.svc.cluster.loca
 
 #[test]
 fn defaults_apply_when_only_the_cluster_is_given() {
-    let c =
-        PluginConfig::parse(format!(r#"{{"weight_server_cluster":"{CLUSTER}"}}"#).as_bytes()).unwrap();
+    let c = PluginConfig::parse(format!(r#"{{"weight_server_cluster":"{CLUSTER}"}}"#).as_bytes())
+        .unwrap();
     assert_eq!(
         c.weight_server_authority,
         "weight-server.mplb-system.svc.cluster.local:8080"
@@ -203,7 +203,10 @@ fn the_error_text_names_the_field_as_before() {
     ];
     for (body, field, reason) in cases {
         match PluginConfig::parse(body.as_bytes()) {
-            Err(WireError::Field { field: f, reason: r }) => {
+            Err(WireError::Field {
+                field: f,
+                reason: r,
+            }) => {
                 assert_eq!(&f, field, "{body}");
                 assert!(r.starts_with(reason), "{body}: {r}");
             }
