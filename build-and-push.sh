@@ -7,7 +7,7 @@
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-crate_version="$(sed -n 's/^version = "\(.*\)"/\1/p' "$repo/filter/Cargo.toml" | head -1)"
+crate_version="$(sed -n 's/^version = "\(.*\)"/\1/p' "$repo/filter/wasm/Cargo.toml" | head -1)"
 
 usage() {
   cat <<USAGE

@@ -74,6 +74,7 @@ fn wire_error(e: &WireError) -> (ApiError, &'static str) {
         WireError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
         WireError::Malformed(_) => (StatusCode::BAD_REQUEST, "malformed"),
         WireError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
+        WireError::Field { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
     };
     (ApiError::new(status, e.to_string()), reason)
 }

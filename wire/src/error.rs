@@ -18,6 +18,14 @@ pub enum WireError {
     /// Well-formed JSON that breaks a rule of the contract.
     #[error("invalid: {0}")]
     Invalid(String),
+    /// A configuration field is unusable (`<config>`: the body itself).
+    #[error("field `{field}`: {reason}")]
+    Field {
+        /// The field, as the JSON key.
+        field: String,
+        /// Why it was refused.
+        reason: String,
+    },
 }
 
 impl WireError {

@@ -1,8 +1,8 @@
 //! The v1 wire contracts of multiparty-lb, shared by the proxy-wasm filter
 //! (wasm32-wasip1), the weight server, the host agent and the lab: the
-//! weights table, host reports, proxy stats, the topology file
-//! ([`topology`]), the admin API's bodies ([`admin`]) and the name rules
-//! ([`names`]).
+//! weights table, host reports, proxy stats, the filter's plugin
+//! configuration, the topology file ([`topology`]), the admin API's bodies
+//! ([`admin`]) and the name rules ([`names`]).
 //!
 //! Every type here is plain serde JSON. Readers never trust a peer: each
 //! contract has a `parse` that bounds the body size, decodes, and validates the
@@ -15,6 +15,7 @@
 pub mod admin;
 mod error;
 pub mod names;
+mod plugin_config;
 mod report;
 mod stats;
 mod table;
@@ -24,6 +25,7 @@ pub mod topology;
 
 pub use error::WireError;
 pub use names::{NameClash, NameIndex, ambiguous_names, check_name, default_aliases};
+pub use plugin_config::{MAX_CONFIG_BYTES, Mode, PluginConfig};
 pub use report::{HostReport, MAX_REPORT_BYTES, MAX_REPORT_PODS, PodCpu};
 pub use stats::{MAX_STATS_BYTES, MAX_STATS_PODS, PodStats, ProxyStats};
 pub use table::{

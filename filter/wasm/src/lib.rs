@@ -1,0 +1,71 @@
+//! `mplb-filter`: the multiparty-lb proxy-wasm HTTP filter module (the
+//! cdylib Envoy loads, `mplb_filter.wasm`).
+//!
+//! Role: the shim between Envoy and the filter's logic. It exports only the
+//! callbacks the filter needs (Envoy skips a callback a module does not
+//! export: a request costs two calls, request headers and log) and forwards
+//! each to the VM's [`Plugin`] (`mplb-filter-core`, where every decision is
+//! made) with the host calls of `mplb-proxy-abi`; it decides nothing. The
+//! other module exports (`_initialize`, ABI version, VM start, memory
+//! allocation) come from `mplb-proxy-abi`.
+//!
+//! Re-entrancy: the state is borrowed with `try_borrow_mut`; a callback that
+//! arrives while another holds it (the host calling back from inside a host
+//! call) is ignored, never a panic.
+
+#[cfg(target_arch = "wasm32")]
+mod exports {
+    use std::cell::RefCell;
+
+    use mplb_filter_core::Plugin;
+    use mplb_proxy_abi::ProxyHost;
+
+    thread_local! {
+        static PLUGIN: RefCell<Plugin> = const { RefCell::new(Plugin::new()) };
+    }
+
+    fn with_plugin<R>(f: impl FnOnce(&mut Plugin) -> R) -> Option<R> {
+        PLUGIN.with(|p| p.try_borrow_mut().ok().map(|mut p| f(&mut p)))
+    }
+
+    /// `Continue` in the proxy-wasm `Action` enum.
+    const CONTINUE: u32 = 0;
+
+    /// The plugin (re)configured for root context `root`.
+    #[unsafe(no_mangle)]
+    pub extern "C" fn proxy_on_configure(root: u32, _size: usize) -> u32 {
+        let started = with_plugin(|p| p.configure(&ProxyHost, root));
+        u32::from(started == Some(true))
+    }
+
+    /// The VM's tick.
+    #[unsafe(no_mangle)]
+    pub extern "C" fn proxy_on_tick(root: u32) {
+        with_plugin(|p| p.on_tick(&ProxyHost, root));
+    }
+
+    /// The answer to a call to the weight server.
+    #[unsafe(no_mangle)]
+    pub extern "C" fn proxy_on_http_call_response(
+        root: u32,
+        token: u32,
+        num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        with_plugin(|p| p.on_http_call_response(&ProxyHost, root, token, num_headers, body_size));
+    }
+
+    /// A request's headers.
+    #[unsafe(no_mangle)]
+    pub extern "C" fn proxy_on_request_headers(id: u32, _n: usize, _eos: u32) -> u32 {
+        with_plugin(|p| p.on_request_headers(&ProxyHost, id));
+        CONTINUE
+    }
+
+    /// The end of a stream (after its access log).
+    #[unsafe(no_mangle)]
+    pub extern "C" fn proxy_on_log(id: u32) {
+        with_plugin(|p| p.on_log(&ProxyHost, id));
+    }
+}

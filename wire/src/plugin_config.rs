@@ -1,0 +1,287 @@
+//! The filter's plugin configuration: the WasmPlugin `pluginConfig` JSON
+//! object, read by the filter when Envoy configures it.
+//!
+//! Every key but `weight_server_cluster` is optional. Parsing is strict: an
+//! unknown key, a key given twice, a wrong type or an out-of-range value is a
+//! [`WireError::Field`] naming the field and the reason (`<config>` when the
+//! body itself is unusable), and the plugin refuses to start. The keys are
+//! the fields of one serde struct (`Keys`, `deny_unknown_fields`): there is
+//! no second list to keep in step.
+
+mod given;
+
+use serde::Deserialize;
+
+use crate::WireError;
+use given::Given;
+
+/// Largest accepted configuration body.
+pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
+
+/// How the chosen endpoint is handed to Envoy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Stamp `header: <pod>`; a route per pod (VirtualService subset) matches it.
+    Subset,
+    /// Stamp `session_header: base64(ip:port)` for Envoy's stateful_session filter.
+    Session,
+}
+
+/// The parsed, validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginConfig {
+    /// The Envoy cluster of the weight server (`outbound|<port>||<host>` in Istio).
+    pub weight_server_cluster: String,
+    /// The `:authority` of calls to the weight server (default: from the cluster name).
+    pub weight_server_authority: String,
+    /// Path of the weights table (`GET`).
+    pub weights_path: String,
+    /// Path the proxy stats are posted to.
+    pub stats_path: String,
+    /// How often the lease holder polls, ms.
+    pub poll_interval_ms: u64,
+    /// Timeout of one call to the weight server, ms.
+    pub poll_timeout_ms: u64,
+    /// Time-to-live of a table when the server gives none shorter, ms.
+    pub table_ttl_ms: u64,
+    /// The endpoint header (`x-lb-endpt`).
+    pub header: String,
+    /// How the chosen endpoint is handed to Envoy.
+    pub mode: Mode,
+    /// The stateful-session header (`x-lb-session`).
+    pub session_header: String,
+    /// This workload's own service; `None` when the config does not say
+    /// (the filter then asks the environment and the node metadata).
+    pub service: Option<String>,
+    /// Responses a VM observes (reads the status of, and times) per
+    /// destination pod and second, about; the others are counted by number.
+    pub response_samples_per_s: u64,
+    /// Read the status of every response, so error counts are exact, not
+    /// estimated (one more host call per request).
+    pub exact_errors: bool,
+}
+
+/// The keys of `pluginConfig`, each as given.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct Keys {
+    weight_server_cluster: Given,
+    weight_server_authority: Given,
+    weights_path: Given,
+    stats_path: Given,
+    poll_interval_ms: Given,
+    poll_timeout_ms: Given,
+    table_ttl_ms: Given,
+    header: Given,
+    mode: Given,
+    session_header: Given,
+    service: Given,
+    response_samples_per_s: Given,
+    exact_errors: Given,
+}
+
+#[inline(never)]
+fn field(field: &str, reason: impl Into<String>) -> WireError {
+    WireError::Field {
+        field: field.to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// A serde error as a field error: the key it names (`unknown field `x`,
+/// expected ...`, `duplicate field `x``), else the body as a whole.
+#[inline(never)]
+fn key_error(e: &serde_json::Error, object: bool) -> WireError {
+    if e.classify() != serde_json::error::Category::Data {
+        return field("<config>", format!("not JSON: {e}"));
+    }
+    let msg = e.to_string();
+    let key = msg.split('`').nth(1).filter(|_| object);
+    match key {
+        Some(key) if msg.starts_with("unknown field") => field(key, "unknown key"),
+        Some(key) if msg.starts_with("duplicate field") => field(key, "given twice"),
+        _ => field("<config>", "not a JSON object"),
+    }
+}
+
+impl PluginConfig {
+    /// Parse and validate the plugin configuration bytes.
+    pub fn parse(body: &[u8]) -> Result<PluginConfig, WireError> {
+        if body.len() > MAX_CONFIG_BYTES {
+            return Err(field(
+                "<config>",
+                format!("{} bytes exceed {MAX_CONFIG_BYTES}", body.len()),
+            ));
+        }
+        // Only an object: serde would also fill a struct from an array.
+        let object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+        let keys: Keys = match serde_json::from_slice(body) {
+            Ok(keys) if object => keys,
+            Ok(_) => return Err(field("<config>", "not a JSON object")),
+            Err(e) => return Err(key_error(&e, object)),
+        };
+        let cluster = string("weight_server_cluster", keys.weight_server_cluster)?
+            .ok_or_else(|| field("weight_server_cluster", "is required"))?;
+        check_token("weight_server_cluster", &cluster)?;
+        let authority = match string("weight_server_authority", keys.weight_server_authority)? {
+            Some(a) => {
+                check_token("weight_server_authority", &a)?;
+                a
+            }
+            None => default_authority(&cluster),
+        };
+        let weights_path = path("weights_path", keys.weights_path, "/v1/weights")?;
+        let stats_path = path("stats_path", keys.stats_path, "/v1/stats")?;
+        let poll_interval_ms = integer(
+            "poll_interval_ms",
+            keys.poll_interval_ms,
+            1000,
+            10,
+            3_600_000,
+        )?;
+        let poll_timeout_ms = integer("poll_timeout_ms", keys.poll_timeout_ms, 500, 1, 60_000)?;
+        let table_ttl_ms = integer("table_ttl_ms", keys.table_ttl_ms, 30_000, 1, 86_400_000)?;
+        let response_samples_per_s = integer(
+            "response_samples_per_s",
+            keys.response_samples_per_s,
+            32,
+            1,
+            1_000_000,
+        )?;
+        let exact_errors = match keys.exact_errors {
+            Given::Missing => false,
+            Given::Bool(b) => b,
+            other => return Err(other.wrong("exact_errors", "a boolean")),
+        };
+        let endpoint_header = header_name("header", keys.header, "x-lb-endpt")?;
+        let session_header = header_name("session_header", keys.session_header, "x-lb-session")?;
+        if endpoint_header == session_header {
+            return Err(field("session_header", "must differ from `header`"));
+        }
+        let mode = match string("mode", keys.mode)?.as_deref() {
+            None | Some("subset") => Mode::Subset,
+            Some("session") => Mode::Session,
+            Some(other) => {
+                return Err(field(
+                    "mode",
+                    format!("{other:?} is not `subset` or `session`"),
+                ));
+            }
+        };
+        let service = string("service", keys.service)?;
+        if let Some(s) = &service {
+            check_token("service", s)?;
+        }
+        Ok(PluginConfig {
+            weight_server_cluster: cluster,
+            weight_server_authority: authority,
+            weights_path,
+            stats_path,
+            poll_interval_ms,
+            poll_timeout_ms,
+            table_ttl_ms,
+            header: endpoint_header,
+            mode,
+            session_header,
+            service: service.map(|s| s.to_ascii_lowercase()),
+            response_samples_per_s,
+            exact_errors,
+        })
+    }
+
+    /// How often each VM's tick runs: a quarter of the poll interval, kept
+    /// between 10 ms and 1 s, so a new table reaches every worker well within
+    /// two poll periods.
+    pub fn tick_ms(&self) -> u64 {
+        (self.poll_interval_ms / 4).clamp(10, 1000)
+    }
+
+    /// Responses a VM observes per destination pod and tick: its share of
+    /// `response_samples_per_s` (at least 1).
+    pub fn samples_per_tick(&self) -> u32 {
+        let n = (self.response_samples_per_s * self.tick_ms()).div_ceil(1000);
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+}
+
+/// Istio names clusters `outbound|<port>||<host>`; its authority is `<host>:<port>`.
+#[inline(never)]
+fn default_authority(cluster: &str) -> String {
+    let mut parts = cluster.split('|');
+    match (parts.nth(1), parts.nth(1), parts.next()) {
+        (Some(port), Some(host), None) if !host.is_empty() && !port.is_empty() => {
+            format!("{host}:{port}")
+        }
+        _ => cluster.to_string(),
+    }
+}
+
+#[inline(never)]
+fn string(name: &str, given: Given) -> Result<Option<String>, WireError> {
+    match given {
+        Given::Missing => Ok(None),
+        Given::Str(s) => Ok(Some(s)),
+        other => Err(other.wrong(name, "a string")),
+    }
+}
+
+#[inline(never)]
+fn integer(name: &str, given: Given, default: u64, min: u64, max: u64) -> Result<u64, WireError> {
+    let value = match given {
+        Given::Missing => return Ok(default),
+        Given::Unsigned(v) => Some(v),
+        // A number that is not a u64: negative, fractional or too large.
+        Given::Other("a number") => None,
+        other => return Err(other.wrong(name, "an integer")),
+    };
+    match value {
+        Some(v) if (min..=max).contains(&v) => Ok(v),
+        _ => Err(field(
+            name,
+            format!("must be an integer between {min} and {max}"),
+        )),
+    }
+}
+
+#[inline(never)]
+fn path(name: &str, given: Given, default: &str) -> Result<String, WireError> {
+    let p = string(name, given)?.unwrap_or_else(|| default.to_string());
+    if !p.starts_with('/') {
+        return Err(field(name, "must start with `/`"));
+    }
+    check_token(name, &p)?;
+    Ok(p)
+}
+
+#[inline(never)]
+fn header_name(name: &str, given: Given, default: &str) -> Result<String, WireError> {
+    let h = string(name, given)?.unwrap_or_else(|| default.to_string());
+    let ok = !h.is_empty()
+        && h.len() <= 128
+        && h.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if !ok {
+        return Err(field(
+            name,
+            "must be a lowercase header name of [a-z0-9-_], at most 128 bytes",
+        ));
+    }
+    Ok(h)
+}
+
+#[inline(never)]
+fn check_token(name: &str, value: &str) -> Result<(), WireError> {
+    if value.is_empty() {
+        return Err(field(name, "is empty"));
+    }
+    if value.len() > 1024 {
+        return Err(field(name, "is longer than 1024 bytes"));
+    }
+    if value.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(field(name, "contains whitespace or control characters"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
