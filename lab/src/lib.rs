@@ -24,6 +24,7 @@ pub mod run;
 pub mod scenario;
 pub mod stack;
 pub mod summary;
+pub mod thresholds;
 pub mod validate_wasm;
 
 pub use error::{Error, Result};

@@ -82,7 +82,7 @@ pub struct BenchArgs {
     #[arg(long, num_args = 1..)]
     pub pool: Vec<PathBuf>,
     /// Count instructions per request under valgrind instead of timing.
-    #[arg(long, env = "INSTRUCTIONS")]
+    #[arg(long, env = "INSTRUCTIONS", value_parser = clap::builder::BoolishValueParser::new())]
     pub instructions: bool,
     /// Warm-up seconds under valgrind.
     #[arg(long, env = "WARM", default_value_t = 15)]
@@ -97,7 +97,7 @@ pub struct BenchArgs {
     #[arg(long, env = "CG_OUT")]
     pub cg_out: Option<PathBuf>,
     /// Send every request with an Istio sidecar's outbound headers.
-    #[arg(long, env = "MESH_HEADERS")]
+    #[arg(long, env = "MESH_HEADERS", value_parser = clap::builder::BoolishValueParser::new())]
     pub mesh_headers: bool,
     /// Responses the filter observes per pod and second (default 32; 1 with --instructions).
     #[arg(long, env = "SAMPLES_PER_S")]
