@@ -238,7 +238,14 @@ fn print_report(
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default();
-    let version = mplb_envoy_harness::binary::version(&bench.envoy).unwrap_or_default();
+    // `1.40.0/Clean` out of Envoy's version line, as the script printed it.
+    let line = mplb_envoy_harness::binary::version(&bench.envoy).unwrap_or_default();
+    let version = line
+        .split('/')
+        .zip(line.split('/').skip(1))
+        .find(|(_, b)| *b == "Clean")
+        .map(|(a, _)| format!("{a}/Clean"))
+        .unwrap_or(line.clone());
     println!();
     println!("uptime: {uptime}");
     println!(
