@@ -121,55 +121,11 @@ else
 fi
 
 # ---- 2. check Envoy loads it ---------------------------------------------
-find_envoy() {
-  if [ -n "${MPLB_ENVOY:-}" ]; then echo "$MPLB_ENVOY"
-  elif [ -x "$HOME/.cache/mplb/venv/bin/envoy" ]; then echo "$HOME/.cache/mplb/venv/bin/envoy"
-  elif command -v envoy >/dev/null; then command -v envoy
-  else die "envoy not found: run scripts/setup.sh (or set MPLB_ENVOY)"; fi
-}
-envoy="$(find_envoy)"
+# The validation config is built by the project's Envoy harness (mplb-lab validate-wasm).
 cluster='outbound|8080||weight-server.mplb-system.svc.cluster.local'
-cat >"$work/envoy-validate.yaml" <<EOF
-static_resources:
-  listeners:
-  - name: validate
-    address: {socket_address: {address: 127.0.0.1, port_value: 0}}
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: validate
-          route_config:
-            virtual_hosts:
-            - {name: all, domains: ["*"], routes: [{match: {prefix: "/"}, direct_response: {status: 200}}]}
-          http_filters:
-          - name: mplb
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
-              config:
-                name: mplb
-                fail_open: false
-                configuration:
-                  "@type": type.googleapis.com/google.protobuf.StringValue
-                  value: '{"weight_server_cluster": "$cluster"}'
-                vm_config:
-                  vm_id: mplb
-                  runtime: envoy.wasm.runtime.v8
-                  code: {local: {filename: "$work/plugin.wasm"}}
-          - name: envoy.filters.http.router
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
-  clusters:
-  - name: "$cluster"
-    type: STATIC
-    load_assignment:
-      cluster_name: "$cluster"
-      endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: 1}}}}]}]
-EOF
-log "envoy --mode validate with the module loaded ($envoy)"
-if ! timeout 120 "$envoy" --mode validate -c "$work/envoy-validate.yaml" -l error \
-    >"$work/envoy-validate.log" 2>&1; then
+log "envoy --mode validate with the module loaded (mplb-lab validate-wasm)"
+if ! (cd "$repo" && cargo run -q -p mplb-lab --bin mplb-lab -- validate-wasm \
+    --wasm "$work/plugin.wasm" --weight-server-cluster "$cluster") >"$work/envoy-validate.log" 2>&1; then
   cat "$work/envoy-validate.log" >&2
   die "Envoy refused the module"
 fi

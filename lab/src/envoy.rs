@@ -3,11 +3,17 @@
 //! service, one route per pod matching `x-lb-endpt: <pod>` to a cluster with
 //! only that pod, then a default route to a LEAST_REQUEST cluster of all its
 //! pods. Session mode instead relies on Envoy's stateful_session filter
-//! (header `x-lb-session`, base64 `ip:port`) on the default cluster.
+//! (header `x-lb-session`, base64 `ip:port`) on the default cluster. The
+//! configuration is built with the project's Envoy harness (`mplb-envoy-harness`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use mplb_envoy_harness::{
+    self as harness, Bootstrap, Cluster, HttpFilter, Launch, LbPolicy, Listener, Route,
+    VirtualHost, WasmFilter,
+};
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
@@ -50,25 +56,11 @@ pub struct EnvoySpec {
 }
 
 /// The header the filter stamps.
-pub const ENDPOINT_HEADER: &str = "x-lb-endpt";
+pub const ENDPOINT_HEADER: &str = harness::ENDPOINT_HEADER;
 /// The session header (session mode).
-pub const SESSION_HEADER: &str = "x-lb-session";
-
-fn endpoint(addr: &SocketAddr) -> Value {
-    json!({"endpoint": {"address": {"socket_address": {
-        "address": addr.ip().to_string(), "port_value": addr.port()}}}})
-}
-
-fn cluster(name: &str, addrs: &[SocketAddr], lb_policy: &str) -> Value {
-    json!({
-        "name": name,
-        "type": "STATIC",
-        "connect_timeout": "1s",
-        "lb_policy": lb_policy,
-        "load_assignment": {"cluster_name": name, "endpoints": [{
-            "lb_endpoints": addrs.iter().map(endpoint).collect::<Vec<_>>()}]},
-    })
-}
+pub const SESSION_HEADER: &str = harness::SESSION_HEADER;
+/// The route timeout of every route.
+const ROUTE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The cluster name of one pod of a service.
 pub fn pod_cluster(service: &str, pod: &str) -> String {
@@ -93,137 +85,74 @@ impl EnvoySpec {
     }
 
     /// The whole bootstrap configuration.
-    pub fn bootstrap(&self) -> Result<Value> {
+    pub fn bootstrap(&self) -> Result<Bootstrap> {
         let up = &self.upstream;
         let mut routes = Vec::new();
-        let mut clusters = vec![cluster(
-            &up.name,
-            &up.pods.iter().map(|(_, a)| *a).collect::<Vec<_>>(),
-            "LEAST_REQUEST",
-        )];
+        let mut clusters = vec![
+            Cluster::new(&up.name, up.pods.iter().map(|(_, a)| *a))
+                .lb_policy(LbPolicy::LeastRequest),
+        ];
         if self.steering != Steering::Session {
             for (pod, addr) in &up.pods {
                 let name = pod_cluster(&up.name, pod);
-                routes.push(json!({
-                    "match": {"prefix": "/", "headers": [{
-                        "name": ENDPOINT_HEADER, "string_match": {"exact": pod}}]},
-                    "route": {"cluster": name, "timeout": "15s"},
-                }));
-                clusters.push(cluster(&name, &[*addr], "ROUND_ROBIN"));
+                routes.push(
+                    Route::to_cluster(&name)
+                        .header(ENDPOINT_HEADER, pod)
+                        .timeout(ROUTE_TIMEOUT),
+                );
+                clusters.push(Cluster::new(name, [*addr]));
             }
         }
-        routes.push(
-            json!({"match": {"prefix": "/"}, "route": {"cluster": up.name, "timeout": "15s"}}),
-        );
-        clusters.push(cluster(
-            "weight_server",
-            &[self.weight_server],
-            "ROUND_ROBIN",
-        ));
+        routes.push(Route::to_cluster(&up.name).timeout(ROUTE_TIMEOUT));
+        clusters.push(Cluster::new("weight_server", [self.weight_server]));
 
-        let mut filters = Vec::new();
+        let mut listener =
+            Listener::new("outbound", self.listen, Vec::new()).stat_prefix(&self.name);
+        listener.virtual_hosts = vec![VirtualHost::all(&up.name, routes)];
         if self.steering != Steering::Off {
             let wasm = self.wasm.as_ref().ok_or_else(|| {
                 Error::Precondition("the filter is on but no --wasm file was found".into())
             })?;
-            filters.push(json!({
-                "name": "envoy.filters.http.wasm",
-                "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-                    "config": {
-                        "name": "mplb",
-                        "vm_config": {
-                            "vm_id": "mplb",
-                            "runtime": "envoy.wasm.runtime.v8",
-                            "code": {"local": {"filename": wasm.display().to_string()}},
-                        },
-                        "configuration": {
-                            "@type": "type.googleapis.com/google.protobuf.StringValue",
-                            "value": self.plugin_config().to_string(),
-                        },
-                    },
-                },
-            }));
+            listener = listener.filter(HttpFilter::Wasm(WasmFilter::new(
+                "mplb",
+                wasm,
+                self.plugin_config().to_string(),
+            )));
         }
         if self.steering == Steering::Session {
-            filters.push(json!({
-                "name": "envoy.filters.http.stateful_session",
-                "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.filters.http.stateful_session.v3.StatefulSession",
-                    "session_state": {
-                        "name": "envoy.http.stateful_session.header",
-                        "typed_config": {
-                            "@type": "type.googleapis.com/envoy.extensions.http.stateful_session.header.v3.HeaderBasedSessionState",
-                            "name": SESSION_HEADER,
-                        },
-                    },
-                },
-            }));
+            listener = listener.filter(HttpFilter::StatefulSession {
+                header: SESSION_HEADER.into(),
+            });
         }
-        filters.push(json!({
-            "name": "envoy.filters.http.router",
-            "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
-        }));
-
-        Ok(json!({
-            "node": {"id": self.name, "cluster": "mplb-lab"},
-            "admin": {"address": {"socket_address": {
-                "address": self.admin.ip().to_string(), "port_value": self.admin.port()}}},
-            "static_resources": {
-                "listeners": [{
-                    "name": "outbound",
-                    "address": {"socket_address": {
-                        "address": self.listen.ip().to_string(), "port_value": self.listen.port()}},
-                    "filter_chains": [{"filters": [{
-                        "name": "envoy.filters.network.http_connection_manager",
-                        "typed_config": {
-                            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-                            "stat_prefix": self.name,
-                            "route_config": {"name": "local", "virtual_hosts": [{
-                                "name": up.name, "domains": ["*"], "routes": routes}]},
-                            "http_filters": filters,
-                        },
-                    }]}],
-                }],
-                "clusters": clusters,
-            },
-        }))
+        Ok(Bootstrap {
+            node: Some((self.name.clone(), "mplb-lab".into())),
+            admin: Some(self.admin),
+            listeners: vec![listener],
+            clusters,
+        })
     }
 
     /// Write the bootstrap to `dir/<name>.json`.
     pub fn write(&self, dir: &Path) -> Result<PathBuf> {
         let path = dir.join(format!("{}.json", self.name));
-        let text = serde_json::to_string_pretty(&self.bootstrap()?)
+        self.bootstrap()?
+            .write(&path)
             .map_err(|e| Error::Results(e.to_string()))?;
-        std::fs::write(&path, text).map_err(|e| Error::io("write", &path, e))?;
         Ok(path)
+    }
+
+    /// How to start this Envoy (one worker, no hot restart, log level warn).
+    pub fn launch(&self, envoy: &Path, config: &Path) -> Launch {
+        let mut l = Launch::new(envoy, config);
+        l.disable_hot_restart = true;
+        l.log_level = "warn".into();
+        l
     }
 }
 
 /// Find Envoy: `$MPLB_ENVOY`, else `~/.cache/mplb/venv/bin/envoy`, else `envoy` on PATH.
 pub fn find_envoy() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("MPLB_ENVOY").filter(|p| !p.is_empty()) {
-        let p = PathBuf::from(p);
-        if p.is_file() {
-            return Ok(p);
-        }
-        return Err(Error::Precondition(format!(
-            "MPLB_ENVOY={} is not a file; run `. scripts/setup.sh`",
-            p.display()
-        )));
-    }
-    if let Some(home) = std::env::var_os("HOME") {
-        let p = PathBuf::from(home).join(".cache/mplb/venv/bin/envoy");
-        if p.is_file() {
-            return Ok(p);
-        }
-    }
-    crate::procs::which("envoy").ok_or_else(|| {
-        Error::Precondition(
-            "Envoy not found (MPLB_ENVOY, ~/.cache/mplb/venv/bin/envoy, PATH); run `. scripts/setup.sh`"
-                .into(),
-        )
-    })
+    harness::find_envoy().map_err(|e| Error::Precondition(e.to_string()))
 }
 
 #[cfg(test)]
@@ -252,7 +181,7 @@ mod tests {
 
     #[test]
     fn subset_routes_match_each_pod_then_default() {
-        let b = spec(Steering::Subset).bootstrap().unwrap();
+        let b = spec(Steering::Subset).bootstrap().unwrap().to_json();
         let hcm = &b["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"];
         let routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
             .as_array()
@@ -274,10 +203,10 @@ mod tests {
 
     #[test]
     fn off_has_no_filter_and_session_has_stateful_session_before_router() {
-        let b = spec(Steering::Off).bootstrap().unwrap();
+        let b = spec(Steering::Off).bootstrap().unwrap().to_json();
         let hcm = &b["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"];
         assert_eq!(hcm["http_filters"].as_array().unwrap().len(), 1);
-        let b = spec(Steering::Session).bootstrap().unwrap();
+        let b = spec(Steering::Session).bootstrap().unwrap().to_json();
         let hcm = &b["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"];
         let names: Vec<_> = hcm["http_filters"]
             .as_array()

@@ -10,6 +10,7 @@
 //! plot ([`report`], [`plot`]). `--quick` runs the end-to-end checks ([`quick`]).
 
 pub mod app;
+pub mod bench;
 pub mod cgroup;
 pub mod envoy;
 pub mod error;
@@ -23,5 +24,7 @@ pub mod run;
 pub mod scenario;
 pub mod stack;
 pub mod summary;
+pub mod thresholds;
+pub mod validate_wasm;
 
 pub use error::{Error, Result};

@@ -17,6 +17,7 @@ use crate::measure;
 use crate::run::Progress;
 use crate::scenario::Scenario;
 use crate::stack::{Binaries, Stack, StackConfig, prepare_cgroups};
+use crate::thresholds;
 
 /// Operator weights the split check sets (frontend from the gateway, profile
 /// from the frontend sidecars).
@@ -247,8 +248,11 @@ pub async fn run(
                     let w = measure::pod_weights(&t);
                     SPLIT.iter().all(|(_, ws)| {
                         let total: f64 = ws.iter().map(|(_, x)| x).sum();
-                        ws.iter()
-                            .all(|(p, x)| w.get(*p).is_some_and(|y| (y - x / total).abs() < 0.05))
+                        ws.iter().all(|(p, x)| {
+                            w.get(*p).is_some_and(|y| {
+                                (y - x / total).abs() < thresholds::SETTLE_TOLERANCE
+                            })
+                        })
                     })
                 })
             }
@@ -303,11 +307,11 @@ pub async fn run(
         rep.stamped_for_me += s.stamped_for_me - b.stamped_for_me;
         rep.stamped_other += s.stamped_other - b.stamped_other;
     }
-    if total_split < 300 {
+    if total_split < thresholds::MIN_SPLIT_REQUESTS {
         rep.failures
             .push(format!("split: only {total_split} requests served"));
     }
-    if rep.max_split_error > 0.07 {
+    if rep.max_split_error > thresholds::MAX_SPLIT_ERROR {
         rep.failures.push(format!(
             "split: off by {:.3} ({:?})",
             rep.max_split_error, rep.split
@@ -341,7 +345,7 @@ pub async fn run(
         .iter()
         .filter_map(|k| rep.drill_gateway.get(*k))
         .sum();
-    if rep.drill.requests < 400 || rep.drill.non_2xx > 0 || gw_bad > 0 {
+    if rep.drill.requests < thresholds::MIN_DRILL_REQUESTS || rep.drill.non_2xx > 0 || gw_bad > 0 {
         rep.failures.push(format!(
             "drill: {} requests, {} non-2xx (hey), {gw_bad} 4xx/5xx (gateway)",
             rep.drill.requests, rep.drill.non_2xx

@@ -371,14 +371,7 @@ impl Stack {
         }
         for spec in &specs {
             let conf = spec.write(&cfg.dir)?;
-            let mut cmd = Command::new(&bins.envoy);
-            cmd.arg("-c")
-                .arg(&conf)
-                .arg("--concurrency")
-                .arg("1")
-                .arg("--disable-hot-restart")
-                .arg("--log-level")
-                .arg("warn");
+            let cmd = spec.launch(&bins.envoy, &conf).command();
             stack
                 .envoys
                 .push(Proc::spawn_in(&spec.name, cmd, &cfg.dir, &infra)?);

@@ -1,5 +1,5 @@
 //! `mplb-filter-probes`: bench-only proxy-wasm filters for
-//! `scripts/bench-filter`, built as this crate's examples (not shipped, not
+//! `mplb-lab bench-filter`, built as this crate's examples (not shipped, not
 //! a production configuration):
 //!
 //! - `noop`: a do-nothing filter on the SDK, the baseline;

