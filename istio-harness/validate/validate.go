@@ -19,7 +19,7 @@ import (
 	"istio.io/istio/pkg/config/schema/collections"
 	"istio.io/istio/pkg/config/schema/resource"
 	"istio.io/istio/pkg/util/sets"
-	yml "istio.io/istio/pkg/yml"
+	yml "istio.io/istio/pkg/test/util/yml"
 )
 
 // Result is the verdict on one YAML document.
