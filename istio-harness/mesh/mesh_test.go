@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 )
@@ -66,9 +67,9 @@ func setWeights(t *testing.T, s *Stack, service string, w map[string]float64) {
 	}
 }
 
-func noRejections(t *testing.T, s *Stack) {
+func noRejections(t *testing.T, s *Stack, envoys ...*Envoy) {
 	t.Helper()
-	for _, e := range []*Envoy{s.Gateway, s.Sidecar} {
+	for _, e := range envoys {
 		if err := RejectCheck(e); err != nil {
 			t.Error(err)
 		}
@@ -134,7 +135,7 @@ func TestSubsetModeOnIstio(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	t.Run("no rejected config, no push errors", func(t *testing.T) { noRejections(t, s) })
+	t.Run("no rejected config, no push errors", func(t *testing.T) { noRejections(t, s, s.Gateway, s.Sidecar) })
 	t.Run("weight server stopped: default route after the TTL", func(t *testing.T) {
 		s.WeightServer.Stop()
 		stopped := time.Now()
@@ -190,7 +191,18 @@ func TestSessionModeOnIstio(t *testing.T) {
 		t.Error(err)
 	}
 	t.Logf("profile (session): %v", Counts(answers))
-	noRejections(t, s)
+	dump, err := s.Sidecar.ConfigDump()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"envoy.filters.http.stateful_session", `"name": "x-lb-session"`} {
+		if !strings.Contains(dump, want) {
+			t.Errorf("sidecar config has no %s", want)
+		}
+	}
+	// The session world has no Gateway resource (the committed one routes
+	// by subsets): only the sidecar has listeners and the filter.
+	noRejections(t, s, s.Sidecar)
 }
 
 var profileSubsetRef = regexp.MustCompile(`(?m)^(\s+subset: )(profile-[0-9]+)$`)
