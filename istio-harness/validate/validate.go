@@ -18,8 +18,8 @@ import (
 	istiocrd "istio.io/istio/pkg/config/crd"
 	"istio.io/istio/pkg/config/schema/collections"
 	"istio.io/istio/pkg/config/schema/resource"
-	"istio.io/istio/pkg/util/sets"
 	yml "istio.io/istio/pkg/test/util/yml"
+	"istio.io/istio/pkg/util/sets"
 )
 
 // Result is the verdict on one YAML document.
