@@ -91,9 +91,10 @@ func TestSubsetModeOnIstio(t *testing.T) {
 	frontendW := map[string]float64{"frontend-0": 0.5, "frontend-1": 0.2, "frontend-2": 0.3}
 	setWeights(t, s, "profile", profileW)
 	setWeights(t, s, "frontend", frontendW)
+	// Not fatal: when routing is broken, the subtests below say what fails.
 	for _, c := range []*Client{profile, frontend} {
-		if err := WaitStamped(c, "subset", s.World, 60*time.Second); err != nil {
-			t.Fatal(err)
+		if err := WaitStamped(c, "subset", s.World, 30*time.Second); err != nil {
+			t.Error(err)
 		}
 	}
 
