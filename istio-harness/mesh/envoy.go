@@ -156,3 +156,39 @@ func (e *Envoy) ConfigDump() (string, error) {
 	body, err := io.ReadAll(resp.Body)
 	return string(body), err
 }
+
+// HTTPFilterChains are the names of every http_filters list in a config
+// dump, in order (one list per HTTP connection manager).
+func HTTPFilterChains(dump string) ([][]string, error) {
+	var v any
+	if err := json.Unmarshal([]byte(dump), &v); err != nil {
+		return nil, err
+	}
+	var out [][]string
+	var walk func(any)
+	walk = func(n any) {
+		switch n := n.(type) {
+		case map[string]any:
+			for k, c := range n {
+				if list, ok := c.([]any); ok && k == "http_filters" {
+					var names []string
+					for _, f := range list {
+						if m, ok := f.(map[string]any); ok {
+							name, _ := m["name"].(string)
+							names = append(names, name)
+						}
+					}
+					out = append(out, names)
+					continue
+				}
+				walk(c)
+			}
+		case []any:
+			for _, c := range n {
+				walk(c)
+			}
+		}
+	}
+	walk(v)
+	return out, nil
+}

@@ -201,6 +201,28 @@ func TestSessionModeOnIstio(t *testing.T) {
 			t.Errorf("sidecar config has no %s", want)
 		}
 	}
+	// Where Istio puts the WasmPlugin (no phase): before the stateful
+	// session filter, which must see the header the filter stamps, and
+	// before the router.
+	chains, err := HTTPFilterChains(dump)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, c := range chains {
+		plugin, session, router := index(c, "hotel.mplb-filter"), index(c, "envoy.filters.http.stateful_session"), index(c, "envoy.filters.http.router")
+		if plugin < 0 {
+			continue
+		}
+		checked++
+		if session < 0 || router < 0 || plugin > session || session > router {
+			t.Errorf("filter order %v: want hotel.mplb-filter < stateful_session < router", c)
+		}
+	}
+	if checked == 0 {
+		t.Errorf("no HTTP filter chain holds hotel.mplb-filter: %v", chains)
+	}
+	t.Logf("outbound filter chain: %v", chains[0])
 	// The session world has no Gateway resource (the committed one routes
 	// by subsets): only the sidecar has listeners and the filter.
 	noRejections(t, s, s.Sidecar)
@@ -227,4 +249,13 @@ func TestPinFailsWhenSubsetNamesBreak(t *testing.T) {
 		t.Fatal("pinned requests reached their pods with broken subset names")
 	}
 	t.Logf("as expected: %v", err)
+}
+
+func index(list []string, name string) int {
+	for i, n := range list {
+		if n == name {
+			return i
+		}
+	}
+	return -1
 }
