@@ -59,16 +59,24 @@ func (r Repo) Envoy() (string, error) {
 	return r.artefact("MPLB_ENVOY", filepath.Join(cache, "venv", "bin", "envoy"), "run `. scripts/setup.sh`")
 }
 
-// WeightServer is MPLB_WEIGHT_SERVER, else target/debug/weight-server.
+// Target is cargo's target directory: CARGO_TARGET_DIR, else target/.
+func (r Repo) Target() string {
+	if d := os.Getenv("CARGO_TARGET_DIR"); d != "" {
+		return d
+	}
+	return filepath.Join(r.Root, "target")
+}
+
+// WeightServer is MPLB_WEIGHT_SERVER, else <target>/debug/weight-server.
 func (r Repo) WeightServer() (string, error) {
-	return r.artefact("MPLB_WEIGHT_SERVER", filepath.Join(r.Root, "target", "debug", "weight-server"),
+	return r.artefact("MPLB_WEIGHT_SERVER", filepath.Join(r.Target(), "debug", "weight-server"),
 		"run `cargo build -p weight-server`")
 }
 
 // FilterWasm is MPLB_FILTER_WASM, else the wasm-release build of the filter.
 func (r Repo) FilterWasm() (string, error) {
 	return r.artefact("MPLB_FILTER_WASM",
-		filepath.Join(r.Root, "target", "wasm32-wasip1", "wasm-release", "mplb_filter.wasm"),
+		filepath.Join(r.Target(), "wasm32-wasip1", "wasm-release", "mplb_filter.wasm"),
 		"run `cargo build -p mplb-filter --target wasm32-wasip1 --profile wasm-release`")
 }
 
