@@ -3,7 +3,9 @@
 
 * Istio resources (apiVersion group *.istio.io) are validated against the
   served version's openAPIV3Schema from the Istio CRDs
-  (shared/istio-crds/crd-all.gen.yaml, or --crds / MPLB_ISTIO_CRDS), with
+  (--crds, else MPLB_ISTIO_CRDS, else customresourcedefinitions.gen.yaml of
+  the istio.io/api module istio-harness/go.mod pins, found with `go list -m`
+  in the Go module cache; scripts/setup.sh downloads it), with
   unknown fields refused like Kubernetes' strict field validation does.
   `x-kubernetes-*` extensions (CEL rules included) are not evaluated.
 * Core resources are validated with PyPI `kubernetes-validate` (offline
@@ -21,6 +23,7 @@ import argparse
 import copy
 import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -29,7 +32,24 @@ import kubernetes_validate
 import yaml
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_CRDS = HERE.parent.parent / "shared" / "istio-crds" / "crd-all.gen.yaml"
+HARNESS = HERE.parent / "istio-harness"
+
+
+def default_crds() -> Path:
+    """MPLB_ISTIO_CRDS, else the CRDs of the istio.io/api module the Go
+    harness pins (never a file outside the repository and the module cache)."""
+    env = os.environ.get("MPLB_ISTIO_CRDS")
+    if env:
+        return Path(env)
+    try:
+        out = subprocess.run(
+            [os.environ.get("MPLB_GO", "go"), "list", "-m", "-f", "{{.Dir}}", "istio.io/api"],
+            cwd=HARNESS, capture_output=True, text=True, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise SystemExit(f"validate.py: cannot locate istio.io/api (run scripts/setup.sh, or --crds): {e}")
+    return Path(out) / "kubernetes" / "customresourcedefinitions.gen.yaml"
+
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
@@ -130,9 +150,11 @@ def check_kustomization(path: Path) -> list[str]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("paths", nargs="*", type=Path, default=[HERE])
-    ap.add_argument("--crds", type=Path, default=Path(os.environ.get("MPLB_ISTIO_CRDS", DEFAULT_CRDS)))
+    ap.add_argument("--crds", type=Path, default=None)
     ap.add_argument("--k8s-version", default=os.environ.get("MPLB_K8S_VERSION", "1.30.0"))
     args = ap.parse_args()
+    if args.crds is None:
+        args.crds = default_crds()
 
     if not args.crds.is_file():
         print(f"validate.py: Istio CRDs not found at {args.crds} (--crds or MPLB_ISTIO_CRDS)", file=sys.stderr)

