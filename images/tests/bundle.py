@@ -8,6 +8,7 @@ supplied by the test), on the host network.
 
 Usage: bundle.py CONFIG MANIFEST CONTAINER [--arg FLAG=VALUE]...
                  [--volume NAME=HOSTDIR]... [--env NAME=VALUE]...
+                 [--mount HOSTPATH=DEST]...   (extra read-only bind mounts)
 Rewrites CONFIG in place; prints the container's probe paths and port as
 JSON ({"probes": ["/readyz", ...], "ports": {"http": 8080}}). Exits 2 with a
 reason when the manifest asks for something the image cannot do (e.g. a
@@ -52,7 +53,7 @@ def main(argv):
     if len(argv) < 4:
         fail(__doc__)
     config_path, manifest, name = argv[1:4]
-    opts = {"--arg": [], "--volume": [], "--env": []}
+    opts = {"--arg": [], "--volume": [], "--env": [], "--mount": []}
     rest = argv[4:]
     while rest:
         if rest[0] not in opts or len(rest) < 2:
@@ -126,6 +127,10 @@ def main(argv):
             options.append("rslave")
         cfg["mounts"].append({"destination": vm["mountPath"], "type": "bind",
                               "source": vol_dirs[vm["name"]], "options": options})
+
+    for src, dest in pairs(opts["--mount"], "--mount").items():
+        cfg["mounts"].append({"destination": dest, "type": "bind", "source": src,
+                              "options": ["rbind", "ro", "nosuid", "nodev"]})
 
     # host network, as the test reaches it on 127.0.0.1
     lin = cfg.setdefault("linux", {})
