@@ -113,6 +113,31 @@ if "$repo/images/build.sh" --no-push --tag run --out-dir "$tmp/again" >"$tmp/aga
   done
 else fail "second images/build.sh failed: $(tail -3 "$tmp/again.err")"; fi
 
+# ---- --update-manifests pins the Deployment and the DaemonSet by digest -------
+cp -r "$repo/envoyfilter" "$tmp/ef"
+if "$repo/images/build.sh" --registry "$registry" --insecure --tag run --out-dir "$tmp/pin" \
+    --update-manifests "$tmp/ef" >"$tmp/pin.out" 2>"$tmp/pin.err"; then
+  grep -q "^ *image: $registry/weight-server@$(get WEIGHT_SERVER_DIGEST "$bp_out")\$" "$tmp/ef/weight-server.yaml" \
+    && grep -q "^ *image: $registry/host-agent@$(get HOST_AGENT_DIGEST "$bp_out")\$" "$tmp/ef/host-agent.yaml" \
+    && ok "--update-manifests writes both images by index digest" \
+    || fail "--update-manifests: $(grep -h 'image:' "$tmp/ef/weight-server.yaml" "$tmp/ef/host-agent.yaml")"
+  "$py" "$repo/envoyfilter/validate.py" "$tmp/ef" >"$tmp/pin-validate.log" 2>&1 || true
+  if grep -q '^ok .*Deployment/weight-server' "$tmp/pin-validate.log" \
+      && grep -q '^ok .*DaemonSet/host-agent' "$tmp/pin-validate.log"; then
+    ok "the pinned Deployment and DaemonSet still validate"
+  else fail "pinned manifests: $(grep -E 'Deployment|DaemonSet' "$tmp/pin-validate.log")"; fi
+else fail "images/build.sh --update-manifests failed: $(tail -3 "$tmp/pin.err")"; fi
+
+# ---- --help names every option ---------------------------------------------------
+for script in build-and-push.sh images/build.sh; do
+  help="$("$repo/$script" --help)"
+  missing=""
+  for opt in $(grep -oE '^ +--[a-z-]+(\|-h\|--help)?\)' "$repo/$script" | grep -oE -- '--[a-z-]+' | sort -u); do
+    grep -q -- "$opt" <<<"$help" || missing="$missing $opt"
+  done
+  [ -z "$missing" ] && ok "$script --help names every option" || fail "$script --help misses:$missing"
+done
+
 # ---- helpers to pull, unpack, run ----------------------------------------------
 pull_unpack() { # name ref arch bundle -> unpacked bundle
   local name="$1" ref="$2" arch="$3" bundle="$4" layout="$tmp/pull-$RANDOM"
