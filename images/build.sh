@@ -151,22 +151,27 @@ check_static() { # file arch
 }
 
 # ---- 2. the SBOM ---------------------------------------------------------------
-# cargo-cyclonedx writes NAME.cdx.json beside the crate's Cargo.toml; the
-# random serial number and the time are replaced by ones derived from the
-# commit, so the file is the same for two builds of one commit.
-make_sbom() { # name out
-  local name="$1" out="$2" raw uuid
+# cargo-cyclonedx writes one SBOM per workspace member beside its Cargo.toml
+# (moved into the work dir at once); the random serial number and the time
+# are replaced by ones derived from the commit, so the file is the same for
+# two builds of one commit.
+make_sboms() {
+  local m
   command -v cargo-cyclonedx >/dev/null || die "cargo-cyclonedx is missing (scripts/setup.sh installs it)"
-  (cd "$repo/$name" && cargo cyclonedx -q --format json --spec-version 1.5 \
-     --target "${triples[0]}" --override-filename "$name.sbom-build" >&2) \
-    || die "cargo cyclonedx failed for $name"
-  raw="$repo/$name/$name.sbom-build.json"
-  [ -s "$raw" ] || die "cargo cyclonedx wrote no $raw"
+  (cd "$repo" && cargo cyclonedx -q --format json --spec-version 1.5 --target "${triples[0]}" \
+     --override-filename mplb-sbom-build --manifest-path "$repo/Cargo.toml" >&2) \
+    || die "cargo cyclonedx failed"
+  for m in "$repo"/*/mplb-sbom-build.json; do
+    [ -f "$m" ] && mv "$m" "$work/sbom-$(basename "$(dirname "$m")").json"
+  done
+}
+make_sbom() { # name out
+  local name="$1" out="$2" raw="$work/sbom-$1.json" uuid
+  [ -s "$raw" ] || die "cargo cyclonedx wrote no SBOM for $name"
   uuid="$(printf '%s' "$name $revision" | sha256sum | cut -c1-32 \
     | sed -E 's/(.{8})(.{4})(.{4})(.{4})(.{12})/\1-\2-\3-\4-\5/')"
   jq -S --arg u "urn:uuid:$uuid" --arg t "$(date -u -d "@$epoch" +%Y-%m-%dT%H:%M:%SZ)" \
     '.serialNumber = $u | .metadata.timestamp = $t' "$raw" >"$out"
-  rm -f "$raw"
 }
 
 # ---- 3. one image ----------------------------------------------------------------
@@ -238,6 +243,7 @@ pin_manifests() { # name ref digest
 }
 
 build_binaries
+make_sboms
 for name in "${only[@]}"; do
   build_image "$name"
   [ -z "$update_dir" ] || pin_manifests "$name" "$IMG_REF" "$IMG_DIGEST"
