@@ -291,7 +291,8 @@ done
 # ---- 5. broken images fail the run --------------------------------------------------
 # Repack the pulled image with the binary removed, or replaced by a
 # dynamically linked (glibc) build, push it, and run the same check on it.
-cargo build -q -p weight-server --bin weight-server >&2
+# (scripts/test has built the workspace's debug binaries by now)
+[ -x "$CARGO_TARGET_DIR/debug/weight-server" ] || cargo build -q -p weight-server --bin weight-server >&2
 broken() { # tag how
   local b="$tmp/broken-$1" layout="$tmp/broken-layout-$1" bin
   skopeo copy -q --src-tls-verify=false "docker://$registry/weight-server@$WEIGHT_SERVER_DIGEST" "oci:$layout:img" >&2
