@@ -81,8 +81,9 @@ for name in weight-server host-agent; do
   v="$(echo "$name" | tr 'a-z-' 'A-Z_')"
   digest="$(get "${v}_DIGEST" "$bp_out")"
   eval "${v}_DIGEST=\$digest"
-  idx="$(manifest_of "$name" run || true)"
-  [ "sha256:$(printf '%s' "$idx" | sha256sum | cut -d' ' -f1)" = "$digest" ] \
+  manifest_of "$name" run >"$tmp/$name.index" || true
+  idx="$(cat "$tmp/$name.index")"
+  [ "sha256:$(sha256sum <"$tmp/$name.index" | cut -d' ' -f1)" = "$digest" ] \
     && ok "$name: the registry serves index $digest" || { fail "$name: registry index != $digest"; continue; }
   plats="$(jq -r '[.manifests[].platform | .os + "/" + .architecture] | sort | join(",")' <<<"$idx")"
   [ "$plats" = "linux/amd64,linux/arm64" ] && ok "$name: index holds linux/amd64 and linux/arm64" || fail "$name: platforms $plats"
@@ -148,24 +149,27 @@ pull_unpack() { # name ref arch bundle -> unpacked bundle
 }
 
 # Start the bundle under RUNTIME as ID; its output goes to LOG.
+# crun refuses cgroup v1 + v2 "hybrid" hosts unless told to manage no cgroup.
 start_ctr() { # runtime bundle id log
-  "$1" run --bundle "$2" "$3" >"$4" 2>&1 </dev/null &
+  local g=()
+  [ "$1" = crun ] && g=(--cgroup-manager=disabled)
+  "$1" "${g[@]}" run --bundle "$2" "$3" >"$4" 2>&1 </dev/null &
   CTR_PID=$!
   pids+=("$CTR_PID"); containers+=("$1:$3")
 }
-# SIGTERM the container and wait for its runtime; prints the exit status.
+# SIGTERM the container and wait for its runtime; sets STOP_RC.
 stop_ctr() { # runtime id pid
   local rc=0
   "$1" kill "$2" TERM >/dev/null 2>&1 || true
   for _ in $(seq 1 100); do kill -0 "$3" 2>/dev/null || break; sleep 0.1; done
   wait "$3" 2>/dev/null || rc=$?
   "$1" delete -f "$2" >/dev/null 2>&1 || true
-  echo "$rc"
+  STOP_RC="$rc"
 }
 
 # weight server: manifest config + a topology file; 0 when every check passes
 check_weight_server() { # runtime ref label
-  local rt="$1" ref="$2" what="$3" b="$tmp/ws-$RANDOM" id="mplb-ws-$RANDOM" wport info code rc ready=0
+  local rt="$1" ref="$2" what="$3" b="$tmp/ws-$RANDOM" id="mplb-ws-$RANDOM" wport info code ready=0
   pull_unpack weight-server "$ref" amd64 "$b" || { echo "  $what: pull/unpack failed"; return 1; }
   mkdir -p "$b-state" "$b-token"; chown 65532:65532 "$b-state"
   head -c 24 /dev/urandom | base64 >"$b-token/token"; chown 0:65532 "$b-token/token"; chmod 0440 "$b-token/token"
@@ -183,7 +187,7 @@ check_weight_server() { # runtime ref label
   done
   if [ "$ready" = 0 ]; then
     echo "  $what: never answered /healthz; its output:"; sed 's/^/    /' "$b.log" | tail -5
-    stop_ctr "$rt" "$id" "$pid" >/dev/null; return 1
+    stop_ctr "$rt" "$id" "$pid"; return 1
   fi
   local path bad=0
   for path in $(jq -r '.probes[]' <<<"$info") /v1/weights; do
@@ -196,8 +200,8 @@ check_weight_server() { # runtime ref label
   done
   jq -e '.services | to_entries | length > 0' "$b.body" >/dev/null 2>&1 \
     || { echo "  $what: /v1/weights has no service: $(head -c 300 "$b.body")"; bad=1; }
-  rc="$(stop_ctr "$rt" "$id" "$pid")"
-  [ "$rc" = 0 ] || { echo "  $what: exit status $rc after SIGTERM"; bad=1; }
+  stop_ctr "$rt" "$id" "$pid"
+  [ "$STOP_RC" = 0 ] || { echo "  $what: exit status $STOP_RC after SIGTERM"; bad=1; }
   grep -q 'stopped' "$b.log" || { echo "  $what: no 'stopped' line after SIGTERM"; bad=1; }
   return "$bad"
 }
@@ -222,15 +226,15 @@ make_busy_pod() {
   for d in "$tree/kubepods" "$tree/kubepods/burstable" "$tree/kubepods/burstable/pod$POD_UID"; do
     if [ ! -d "$d" ]; then mkdir "$d" || return 1; cgroups=("$d" "${cgroups[@]}"); fi
   done
-  timeout 120 sh -c 'while :; do :; done' &
+  # the loop moves itself into the pod's cgroup before it spins
+  timeout 120 sh -c 'echo $$ >"$1" && while :; do :; done' _ "$tree/kubepods/burstable/pod$POD_UID/cgroup.procs" &
   pids+=($!)
-  echo "$!" >"$tree/kubepods/burstable/pod$POD_UID/cgroup.procs" || return 1
   mkdir -p "$tmp/log-pods/mplb-test_busy-0_$POD_UID"
 }
 
 # host agent: the DaemonSet's config, a real busy cgroup, a report sink
 check_host_agent() { # runtime ref label
-  local rt="$1" ref="$2" what="$3" b="$tmp/ha-$RANDOM" id="mplb-ha-$RANDOM" sport rc bad=0 st got=0
+  local rt="$1" ref="$2" what="$3" b="$tmp/ha-$RANDOM" id="mplb-ha-$RANDOM" sport bad=0 st got=0
   pull_unpack host-agent "$ref" amd64 "$b" || { echo "  $what: pull/unpack failed"; return 1; }
   sport="$(free_port)"
   "$py" "$here/report_sink.py" "$sport" "$b.reports" &
@@ -259,8 +263,8 @@ check_host_agent() { # runtime ref label
     grep -qP '^Uid:\t65532\t65532\t65532\t65532' "/proc/$st/status" || { echo "  $what: $(grep ^Uid "/proc/$st/status")"; bad=1; }
     grep -q '^CapEff:\s*0000000000000000' "/proc/$st/status" || { echo "  $what: $(grep ^CapEff "/proc/$st/status")"; bad=1; }
   elif [ "$got" = 1 ]; then echo "  $what: no container pid to inspect"; bad=1; fi
-  rc="$(stop_ctr "$rt" "$id" "$pid")"
-  [ "$rc" = 0 ] || { echo "  $what: exit status $rc after SIGTERM"; bad=1; }
+  stop_ctr "$rt" "$id" "$pid"
+  [ "$STOP_RC" = 0 ] || { echo "  $what: exit status $STOP_RC after SIGTERM"; bad=1; }
   return "$bad"
 }
 
