@@ -34,7 +34,7 @@ for rt in ${MPLB_OCI_RUNTIMES:-crun runc}; do
   command -v "$rt" >/dev/null || continue
   # crun (1.8) refuses to start anything on a cgroup v1 host whose v2 mount
   # holds a controller ("hybrid mode", e.g. hugetlb only on v2): said, not hidden
-  if [ "$rt" = crun ] && [ -s /sys/fs/cgroup/unified/cgroup.controllers ]; then
+  if [ "$rt" = crun ] && grep -qs . /sys/fs/cgroup/unified/cgroup.controllers; then
     echo "note: crun not used: this host's cgroup v2 mount holds $(cat /sys/fs/cgroup/unified/cgroup.controllers) (hybrid mode, which crun refuses)"
     continue
   fi
