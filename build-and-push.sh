@@ -4,6 +4,8 @@
 # loads it (envoy --mode validate), packages it as an OCI image Istio's
 # WasmPlugin accepts, and pushes it (or writes an OCI layout with --no-push).
 # Run with --help for the options.
+# The weight-server and host-agent images (static, multi-arch, SBOM) are
+# built by images/build.sh, which this script runs after the filter's.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -13,7 +15,16 @@ usage() {
   cat <<USAGE
 usage: $(basename "$0") [options]
 
-Build:
+Builds and pushes the three images: the filter (mplb-filter), weight-server
+and host-agent (the last two by images/build.sh: static musl binaries for
+linux/amd64 + linux/arm64 in one index, OCI labels, a CycloneDX SBOM pushed
+beside each; see images/README.md).
+
+Which:
+  --only NAME          filter | weight-server | host-agent: build just that one
+                       (default all three)
+  --platforms P        servers: linux/amd64,linux/arm64 (default both)
+Build (filter):
   --wasm FILE          package this module instead of building the filter (env MPLB_WASM)
   --no-opt             skip wasm-opt even when binaryen is installed
   --out-dir DIR        work/output directory (env MPLB_OUT_DIR,
@@ -26,22 +37,27 @@ Package:
                        (env MPLB_PACKAGER; auto: a working docker/podman engine,
                        else buildah --storage-driver vfs, else umoci + skopeo)
 Push:
-  --registry R         e.g. ghcr.io/multiparty-lb or 127.0.0.1:5000 (env REGISTRY)
-  --image I            (env IMAGE, default mplb-filter)
-  --tag T              (env TAG, default the filter crate version: $crate_version)
+  --registry R         e.g. ghcr.io/multiparty-lb or 127.0.0.1:5000 (env REGISTRY);
+                       the servers are pushed as R/weight-server and R/host-agent
+  --image I            the filter's image (env IMAGE, default mplb-filter)
+  --tag T              (env TAG, default each crate's version: $crate_version)
   --insecure           plain-HTTP / unverified-TLS registry
   --no-push            write an OCI layout to OUT_DIR/oci (tag T) instead of pushing
+                       (servers: OUT_DIR/NAME/oci)
   --update-manifests [DIR]
                        rewrite the WasmPlugin url + sha256 in DIR (default:
-                       envoyfilter/) to oci://REGISTRY/IMAGE@<digest>; with
-                       --no-push the digest is the layout's, which skopeo
-                       keeps when it later copies the layout to REGISTRY
+                       envoyfilter/) to oci://REGISTRY/IMAGE@<digest>, and the
+                       Deployment's and DaemonSet's image to
+                       REGISTRY/NAME@<index digest>; with --no-push the digest
+                       is the layout's, which skopeo keeps when it later
+                       copies the layout to REGISTRY
   -h, --help           this text
 
 Prints, on stdout, shell-sourceable lines:
   PLUGIN_WASM=<path>  PLUGIN_SHA256=<hex of plugin.wasm>  IMAGE=<ref:tag>
   IMAGE_DIGEST=sha256:<hex>  WASMPLUGIN_URL=oci://<ref>@sha256:<hex>
   WASMPLUGIN_SHA256=<hex>
+  and per server (WEIGHT_SERVER_, HOST_AGENT_): IMAGE DIGEST LAYOUT SBOM SBOM_REF
 For an oci:// url, Istio compares the WasmPlugin's sha256 field with the
 image (manifest) digest, not with plugin.wasm's hash: WASMPLUGIN_SHA256 is
 therefore the manifest digest. PLUGIN_SHA256 is what an http(s):// url of the
@@ -63,6 +79,9 @@ tag="${TAG:-$crate_version}"
 insecure=0
 push=1
 update_dir=""
+only=all
+platforms=""
+tag_given="${TAG:+1}"
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -73,7 +92,9 @@ while [ $# -gt 0 ]; do
     --packager) packager="$2"; shift 2 ;;
     --registry) registry="$2"; shift 2 ;;
     --image) image="$2"; shift 2 ;;
-    --tag) tag="$2"; shift 2 ;;
+    --tag) tag="$2"; tag_given=1; shift 2 ;;
+    --only) only="$2"; shift 2 ;;
+    --platforms) platforms="$2"; shift 2 ;;
     --insecure) insecure=1; shift ;;
     --no-push) push=0; shift ;;
     --update-manifests)
@@ -83,6 +104,24 @@ while [ $# -gt 0 ]; do
     *) die "unknown argument: $1 (see --help)" ;;
   esac
 done
+
+# ---- the server images (images/build.sh) -------------------------------------
+server_images() { # names...
+  local a=() n
+  for n in "$@"; do a+=(--only "$n"); done
+  [ -z "$registry" ] || a+=(--registry "$registry")
+  [ -z "$tag_given" ] || a+=(--tag "$tag")
+  [ -z "$platforms" ] || a+=(--platforms "$platforms")
+  [ "$insecure" = 0 ] || a+=(--insecure)
+  [ "$push" = 1 ] || a+=(--no-push)
+  [ -z "$update_dir" ] || a+=(--update-manifests "$update_dir")
+  "$repo/images/build.sh" "${a[@]}" --out-dir "$out_dir"
+}
+case "$only" in
+  all|filter) ;;
+  weight-server|host-agent) server_images "$only"; exit 0 ;;
+  *) die "--only: filter | weight-server | host-agent" ;;
+esac
 
 case "$format" in compat|artifact) ;; *) die "--format must be compat or artifact" ;; esac
 case "$packager" in auto|docker|podman|buildah|umoci) ;; *) die "--packager: auto|docker|podman|buildah|umoci" ;; esac
@@ -273,3 +312,4 @@ echo "IMAGE_DIGEST=$digest"
 echo "WASMPLUGIN_URL=oci://$ref@$digest"
 if [ "$push" = 0 ]; then echo "OCI_LAYOUT=$layout"; fi
 echo "WASMPLUGIN_SHA256=${digest#sha256:}"
+if [ "$only" = all ]; then server_images weight-server host-agent; fi

