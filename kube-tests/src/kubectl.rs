@@ -42,3 +42,26 @@ pub fn ok(kubeconfig: &Path, args: &[&str]) -> Result<String> {
         )))
     }
 }
+
+/// The documents of a multi-document YAML file whose `kind:` is one of
+/// `kinds`, joined again (a plain text split on `---` lines).
+pub fn documents_of_kinds(yaml: &str, kinds: &[&str]) -> String {
+    yaml.split("\n---")
+        .filter(|doc| {
+            doc.lines()
+                .filter_map(|l| l.strip_prefix("kind: "))
+                .any(|k| kinds.contains(&k.trim()))
+        })
+        .collect::<Vec<_>>()
+        .join("\n---")
+}
+
+/// RBAC kinds (and ServiceAccounts) of a manifest.
+pub const RBAC_KINDS: &[&str] = &["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"];
+
+/// `kubectl apply` the documents of `yaml` of kinds `kinds`; `scratch` is
+/// where the filtered file is written.
+pub fn apply_kinds(kubeconfig: &Path, scratch: &Path, yaml: &str, kinds: &[&str]) -> Result<String> {
+    std::fs::write(scratch, documents_of_kinds(yaml, kinds))?;
+    ok(kubeconfig, &["apply", "-f", &scratch.to_string_lossy()])
+}
