@@ -32,7 +32,6 @@ pub struct ControlPlane {
     apiserver: Option<Proc>,
     /// The API server's port (kept across restarts).
     pub port: u16,
-    admin_token: String,
     admin_kubeconfig: PathBuf,
     dir: tempfile::TempDir,
 }
@@ -62,7 +61,7 @@ impl ControlPlane {
             etcd_url,
             apiserver: None,
             port,
-            admin_token: admin_token.clone(),
+
             admin_kubeconfig: admin_kubeconfig.clone(),
             dir,
         };
@@ -123,6 +122,8 @@ impl ControlPlane {
             format!("--etcd-servers={}", self.etcd_url),
             "--bind-address=127.0.0.1".into(),
             "--advertise-address=127.0.0.1".into(),
+            // No kubernetes Service endpoints: a loopback address is refused there.
+            "--endpoint-reconciler-type=none".into(),
             format!("--secure-port={}", self.port),
             format!("--tls-cert-file={}", p(&self.serving.cert)),
             format!("--tls-private-key-file={}", p(&self.serving.key)),
@@ -173,7 +174,7 @@ impl ControlPlane {
         Err(Error::NotReady {
             what: "kube-apiserver".into(),
             secs: limit.as_secs(),
-            log: self.apiserver_log_tail(40),
+            log: self.apiserver_log_tail(8),
         })
     }
 
@@ -190,8 +191,8 @@ impl ControlPlane {
     ) -> Result<String> {
         let api: Api<ServiceAccount> = Api::namespaced(self.admin_client().await?, namespace);
         let req = TokenRequest {
-            spec: TokenRequestSpec {
-                audiences: audiences.iter().map(|a| a.to_string()).collect(),
+            spec: Some(TokenRequestSpec {
+                audiences: Some(audiences.iter().map(|a| a.to_string()).collect()),
                 expiration_seconds: Some(seconds),
                 bound_object_ref: pod.map(|(n, uid)| {
                     k8s_openapi::api::authentication::v1::BoundObjectReference {
@@ -201,14 +202,15 @@ impl ControlPlane {
                         uid: Some(uid.into()),
                     }
                 }),
-            },
+                ..Default::default()
+            }),
             ..Default::default()
         };
         let out = api
             .create_token_request(name, &PostParams::default(), &req)
             .await?;
         out.status
-            .map(|s| s.token)
+            .and_then(|s| s.token)
             .ok_or_else(|| Error::Setup("TokenRequest without status".into()))
     }
 

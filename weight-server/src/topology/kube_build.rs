@@ -318,9 +318,9 @@ pub fn topology(
                 namespace: f.namespace,
                 uid: f.uid,
                 service: fqdn,
+                ready: f.ready && topo.nodes.contains_key(&f.node),
                 node: f.node,
                 address: f.address,
-                ready: f.ready && topo.nodes.contains_key(&f.node),
                 cpu_request_millicores: f.cpu_request_millicores,
             },
         );
