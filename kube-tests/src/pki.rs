@@ -95,3 +95,31 @@ pub fn serving(dir: &Path) -> Result<Serving> {
     ])?;
     Ok(Serving { ca, cert, key })
 }
+
+/// A JWT signed RS256 with `key` (a PKCS#8 RSA key file) over `claims`,
+/// without a key id: tests forge tokens the API server's own key signed
+/// (an expired one, say) to see them refused for the right reason.
+pub fn jwt_rs256(key: &Path, claims: &serde_json::Value) -> Result<String> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let signing_input = format!(
+        "{}.{}",
+        b64.encode(br#"{"alg":"RS256","typ":"JWT"}"#),
+        b64.encode(claims.to_string())
+    );
+    let mut child = Command::new("openssl")
+        .args(["dgst", "-sha256", "-sign"])
+        .arg(key)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::Setup(format!("openssl: {e}")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        std::io::Write::write_all(&mut stdin, signing_input.as_bytes())?;
+    }
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        return Err(Error::Setup("openssl dgst -sign failed".into()));
+    }
+    Ok(format!("{signing_input}.{}", b64.encode(out.stdout)))
+}

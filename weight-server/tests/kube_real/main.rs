@@ -5,5 +5,6 @@
 //! the status subresource, as a kubelet would.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod reports_auth;
 mod support;
 mod topology;
