@@ -274,14 +274,26 @@ mod tests {
         let s = Sender::new(cfg, Arc::new(ManualClock::new(5))).unwrap();
         let report: HostReport = serde_json::from_value(serde_json::json!({
             "node": "n1", "capacity_millicores": 1000.0, "used_millicores": 1.0,
-            "sampled_at_ms": 5, "interval_ms": 1000})).unwrap();
-        assert!(matches!(s.post(&report).await, Outcome::Failed(_)), "no token file yet");
+            "sampled_at_ms": 5, "interval_ms": 1000}))
+        .unwrap();
+        assert!(
+            matches!(s.post(&report).await, Outcome::Failed(_)),
+            "no token file yet"
+        );
         for t in ["first-token\n", "rotated-token"] {
             std::fs::write(&token, t).unwrap();
             assert!(matches!(s.post(&report).await, Outcome::Accepted));
         }
         let seen = server.await.unwrap();
-        assert!(seen[0].contains("authorization: bearer first-token\r\n"), "{}", seen[0]);
-        assert!(seen[1].contains("authorization: bearer rotated-token\r\n"), "{}", seen[1]);
+        assert!(
+            seen[0].contains("authorization: bearer first-token\r\n"),
+            "{}",
+            seen[0]
+        );
+        assert!(
+            seen[1].contains("authorization: bearer rotated-token\r\n"),
+            "{}",
+            seen[1]
+        );
     }
 }

@@ -43,7 +43,11 @@ fn build() -> std::result::Result<Binaries, String> {
         etcd: dir.join("etcd"),
     };
     if !bins.kube_apiserver.exists() || !bins.etcd.exists() {
-        return Err(format!("{} printed {} without the programs", script.display(), dir.display()));
+        return Err(format!(
+            "{} printed {} without the programs",
+            script.display(),
+            dir.display()
+        ));
     }
     Ok(bins)
 }

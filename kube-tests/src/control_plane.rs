@@ -12,7 +12,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client};
 
 use crate::binaries::{self, Binaries};
-use crate::pki::{self, Serving, ServiceAccountKey};
+use crate::pki::{self, ServiceAccountKey, Serving};
 use crate::process::{Proc, free_port};
 use crate::{Error, Result};
 
@@ -132,7 +132,10 @@ impl ControlPlane {
             format!("--token-auth-file={}", p(&d.join("tokens.csv"))),
             format!("--service-account-issuer={ISSUER}"),
             format!("--service-account-key-file={}", p(&self.sa_key.public)),
-            format!("--service-account-signing-key-file={}", p(&self.sa_key.private)),
+            format!(
+                "--service-account-signing-key-file={}",
+                p(&self.sa_key.private)
+            ),
             format!("--api-audiences={ISSUER}"),
             "--service-cluster-ip-range=10.96.0.0/16".into(),
             "--allow-privileged=true".into(),

@@ -8,7 +8,9 @@ use crate::{Error, Result};
 /// kubectl: `$MPLB_VENV/bin/kubectl`, else `$MPLB_CACHE/venv/bin/kubectl`,
 /// else `~/.cache/mplb/venv/bin/kubectl`.
 pub fn path() -> Result<PathBuf> {
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
     let candidates = [
         std::env::var_os("MPLB_VENV").map(|v| PathBuf::from(v).join("bin/kubectl")),
         std::env::var_os("MPLB_CACHE").map(|v| PathBuf::from(v).join("venv/bin/kubectl")),
@@ -57,11 +59,22 @@ pub fn documents_of_kinds(yaml: &str, kinds: &[&str]) -> String {
 }
 
 /// RBAC kinds (and ServiceAccounts) of a manifest.
-pub const RBAC_KINDS: &[&str] = &["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"];
+pub const RBAC_KINDS: &[&str] = &[
+    "ServiceAccount",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "Role",
+    "RoleBinding",
+];
 
 /// `kubectl apply` the documents of `yaml` of kinds `kinds`; `scratch` is
 /// where the filtered file is written.
-pub fn apply_kinds(kubeconfig: &Path, scratch: &Path, yaml: &str, kinds: &[&str]) -> Result<String> {
+pub fn apply_kinds(
+    kubeconfig: &Path,
+    scratch: &Path,
+    yaml: &str,
+    kinds: &[&str],
+) -> Result<String> {
     std::fs::write(scratch, documents_of_kinds(yaml, kinds))?;
     ok(kubeconfig, &["apply", "-f", &scratch.to_string_lossy()])
 }

@@ -71,7 +71,10 @@ pub fn managed_pod(namespace: &str, name: &str, app: &str, node: &str, port: u16
 
 /// Create a pod from JSON; returns its UID.
 pub async fn create_pod(client: &Client, pod: Value) -> Result<String> {
-    let ns = pod["metadata"]["namespace"].as_str().unwrap_or("default").to_string();
+    let ns = pod["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or("default")
+        .to_string();
     let p: Pod = from(pod)?;
     let made = Api::<Pod>::namespaced(client.clone(), &ns)
         .create(&PostParams::default(), &p)
@@ -128,7 +131,13 @@ pub async fn delete_pod(client: &Client, namespace: &str, name: &str, grace: u32
 
 /// Create Service `namespace/name` selecting `app=name`, port `port` to the
 /// named target port `target` (e.g. `http`).
-pub async fn service(client: &Client, namespace: &str, name: &str, port: u16, target: &str) -> Result<()> {
+pub async fn service(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    port: u16,
+    target: &str,
+) -> Result<()> {
     let s: Service = from(json!({
         "metadata": {"name": name, "namespace": namespace},
         "spec": {"selector": {"app": name},

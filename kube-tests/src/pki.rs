@@ -38,7 +38,15 @@ pub fn service_account_key(dir: &Path) -> Result<ServiceAccountKey> {
     let private = dir.join("sa.key");
     let public = dir.join("sa.pub");
     let (p, q) = (private.to_string_lossy(), public.to_string_lossy());
-    openssl(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", &p])?;
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "RSA",
+        "-pkeyopt",
+        "rsa_keygen_bits:2048",
+        "-out",
+        &p,
+    ])?;
     openssl(&["pkey", "-in", &p, "-pubout", "-out", &q])?;
     Ok(ServiceAccountKey { private, public })
 }
@@ -73,7 +81,13 @@ pub fn serving(dir: &Path) -> Result<Serving> {
         f("tls.csr"),
         f("tls.ext"),
     );
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
     let mut args = vec!["req", "-x509", "-days", "3", "-subj", "/CN=mplb-test-ca"];
     args.extend(ec);
     let (ca_s, ca_key_s) = (s(&ca), s(&ca_key));
@@ -90,8 +104,21 @@ pub fn serving(dir: &Path) -> Result<Serving> {
          keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
     )?;
     openssl(&[
-        "x509", "-req", "-in", &csr_s, "-CA", &ca_s, "-CAkey", &ca_key_s, "-CAcreateserial",
-        "-days", "3", "-extfile", &ext_s, "-out", &cert_s,
+        "x509",
+        "-req",
+        "-in",
+        &csr_s,
+        "-CA",
+        &ca_s,
+        "-CAkey",
+        &ca_key_s,
+        "-CAcreateserial",
+        "-days",
+        "3",
+        "-extfile",
+        &ext_s,
+        "-out",
+        &cert_s,
     ])?;
     Ok(Serving { ca, cert, key })
 }

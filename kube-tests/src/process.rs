@@ -60,5 +60,7 @@ pub fn tail(path: &Path, n: usize) -> String {
 
 /// A free TCP port on 127.0.0.1 (bound then released).
 pub fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }

@@ -40,10 +40,20 @@ fn namespaces(files: &[PathBuf]) -> BTreeSet<String> {
 pub fn install_istio_crds(cp: &ControlPlane) {
     let crds = istio_crds().unwrap();
     let kc = cp.admin_kubeconfig();
-    kubectl::ok(kc, &["apply", "--server-side", "-f", crds.to_str().unwrap()]).unwrap();
     kubectl::ok(
         kc,
-        &["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"],
+        &["apply", "--server-side", "-f", crds.to_str().unwrap()],
+    )
+    .unwrap();
+    kubectl::ok(
+        kc,
+        &[
+            "wait",
+            "--for=condition=Established",
+            "crd",
+            "--all",
+            "--timeout=60s",
+        ],
     )
     .unwrap();
 }
@@ -63,7 +73,11 @@ async fn every_manifest_passes_server_side_dry_run_with_istio_crds() {
     }
     let mut failures = Vec::new();
     for f in &files {
-        let out = kubectl::run(kc, &["apply", "--dry-run=server", "-f", f.to_str().unwrap()]).unwrap();
+        let out = kubectl::run(
+            kc,
+            &["apply", "--dry-run=server", "-f", f.to_str().unwrap()],
+        )
+        .unwrap();
         if !out.status.success() {
             failures.push(format!(
                 "{}: {}",
@@ -73,12 +87,24 @@ async fn every_manifest_passes_server_side_dry_run_with_istio_crds() {
         }
     }
     for k in [root.clone(), root.join("hotel")] {
-        let out = kubectl::run(kc, &["apply", "--dry-run=server", "-k", k.to_str().unwrap()]).unwrap();
+        let out = kubectl::run(
+            kc,
+            &["apply", "--dry-run=server", "-k", k.to_str().unwrap()],
+        )
+        .unwrap();
         if !out.status.success() {
-            failures.push(format!("-k {}: {}", k.display(), String::from_utf8_lossy(&out.stderr)));
+            failures.push(format!(
+                "-k {}: {}",
+                k.display(),
+                String::from_utf8_lossy(&out.stderr)
+            ));
         }
     }
-    assert!(failures.is_empty(), "server-side dry run failed:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "server-side dry run failed:\n{}",
+        failures.join("\n")
+    );
 }
 
 /// The harness can fail: an object the API server's schema rejects is

@@ -90,7 +90,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::warn!("--insecure-reports: host reports need no token");
         reports_auth = ReportAuth::Insecure;
     } else if matches!(reports_auth, ReportAuth::Disabled) {
-        tracing::warn!("no tokens can be checked without --topology kube: every host report is refused (--insecure-reports for local use)");
+        tracing::warn!(
+            "no tokens can be checked without --topology kube: every host report is refused (--insecure-reports for local use)"
+        );
     }
     let auth = match (&args.admin_token_file, args.insecure_admin) {
         (Some(f), _) => {

@@ -73,7 +73,8 @@ impl Cache {
                 self.entries.remove(&k);
             }
         }
-        self.entries.insert(token.to_string(), Entry { identity, until_ms });
+        self.entries
+            .insert(token.to_string(), Entry { identity, until_ms });
     }
 
     /// Number of kept reviews.
@@ -101,7 +102,10 @@ mod tests {
     }
 
     fn id() -> Identity {
-        Identity { user: "u".into(), node: None }
+        Identity {
+            user: "u".into(),
+            node: None,
+        }
     }
 
     #[test]

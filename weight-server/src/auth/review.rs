@@ -95,8 +95,16 @@ impl Reviewer {
                 status.error.unwrap_or_else(|| "not authenticated".into()),
             ));
         }
-        if !status.audiences.iter().flatten().any(|a| *a == self.audience) {
-            return Err(Denied::Invalid(format!("not a token for {:?}", self.audience)));
+        if !status
+            .audiences
+            .iter()
+            .flatten()
+            .any(|a| *a == self.audience)
+        {
+            return Err(Denied::Invalid(format!(
+                "not a token for {:?}",
+                self.audience
+            )));
         }
         let user = status.user.unwrap_or_default();
         let node = user

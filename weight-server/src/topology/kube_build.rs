@@ -221,10 +221,20 @@ pub fn service_ports(services: &[Arc<corev1::Service>]) -> BTreeMap<(String, Str
         .iter()
         .filter_map(|s| {
             let name = s.metadata.name.clone()?;
-            let ns = s.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+            let ns = s
+                .metadata
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".into());
             let first = s.spec.as_ref()?.ports.as_ref()?.first()?;
             let port = u16::try_from(first.port).ok()?;
-            Some(((ns, name), ServicePort { port, target: first.target_port.clone() }))
+            Some((
+                (ns, name),
+                ServicePort {
+                    port,
+                    target: first.target_port.clone(),
+                },
+            ))
         })
         .collect()
 }

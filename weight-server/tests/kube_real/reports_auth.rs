@@ -29,8 +29,12 @@ async fn only_the_host_agents_token_for_its_own_node_may_report() {
     let scratch = cp.dir().join("agent-rbac.yaml");
     kubectl::apply_kinds(cp.admin_kubeconfig(), &scratch, &agent, kubectl::RBAC_KINDS).unwrap();
     nodes_and_namespaces(&c, &[("n1", "4"), ("n2", "4")], &["shop"]).await;
-    objects::service(&c, "shop", "web", 80, "http").await.unwrap();
-    objects::running_pod(&c, "shop", "web-a", "web", "n1", "10.1.0.1", 8080).await.unwrap();
+    objects::service(&c, "shop", "web", 80, "http")
+        .await
+        .unwrap();
+    objects::running_pod(&c, "shop", "web-a", "web", "n1", "10.1.0.1", 8080)
+        .await
+        .unwrap();
     // The host agent's pod on n1 (as the DaemonSet would make it).
     let pod = json!({"metadata": {"name": "host-agent-n1", "namespace": "mplb-system"},
         "spec": {"nodeName": "n1", "serviceAccountName": "host-agent",
@@ -39,10 +43,16 @@ async fn only_the_host_agents_token_for_its_own_node_may_report() {
     let uid = objects::create_pod(&c, pod).await.unwrap();
     let aud = weight_server::auth::DEFAULT_AUDIENCE;
     let bound = Some(("host-agent-n1", uid.as_str()));
-    let good = cp.token("mplb-system", "host-agent", &[aud], 3600, bound).await.unwrap();
+    let good = cp
+        .token("mplb-system", "host-agent", &[aud], 3600, bound)
+        .await
+        .unwrap();
     let kc = service_account_kubeconfig(&cp, "weight-server").await;
     let ws = Server::kube(&kc, &[]);
-    ws.until("table", |t| !endpoints(t, "web.shop.svc.cluster.local").is_empty()).await;
+    ws.until("table", |t| {
+        !endpoints(t, "web.shop.svc.cluster.local").is_empty()
+    })
+    .await;
 
     let (s, b) = post(&ws, Some(&good), "n1");
     assert_eq!(s, 204, "{b}\n{}", ws.log());
@@ -51,7 +61,10 @@ async fn only_the_host_agents_token_for_its_own_node_may_report() {
 
     let (s, b) = post(&ws, Some(&good), "n2");
     assert_eq!(s, 403, "{b}");
-    assert!(b.contains("node \\\"n1\\\"") && b.contains("\\\"n2\\\""), "{b}");
+    assert!(
+        b.contains("node \\\"n1\\\"") && b.contains("\\\"n2\\\""),
+        "{b}"
+    );
 
     let (s, b) = post(&ws, None, "n1");
     assert_eq!((s, b.contains("no bearer token")), (401, true), "{b}");
@@ -62,21 +75,36 @@ async fn only_the_host_agents_token_for_its_own_node_may_report() {
     let (s, b) = post(&ws, Some(&forged), "n1");
     assert_eq!((s, b.contains("token rejected")), (401, true), "{b}");
 
-    let wrong_aud = cp.token("mplb-system", "host-agent", &[ISSUER], 3600, bound).await.unwrap();
+    let wrong_aud = cp
+        .token("mplb-system", "host-agent", &[ISSUER], 3600, bound)
+        .await
+        .unwrap();
     let (s, b) = post(&ws, Some(&wrong_aud), "n1");
     assert_eq!((s, b.contains("token rejected")), (401, true), "{b}");
 
-    let other = cp.token("mplb-system", "weight-server", &[aud], 3600, None).await.unwrap();
-    let (s, b) = post(&ws, Some(&other), "n1");
-    assert_eq!(s, 403, "{b}");
-    assert!(b.contains("system:serviceaccount:mplb-system:weight-server may not"), "{b}");
-
-    // Signed by the API server's own key, but expired an hour ago.
-    let sa = kube::Api::<k8s_openapi::api::core::v1::ServiceAccount>::namespaced(c.clone(), "mplb-system")
-        .get("host-agent")
+    let other = cp
+        .token("mplb-system", "weight-server", &[aud], 3600, None)
         .await
         .unwrap();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let (s, b) = post(&ws, Some(&other), "n1");
+    assert_eq!(s, 403, "{b}");
+    assert!(
+        b.contains("system:serviceaccount:mplb-system:weight-server may not"),
+        "{b}"
+    );
+
+    // Signed by the API server's own key, but expired an hour ago.
+    let sa = kube::Api::<k8s_openapi::api::core::v1::ServiceAccount>::namespaced(
+        c.clone(),
+        "mplb-system",
+    )
+    .get("host-agent")
+    .await
+    .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let claims = json!({"iss": ISSUER, "aud": [aud], "sub": "system:serviceaccount:mplb-system:host-agent",
         "exp": now - 3600, "iat": now - 7200, "nbf": now - 7200,
         "kubernetes.io": {"namespace": "mplb-system",
@@ -94,10 +122,15 @@ async fn only_the_host_agents_token_for_its_own_node_may_report() {
     let (_, metrics) = http(ws.addr, "GET", "/metrics", &[], "");
     for reason in ["wrong_node", "no_token", "invalid_token", "wrong_account"] {
         assert!(
-            metrics.lines().any(|l| l.contains("reports_rejected") && l.contains(reason) && !l.ends_with(" 0")),
+            metrics.lines().any(|l| l.contains("reports_rejected")
+                && l.contains(reason)
+                && !l.ends_with(" 0")),
             "{reason} not counted:\n{metrics}"
         );
     }
-    let invalid = metrics.lines().find(|l| l.contains("reports_rejected") && l.contains("invalid_token")).unwrap();
+    let invalid = metrics
+        .lines()
+        .find(|l| l.contains("reports_rejected") && l.contains("invalid_token"))
+        .unwrap();
     assert!(invalid.ends_with(" 3"), "{invalid}");
 }

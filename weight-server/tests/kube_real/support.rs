@@ -37,14 +37,21 @@ pub async fn control_plane(manifest: &str) -> (ControlPlane, kube::Client) {
 
 /// A kubeconfig holding a fresh token of `mplb-system/<sa>` (not admin).
 pub async fn service_account_kubeconfig(cp: &ControlPlane, sa: &str) -> PathBuf {
-    let token = cp.token("mplb-system", sa, &[ISSUER], 3600, None).await.unwrap();
+    let token = cp
+        .token("mplb-system", sa, &[ISSUER], 3600, None)
+        .await
+        .unwrap();
     let path = cp.dir().join(format!("{sa}.kubeconfig"));
     cp.write_kubeconfig(&path, &token).unwrap();
     path
 }
 
 /// Create a node and namespace `ns` (with its default ServiceAccount).
-pub async fn nodes_and_namespaces(client: &kube::Client, nodes: &[(&str, &str)], namespaces: &[&str]) {
+pub async fn nodes_and_namespaces(
+    client: &kube::Client,
+    nodes: &[(&str, &str)],
+    namespaces: &[&str],
+) {
     for (n, cpu) in nodes {
         objects::node(client, n, cpu).await.unwrap();
     }
@@ -96,12 +103,23 @@ impl Server {
         let addr = rx
             .recv_timeout(Duration::from_secs(30))
             .unwrap_or_else(|_| panic!("weight server did not listen:\n{}", log.lock().unwrap()));
-        Server { child, addr: addr.parse().unwrap(), log }
+        Server {
+            child,
+            addr: addr.parse().unwrap(),
+            log,
+        }
     }
 
     /// The weight server over `--topology kube` with `kubeconfig`.
     pub fn kube(kubeconfig: &std::path::Path, extra: &[&str]) -> Server {
-        let mut args = vec!["--topology", "kube", "--policy", "even", "--recompute-interval", "500ms"];
+        let mut args = vec![
+            "--topology",
+            "kube",
+            "--policy",
+            "even",
+            "--recompute-interval",
+            "500ms",
+        ];
         args.extend(extra);
         Server::start(&args, &[("KUBECONFIG", kubeconfig.to_str().unwrap())])
     }
@@ -131,7 +149,10 @@ impl Server {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("{what}: not reached; last table {last:?}\nserver log:\n{}", self.log());
+        panic!(
+            "{what}: not reached; last table {last:?}\nserver log:\n{}",
+            self.log()
+        );
     }
 }
 
@@ -141,14 +162,26 @@ pub fn endpoints(table: &Value, fqdn: &str) -> Vec<String> {
         .as_array()
         .into_iter()
         .flatten()
-        .map(|e| format!("{}={}", e["pod"].as_str().unwrap(), e["address"].as_str().unwrap()))
+        .map(|e| {
+            format!(
+                "{}={}",
+                e["pod"].as_str().unwrap(),
+                e["address"].as_str().unwrap()
+            )
+        })
         .collect();
     v.sort();
     v
 }
 
 /// One HTTP/1.1 request; (status, body).
-pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+pub fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut req = format!(
@@ -163,7 +196,14 @@ pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]
     s.write_all(req.as_bytes()).unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
-    let status = out.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let status = out
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (status, body)
 }
