@@ -64,12 +64,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut reports_auth = ReportAuth::Disabled;
     if source == "kube" {
         let client = topology::kube::default_client().await?;
-        reports_auth = ReportAuth::Review(Reviewer::new(
+        reports_auth = ReportAuth::Review(Box::new(Reviewer::new(
             client.clone(),
             &args.report_audience,
             &args.report_account,
             Arc::new(SystemClock),
-        ));
+        )));
         let kcfg = KubeConfig {
             managed_label: args.managed_label.clone(),
             namespaces: args.namespaces.clone(),

@@ -26,7 +26,7 @@ pub enum ReportAuth {
     /// every report is refused.
     Disabled,
     /// Tokens checked by TokenReview.
-    Review(review::Reviewer),
+    Review(Box<review::Reviewer>),
 }
 
 /// Why a report was refused: 401 (no valid token) or 403 (valid token, not
