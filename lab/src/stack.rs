@@ -291,6 +291,7 @@ impl Stack {
             "--state-dir".into(),
             state_dir.display().to_string(),
             "--insecure-admin".into(),
+            "--insecure-reports".into(),
         ];
         stack.start_server(client).await?;
 

@@ -164,6 +164,7 @@ async fn agent_resumes_after_a_server_restart_without_sending_stale_reports() {
                 "--recompute-interval",
                 "500ms",
                 "--insecure-admin",
+                "--insecure-reports",
             ]);
         c
     };

@@ -24,7 +24,7 @@ for s in range(services):
         k += 1
 json.dump(t, open(path, "w"))
 PY
-start_server "$WORK/server.log" --topology "$WORK/topology.json" --policy "$POLICY" --insecure-admin
+start_server "$WORK/server.log" --topology "$WORK/topology.json" --policy "$POLICY" --insecure-admin --insecure-reports
 echo "server pid $SERVER_PID at $ADDR, policy $POLICY, $NODES nodes, $((SERVICES * PER)) pods"
 python3 - "$ADDR" "$WORK/topology.json" "$ROUNDS" <<'PY'
 import http.client, json, random, sys, time

@@ -18,6 +18,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 
 use crate::admin::{self, AdminAuth};
+use crate::auth::ReportAuth;
 use crate::engine::Engine;
 
 /// What every handler shares.
@@ -25,6 +26,8 @@ use crate::engine::Engine;
 pub struct AppState {
     pub engine: Arc<Engine>,
     pub auth: Arc<AdminAuth>,
+    /// Who may post host reports.
+    pub reports_auth: Arc<ReportAuth>,
 }
 
 /// A JSON error answer.
@@ -136,7 +139,11 @@ async fn weights(State(s): State<AppState>, headers: HeaderMap) -> Response {
         .into_response()
 }
 
-async fn reports(State(s): State<AppState>, body: Body) -> Result<StatusCode, ApiError> {
+async fn reports(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<StatusCode, ApiError> {
     let bytes = read_body(body, MAX_REPORT_BYTES).await.inspect_err(|_| {
         s.engine.metrics.report_rejected("too_large");
     })?;
@@ -146,6 +153,14 @@ async fn reports(State(s): State<AppState>, body: Body) -> Result<StatusCode, Ap
         tracing::debug!(error = %e, "host report rejected");
         err
     })?;
+    s.reports_auth
+        .check(&headers, &report.node)
+        .await
+        .map_err(|d| {
+            s.engine.metrics.report_rejected(d.metric());
+            tracing::info!(node = %report.node, reason = ?d, "host report refused");
+            d.into_api_error()
+        })?;
     s.engine.ingest_report(&report).map_err(|e| {
         s.engine.metrics.report_rejected("too_many_nodes");
         ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string())

@@ -52,6 +52,17 @@ pub struct ServeArgs {
     /// Allow admin mutations without a token (local use only).
     #[arg(long, env = "MPLB_INSECURE_ADMIN")]
     pub insecure_admin: bool,
+    /// Accept host reports without a token (local and lab modes only).
+    /// Otherwise `--topology kube` checks each report's ServiceAccount token
+    /// by TokenReview, and a topology file refuses every report.
+    #[arg(long, env = "MPLB_INSECURE_REPORTS")]
+    pub insecure_reports: bool,
+    /// Audience host agents' tokens must carry.
+    #[arg(long, env = "MPLB_REPORT_AUDIENCE", default_value = crate::auth::DEFAULT_AUDIENCE)]
+    pub report_audience: String,
+    /// The one ServiceAccount (`namespace:name`) that may post reports.
+    #[arg(long, env = "MPLB_REPORT_ACCOUNT", default_value = crate::auth::DEFAULT_AGENT_ACCOUNT)]
+    pub report_account: String,
     /// Time between recompute rounds.
     #[arg(long, env = "MPLB_RECOMPUTE_INTERVAL", default_value = "1s")]
     pub recompute_interval: humantime::Duration,

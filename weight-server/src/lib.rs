@@ -6,12 +6,13 @@
 //! [`stats`] (proxy stats), [`policy`] (even, static, spare, optimal),
 //! [`weights`] (versioned table, damping, dead band, drains), [`engine`]
 //! (the state and the recompute round), [`api`] and [`admin`] (HTTP),
-//! [`persist`] (admin state on disk), [`metrics`], [`render`]
+//! [`auth`] (who may post reports), [`persist`] (admin state on disk), [`metrics`], [`render`]
 //! (`render-istio`), [`config`] (flags).
 #![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod api;
+pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod engine;

@@ -11,6 +11,8 @@ use clap::Parser;
 use tokio::net::TcpListener;
 use weight_server::admin::AdminAuth;
 use weight_server::api::{self, AppState};
+use weight_server::auth::ReportAuth;
+use weight_server::auth::review::Reviewer;
 use weight_server::clock::SystemClock;
 use weight_server::config::{Cli, Command, ServeArgs};
 use weight_server::engine::Engine;
@@ -60,8 +62,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let (tx, rx) = tokio::sync::watch::channel(None);
     let mut source_task = None;
     let mut _file_tx = None;
+    let mut reports_auth = ReportAuth::Disabled;
     if source == "kube" {
         let client = topology::kube::default_client().await?;
+        reports_auth = ReportAuth::Review(Box::new(Reviewer::new(
+            client.clone(),
+            &args.report_audience,
+            &args.report_account,
+            Arc::new(SystemClock),
+        )));
         let kcfg = KubeConfig {
             managed_label: args.managed_label.clone(),
             namespaces: args.namespaces.clone(),
@@ -77,6 +86,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!(file = %source, nodes = topo.nodes.len(), services = topo.services.len(), pods = topo.pods.len(), "topology loaded");
         topology::publish(&tx, topo);
         _file_tx = Some(tx);
+    }
+    if args.insecure_reports {
+        tracing::warn!("--insecure-reports: host reports need no token");
+        reports_auth = ReportAuth::Insecure;
+    } else if matches!(reports_auth, ReportAuth::Disabled) {
+        tracing::warn!(
+            "no tokens can be checked without --topology kube: every host report is refused (--insecure-reports for local use)"
+        );
     }
     let auth = match (&args.admin_token_file, args.insecure_admin) {
         (Some(f), _) => {
@@ -113,6 +130,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let state = AppState {
         engine,
         auth: Arc::new(auth),
+        reports_auth: Arc::new(reports_auth),
     };
     api::run(listener, state, shutdown_signal()).await?;
     looper.abort();

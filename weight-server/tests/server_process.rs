@@ -161,6 +161,7 @@ fn the_recompute_loop_follows_admin_changes_and_reports() {
         "--topology",
         &topo,
         "--insecure-admin",
+        "--insecure-reports",
         "--policy",
         "spare",
         "--recompute-interval",

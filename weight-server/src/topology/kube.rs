@@ -1,5 +1,6 @@
 //! Topology from the Kubernetes API: Pods (managed label, watched
-//! namespaces or all) and Nodes, each followed with kube's `watcher` into a
+//! namespaces or all), Services (watched namespaces or all; their ports)
+//! and Nodes, each followed with kube's `watcher` into a
 //! `reflector` store. After the initial sync of every stream, a fresh
 //! [`Topology`](super::Topology) is published on every change that alters it
 //! (a pod added, deleted, turning unready, a node's capacity changing). How
@@ -10,7 +11,7 @@ pub mod build;
 use std::pin::Pin;
 
 use futures::{FutureExt, Stream, StreamExt};
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher::{self, Event};
@@ -84,6 +85,21 @@ where
     (reader, Box::pin(s))
 }
 
+/// One API per watched namespace, or one over all namespaces.
+fn apis<K>(client: &kube::Client, namespaces: &[String]) -> Vec<Api<K>>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    if namespaces.is_empty() {
+        vec![Api::all(client.clone())]
+    } else {
+        namespaces
+            .iter()
+            .map(|ns| Api::namespaced(client.clone(), ns))
+            .collect()
+    }
+}
+
 /// A kube client for `config`. Every client of the weight server is made
 /// here: kube speaks TLS through rustls with ring, and a build that also
 /// compiles rustls' aws-lc-rs provider (reqwest, in a workspace build) leaves
@@ -104,25 +120,27 @@ pub async fn default_client() -> crate::Result<kube::Client> {
     client(config)
 }
 
-/// Watch Pods and Nodes and publish a fresh topology on every change after
-/// the initial sync (`Some` only once both Pods and Nodes are synced).
+/// Watch Pods, Services and Nodes and publish a fresh topology on every
+/// change after the initial sync (`Some` only once every stream synced).
+/// A `410 Gone` (compacted resource version) makes kube's watcher relist;
+/// a lost connection is retried, so the view follows an API server restart.
 /// Runs until the watch streams end (they do not, normally); watch errors
 /// are logged and retried with kube's default backoff.
 pub async fn run(client: kube::Client, cfg: KubeConfig, tx: TopologyTx) -> crate::Result<()> {
     let pod_config = watcher::Config::default().labels(&cfg.managed_label);
-    let pod_apis: Vec<Api<Pod>> = if cfg.namespaces.is_empty() {
-        vec![Api::all(client.clone())]
-    } else {
-        cfg.namespaces
-            .iter()
-            .map(|ns| Api::namespaced(client.clone(), ns))
-            .collect()
-    };
+    let pod_apis: Vec<Api<Pod>> = apis(&client, &cfg.namespaces);
+    let service_apis: Vec<Api<Service>> = apis(&client, &cfg.namespaces);
     let mut streams: Vec<Tagged> = Vec::new();
     let mut pod_stores = Vec::new();
     for (tag, api) in pod_apis.into_iter().enumerate() {
         let (store, s) = stream(api, pod_config.clone(), tag, |_| {});
         pod_stores.push(store);
+        streams.push(s);
+    }
+    let mut service_stores = Vec::new();
+    for api in service_apis {
+        let (store, s) = stream(api, watcher::Config::default(), streams.len(), |_| {});
+        service_stores.push(store);
         streams.push(s);
     }
     let node_tag = streams.len();
@@ -142,7 +160,7 @@ pub async fn run(client: kube::Client, cfg: KubeConfig, tx: TopologyTx) -> crate
     let mut synced = vec![false; streams.len()];
     let mut merged = futures::stream::select_all(streams);
     let mut last: Option<Topology> = None;
-    tracing::info!(label = %cfg.managed_label, namespaces = ?cfg.namespaces, "kube topology: watching pods and nodes");
+    tracing::info!(label = %cfg.managed_label, namespaces = ?cfg.namespaces, "kube topology: watching pods, services and nodes");
 
     while let Some(first) = merged.next().await {
         // Take everything already waiting, then rebuild once.
@@ -169,7 +187,8 @@ pub async fn run(client: kube::Client, cfg: KubeConfig, tx: TopologyTx) -> crate
             continue;
         }
         let pods: Vec<_> = pod_stores.iter().flat_map(Store::state).collect();
-        let topology = build::topology(&pods, &node_store.state(), &cfg);
+        let services: Vec<_> = service_stores.iter().flat_map(Store::state).collect();
+        let topology = build::topology(&pods, &node_store.state(), &services, &cfg);
         if last.as_ref() != Some(&topology) {
             tracing::info!(
                 nodes = topology.nodes.len(),

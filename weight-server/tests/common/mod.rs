@@ -43,6 +43,7 @@ pub fn harness_with(auth: AdminAuth, policy: PolicyKind, publish: bool) -> Harne
     let app = app(AppState {
         engine: engine.clone(),
         auth: Arc::new(auth),
+        reports_auth: Arc::new(weight_server::auth::ReportAuth::Insecure),
     });
     Harness {
         engine,

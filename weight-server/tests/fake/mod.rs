@@ -1,6 +1,7 @@
 //! A fake Kubernetes API server on 127.0.0.1 (port 0) for the `kube_*`
-//! tests (a module of each test that uses it): list and watch of pods (all namespaces or
-//! one) and nodes, with resourceVersion, label selectors (`k=v,...`) and JSON
+//! tests (a module of each test that uses it): list and watch of pods and
+//! services (all namespaces or one) and nodes, with resourceVersion, label
+//! selectors (`k=v,...`) and JSON
 //! lines watch streams. Tests mutate its objects; open watches see the
 //! events. The server task is aborted when the [`FakeApi`] is dropped.
 #![allow(dead_code, clippy::panic, clippy::unwrap_used, clippy::expect_used)]
@@ -97,6 +98,22 @@ impl FakeApi {
                      Path(ns): Path<String>,
                      q: Query<BTreeMap<String, String>>| {
                         serve(s, q, "Pod", Some(ns))
+                    },
+                ),
+            )
+            .route(
+                "/api/v1/services",
+                get(|s: State<Shared>, q: Query<BTreeMap<String, String>>| {
+                    serve(s, q, "Service", None)
+                }),
+            )
+            .route(
+                "/api/v1/namespaces/{ns}/services",
+                get(
+                    |s: State<Shared>,
+                     Path(ns): Path<String>,
+                     q: Query<BTreeMap<String, String>>| {
+                        serve(s, q, "Service", Some(ns))
                     },
                 ),
             )

@@ -10,9 +10,16 @@
 //! * Service: one per (namespace, service name); tenant from the pod label
 //!   `mplb.io/tenant` (default: the namespace); fair share from the pod
 //!   annotation `mplb.io/fair-share` (millicores, `1500` or `1500m`; default:
-//!   none, i.e. the sum of its pods' requests); port = its first pod's port.
-//!   Tenant and port come from its first pod in name order, the fair share
-//!   from the first pod that has the annotation.
+//!   none, i.e. the sum of its pods' requests). Tenant comes from its first
+//!   pod in name order, the fair share from the first pod that has the
+//!   annotation.
+//! * Port: when a Kubernetes Service of the same name exists in the pod's
+//!   namespace, the service's port is its first `spec.ports` entry and each
+//!   endpoint's port is that entry's `targetPort` (a number, or a container
+//!   port of that name; a pod without it is skipped), as Kubernetes routes
+//!   it. Without a Service (or with the pod annotation `mplb.io/port`), the
+//!   pod's own port as above, and the service's port is its first pod's.
+//!   See [`service_ports`].
 //! * Node: allocatable CPU (else capacity) in millicores; 0 when missing.
 
 use std::collections::BTreeMap;
@@ -20,6 +27,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1 as corev1;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::super::{Node, Pod, Service, Topology};
 use super::KubeConfig;
@@ -102,6 +110,12 @@ pub struct PodFacts {
     pub cpu_request_millicores: Option<f64>,
     pub tenant: Option<String>,
     pub fair_share_millicores: Option<f64>,
+    /// The port came from the `mplb.io/port` annotation (a Service's
+    /// `targetPort` does not override it).
+    pub port_annotated: bool,
+    /// Named container ports (`name` → port), to resolve a Service's
+    /// named `targetPort`.
+    pub named_ports: BTreeMap<String, u16>,
 }
 
 /// Extract the facts of one pod; `Err` says why it is not usable.
@@ -135,7 +149,14 @@ pub fn pod_facts(pod: &corev1::Pod) -> Result<PodFacts, &'static str> {
         .ok_or("no pod IP")?
         .parse()
         .map_err(|_| "bad pod IP")?;
-    let port = match annotations.and_then(|a| a.get(PORT_ANNOTATION)) {
+    let annotated = annotations.and_then(|a| a.get(PORT_ANNOTATION));
+    let named_ports = spec
+        .containers
+        .iter()
+        .flat_map(|c| c.ports.iter().flatten())
+        .filter_map(|p| Some((p.name.clone()?, u16::try_from(p.container_port).ok()?)))
+        .collect();
+    let port = match annotated {
         Some(p) => p
             .trim()
             .parse::<u16>()
@@ -179,15 +200,72 @@ pub fn pod_facts(pod: &corev1::Pod) -> Result<PodFacts, &'static str> {
         fair_share_millicores: annotations
             .and_then(|a| a.get(FAIR_SHARE_ANNOTATION))
             .and_then(|v| fair_share_millicores(v)),
+        port_annotated: annotated.is_some(),
+        named_ports,
     })
 }
 
-/// Build the topology from the watched objects.
+/// The first port of a Kubernetes Service: (`port`, `targetPort`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServicePort {
+    /// The port clients use.
+    pub port: u16,
+    /// Where it routes on each pod (`None`: the same number).
+    pub target: Option<IntOrString>,
+}
+
+/// Services by (namespace, name) → their first port; services without a
+/// usable port are left out (their pods keep their own port).
+pub fn service_ports(services: &[Arc<corev1::Service>]) -> BTreeMap<(String, String), ServicePort> {
+    services
+        .iter()
+        .filter_map(|s| {
+            let name = s.metadata.name.clone()?;
+            let ns = s
+                .metadata
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".into());
+            let first = s.spec.as_ref()?.ports.as_ref()?.first()?;
+            let port = u16::try_from(first.port).ok()?;
+            Some((
+                (ns, name),
+                ServicePort {
+                    port,
+                    target: first.target_port.clone(),
+                },
+            ))
+        })
+        .collect()
+}
+
+/// The endpoint port of a pod behind `sp`, `Err` when its named target
+/// port is not one of the pod's.
+fn endpoint_port(f: &PodFacts, sp: &ServicePort) -> Result<u16, &'static str> {
+    match &sp.target {
+        _ if f.port_annotated => Ok(f.address.port()),
+        None => Ok(sp.port),
+        Some(IntOrString::Int(n)) => u16::try_from(*n).map_err(|_| "bad service targetPort"),
+        Some(IntOrString::String(name)) => match name.parse::<u16>() {
+            Ok(n) => Ok(n),
+            Err(_) => f
+                .named_ports
+                .get(name)
+                .copied()
+                .ok_or("the service's named targetPort is not a port of the pod"),
+        },
+    }
+}
+
+/// Build the topology from the watched objects. Pods on a node that is not
+/// (or no longer) listed are kept but not ready.
 pub fn topology(
     pods: &[Arc<corev1::Pod>],
     nodes: &[Arc<corev1::Node>],
+    services: &[Arc<corev1::Service>],
     cfg: &KubeConfig,
 ) -> Topology {
+    let ports = service_ports(services);
     let mut topo = Topology::default();
     for node in nodes {
         if let Some(name) = &node.metadata.name {
@@ -212,7 +290,17 @@ pub fn topology(
         })
         .collect();
     facts.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-    for f in facts {
+    for mut f in facts {
+        let sp = ports.get(&(f.namespace.clone(), f.service.clone()));
+        if let Some(sp) = sp {
+            match endpoint_port(&f, sp) {
+                Ok(p) => f.address.set_port(p),
+                Err(why) => {
+                    tracing::debug!(pod = %f.name, why, "pod skipped");
+                    continue;
+                }
+            }
+        }
         let fqdn = format!("{}.{}.svc.{}", f.service, f.namespace, cfg.cluster_domain);
         let svc = topo
             .services
@@ -222,7 +310,7 @@ pub fn topology(
                 namespace: f.namespace.clone(),
                 fqdn: fqdn.clone(),
                 tenant: f.tenant.clone().unwrap_or_else(|| f.namespace.clone()),
-                port: f.address.port(),
+                port: sp.map_or(f.address.port(), |sp| sp.port),
                 fair_share_millicores: f.fair_share_millicores,
                 aliases: mplb_wire::default_aliases(&f.service, &f.namespace),
             });
@@ -240,9 +328,9 @@ pub fn topology(
                 namespace: f.namespace,
                 uid: f.uid,
                 service: fqdn,
+                ready: f.ready && topo.nodes.contains_key(&f.node),
                 node: f.node,
                 address: f.address,
-                ready: f.ready,
                 cpu_request_millicores: f.cpu_request_millicores,
             },
         );

@@ -113,7 +113,7 @@ fn an_ambiguous_short_alias_is_dropped_from_both_services() {
     other["metadata"]["name"] = "web-9".into();
     other["metadata"]["namespace"] = "blog".into();
     let pods = vec![Arc::new(pod(base())), Arc::new(pod(other))];
-    let t = topology(&pods, &[], &KubeConfig::default());
+    let t = topology(&pods, &[], &[], &KubeConfig::default());
     let shop = &t.services["web.shop.svc.cluster.local"];
     let blog = &t.services["web.blog.svc.cluster.local"];
     assert_eq!(shop.aliases, vec!["web.shop", "web.shop.svc"]);
@@ -137,6 +137,7 @@ fn topology_groups_pods_into_services_and_reads_node_capacity() {
     let t = topology(
         &pods,
         &[Arc::new(node), Arc::new(bare)],
+        &[],
         &KubeConfig::default(),
     );
     assert_eq!(t.nodes["n1"].capacity_millicores, 3500.0);
@@ -149,4 +150,38 @@ fn topology_groups_pods_into_services_and_reads_node_capacity() {
     assert_eq!(t.pods.len(), 2);
     assert_eq!(t.pods["web-1"].service, "web.shop.svc.cluster.local");
     assert_eq!(t.fair_share("acme"), 1500.0);
+}
+
+#[test]
+fn a_service_sets_the_port_and_its_target_port_the_endpoint_port() {
+    let node: corev1::Node =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "n1"}})).unwrap();
+    let svc = |target: serde_json::Value| -> Arc<corev1::Service> {
+        Arc::new(
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "web", "namespace": "shop"},
+                "spec": {"ports": [{"port": 80, "targetPort": target}, {"port": 9}]}}))
+            .unwrap(),
+        )
+    };
+    let mut named = base();
+    named["spec"]["containers"][0]["ports"] = serde_json::json!([
+        {"name": "metrics", "containerPort": 9090}, {"name": "http", "containerPort": 8081}]);
+    let pods = vec![Arc::new(pod(named))];
+    let nodes = [Arc::new(node)];
+    let cfg = KubeConfig::default();
+    let t = topology(&pods, &nodes, &[svc("http".into())], &cfg);
+    let s = &t.services["web.shop.svc.cluster.local"];
+    assert_eq!(s.port, 80);
+    assert_eq!(t.pods["web-0"].address, "10.0.0.7:8081".parse().unwrap());
+    assert!(t.pods["web-0"].ready);
+    let t = topology(&pods, &nodes, &[svc(7000.into())], &cfg);
+    assert_eq!(t.pods["web-0"].address.port(), 7000);
+    // A named target port the pod lacks: the pod is skipped.
+    let t = topology(&pods, &nodes, &[svc("grpc".into())], &cfg);
+    assert!(t.pods.is_empty());
+    // No Service: the pod's first port, as before; no node: not ready.
+    let t = topology(&pods, &[], &[], &cfg);
+    assert_eq!(t.services["web.shop.svc.cluster.local"].port, 9090);
+    assert!(!t.pods["web-0"].ready);
 }
