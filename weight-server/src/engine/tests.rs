@@ -25,7 +25,10 @@ fn rounds_succeed_when_two_namespaces_share_a_service_name() {
         web_pod("web-0", "shop", "10.0.0.1"),
         web_pod("web-1", "blog", "10.0.0.2"),
     ];
-    let topo = build::topology(&pods, &[], &KubeConfig::default());
+    // A pod on a node the API server does not list is not ready.
+    let node: Arc<corev1::Node> =
+        Arc::new(serde_json::from_value(serde_json::json!({"metadata": {"name": "n1"}})).unwrap());
+    let topo = build::topology(&pods, &[node], &[], &KubeConfig::default());
     let (_tx, rx) = tokio::sync::watch::channel(Some(Arc::new(topo)));
     let engine = Engine::new(
         EngineConfig::default(),
