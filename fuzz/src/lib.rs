@@ -29,3 +29,16 @@ where
         ),
     }
 }
+
+/// Parse `data` twice with `parse`: the parser must not panic and must give
+/// the same answer (value or error text) both times, for parsers whose value
+/// has no encoding to round-trip.
+pub fn deterministic<T, E>(data: &[u8], parse: impl Fn(&[u8]) -> Result<T, E>)
+where
+    T: PartialEq + Debug,
+    E: std::fmt::Display,
+{
+    let first = parse(data).map_err(|e| e.to_string());
+    let second = parse(data).map_err(|e| e.to_string());
+    assert_eq!(first, second, "the parser answered differently twice");
+}

@@ -122,6 +122,22 @@ mod tests {
         assert_eq!(again, r);
     }
 
+    /// Found by `scripts/fuzz` (host_report): serde_json's fast float parser
+    /// read `78` followed by 172 zeros one ulp away from the nearest double, so
+    /// the value changed across encode and parse. Native builds parse floats
+    /// exactly (`float_roundtrip`, wire/Cargo.toml).
+    #[test]
+    fn long_decimal_numbers_round_trip_exactly() {
+        let body = format!(
+            r#"{{"node":"o","capacity_millicores":78{},"used_millicores":3,"sampled_at_ms":7,"interval_ms":3760,"pods":[]}}"#,
+            "0".repeat(172)
+        );
+        let r = HostReport::parse(body.as_bytes()).unwrap();
+        assert_eq!(r.capacity_millicores, 7.8e173);
+        let again = HostReport::parse(serde_json::to_vec(&r).unwrap().as_slice()).unwrap();
+        assert_eq!(again, r);
+    }
+
     #[test]
     fn rejects_hostile_reports() {
         type Mutation = Box<dyn Fn(&mut serde_json::Value)>;
