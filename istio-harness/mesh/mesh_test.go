@@ -2,6 +2,7 @@ package mesh
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -98,6 +99,12 @@ func TestSubsetModeOnIstio(t *testing.T) {
 		}
 	}
 
+	t.Run("the gateway listens on its pod's address only", func(t *testing.T) {
+		if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", s.GatewayPort), time.Second); err == nil {
+			c.Close()
+			t.Errorf("the gateway's listener answers on 127.0.0.1:%d: bound to the wildcard", s.GatewayPort)
+		}
+	})
 	t.Run("pin through the gateway", func(t *testing.T) {
 		if err := PinCheck(frontend, s.PodsOf("frontend"), 30); err != nil {
 			t.Error(err)
