@@ -18,6 +18,7 @@ use mplb_envoy_harness::{
     per_pod_routes,
 };
 use mplb_wire::ProxyStats;
+use mplb_wire::testing::TableBuilder;
 use support::http::{Client, Replica, WeightServer};
 use support::{Config, Envoy, filter_wasm, wait_for};
 
@@ -33,25 +34,13 @@ struct Lab {
 }
 
 fn table(version: u64, backend: &[Replica], other: &Replica, weights: [u32; 3]) -> String {
-    let eps: Vec<String> = backend
-        .iter()
-        .zip(weights)
-        .map(|(r, w)| {
-            format!(
-                r#"{{"pod":"{}","address":"{}","weight":{w}}}"#,
-                r.name, r.server.addr
-            )
-        })
-        .collect();
-    format!(
-        r#"{{"version":{version},"generated_at_ms":1,"ttl_ms":30000,"services":{{
-        "{BACKEND}":{{"aliases":["backend"],"endpoints":[{}]}},
-        "other.default.svc.cluster.local":{{"aliases":["other"],"endpoints":[
-          {{"pod":"{}","address":"{}","weight":1}}]}}}}}}"#,
-        eps.join(","),
-        other.name,
-        other.server.addr
-    )
+    let mut t = TableBuilder::new(version).service(BACKEND, &["backend"]);
+    for (r, w) in backend.iter().zip(weights) {
+        t = t.pod(&r.name, &r.server.addr.to_string(), f64::from(w));
+    }
+    t.service("other.default.svc.cluster.local", &["other"])
+        .pod(&other.name, &other.server.addr.to_string(), 1.0)
+        .json()
 }
 
 fn cluster(name: &str, addrs: &[SocketAddr]) -> Cluster {
