@@ -5,6 +5,14 @@
 //! stats) and validating a configuration (`envoy --mode validate`). The lab,
 //! the filter's Envoy end-to-end test, `build-and-push.sh`'s load check (via
 //! `mplb-lab validate-wasm`) and the filter benchmark all use it.
+// Unsafe is confined to `process` (signals to Envoy's process group), each
+// block with a `SAFETY:` comment.
+#![deny(
+    unsafe_code,
+    unsafe_op_in_unsafe_fn,
+    clippy::undocumented_unsafe_blocks
+)]
+#![warn(missing_docs)]
 
 pub mod admin;
 pub mod binary;

@@ -142,6 +142,7 @@ impl Envoy {
     }
 
     /// Stop the process group: SIGTERM, then SIGKILL after `grace`; reaps it.
+    #[allow(unsafe_code)] // kill(2): std has no process-group signal.
     pub fn stop_within(&mut self, grace: Duration) {
         let pgid = self.child.id() as libc::pid_t;
         if matches!(self.child.try_wait(), Ok(None)) {
@@ -214,6 +215,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(unsafe_code)] // kill(2) with signal 0 probes the group.
     fn stopping_kills_the_whole_group_and_an_exit_is_reported_with_the_log() {
         let dir = tempfile::tempdir().unwrap();
         // A stand-in "binary" that starts a grandchild, as the PyPI wrapper does.
@@ -237,11 +239,8 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
         }
         // SAFETY: as above.
-        assert_eq!(
-            unsafe { libc::kill(-pgid, 0) },
-            -1,
-            "group {pgid} still exists"
-        );
+        let probe = unsafe { libc::kill(-pgid, 0) };
+        assert_eq!(probe, -1, "group {pgid} still exists");
         assert!(e.check().unwrap_err().to_string().contains("started-"));
     }
 }

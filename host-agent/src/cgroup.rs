@@ -21,11 +21,16 @@ const MAX_FILE_BYTES: u64 = 64 * 1024;
 pub enum Layout {
     /// cgroup v1: `cpuacct` for usage, `cpu` (if mounted) for quotas.
     V1 {
+        /// The `cpuacct` hierarchy's mount point.
         cpuacct: PathBuf,
+        /// The `cpu` hierarchy's mount point, when mounted.
         cpu: Option<PathBuf>,
     },
     /// cgroup v2: one unified tree.
-    V2 { root: PathBuf },
+    V2 {
+        /// The unified tree's mount point.
+        root: PathBuf,
+    },
 }
 
 impl Layout {

@@ -8,13 +8,20 @@ pub enum AgentError {
     /// A cgroup or proc file could not be read (missing, unreadable, vanished).
     #[error("cannot read {path}: {source}")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// Why it could not be read.
         #[source]
         source: std::io::Error,
     },
     /// A file was read but its content is not what the kernel writes.
     #[error("malformed {path}: {reason}")]
-    Malformed { path: PathBuf, reason: String },
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with its content.
+        reason: String,
+    },
     /// No usable cgroup hierarchy under the root.
     #[error(
         "no cgroup CPU accounting found under {0} (need cgroup v2 with cgroup.controllers, or v1 cpuacct)"
@@ -28,10 +35,20 @@ pub enum AgentError {
     Wire(#[from] mplb_wire::WireError),
     /// Transport failure talking to the weight server.
     #[error("request to {url} failed: {reason}")]
-    Http { url: String, reason: String },
+    Http {
+        /// The URL called.
+        url: String,
+        /// The transport error.
+        reason: String,
+    },
     /// The weight server answered with a non-2xx status.
     #[error("server answered {status}: {reason}")]
-    Status { status: u16, reason: String },
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// The server's `{"error": ...}` or body.
+        reason: String,
+    },
 }
 
 impl AgentError {

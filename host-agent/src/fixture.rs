@@ -13,20 +13,25 @@ pub enum Version {
     V1,
     /// v1 with the combined `cpu,cpuacct` hierarchy and `cpu`/`cpuacct` symlinks.
     V1Combined,
+    /// v2: one unified tree.
     V2,
 }
 
 /// Kubelet cgroup driver of a fixture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Driver {
+    /// `kubepods[/<qos>]/pod<uid>` directories.
     Cgroupfs,
+    /// `kubepods.slice/...-pod<uid>.slice` units (dashes in the uid as `_`).
     Systemd,
 }
 
 /// A fixture tree rooted at `root` (the `--cgroup-root`).
 #[derive(Debug)]
 pub struct Tree {
+    /// The root of the fake cgroup tree.
     pub root: PathBuf,
+    /// Its cgroup version.
     pub version: Version,
 }
 

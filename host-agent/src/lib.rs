@@ -8,6 +8,7 @@
 //! [`sampler`] (rates), [`sender`] (push with backoff), [`agent`] (the loop),
 //! [`config`] (flags), [`clock`] (time as an input), [`fixture`] (fake trees).
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod agent;
 pub mod cgroup;

@@ -15,15 +15,25 @@ use crate::error::AgentError;
 pub enum NodeSource {
     /// A cgroup (relative to the usage root) is the node; without a quota its
     /// capacity is the host's CPU count from `<proc_root>/stat`.
-    Cgroup { rel: PathBuf, proc_root: PathBuf },
+    Cgroup {
+        /// The node cgroup, relative to the usage root.
+        rel: PathBuf,
+        /// Where `/proc` is (for the CPU count).
+        proc_root: PathBuf,
+    },
     /// The whole host, from `<proc_root>/stat`.
-    Host { proc_root: PathBuf },
+    Host {
+        /// Where `/proc` is.
+        proc_root: PathBuf,
+    },
 }
 
 /// One reading of the node.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NodeReading {
+    /// The node's CPU capacity: its quota, else its CPU count, in millicores.
     pub capacity_millicores: f64,
+    /// The cumulative usage counter read.
     pub counter: NodeCounter,
 }
 
@@ -33,7 +43,14 @@ pub enum NodeCounter {
     /// Cumulative CPU of the node cgroup, ns.
     CgroupNs(u64),
     /// Busy and total jiffies of `/proc/stat`, and the CPU count.
-    Jiffies { busy: u64, total: u64, cpus: u32 },
+    Jiffies {
+        /// Jiffies spent busy (all but idle and iowait).
+        busy: u64,
+        /// All jiffies.
+        total: u64,
+        /// The host's CPU count.
+        cpus: u32,
+    },
 }
 
 impl NodeSource {
@@ -60,6 +77,7 @@ impl NodeSource {
             )
     }
 
+    /// Read the node's capacity and cumulative usage now.
     pub fn read(&self, layout: &Layout) -> Result<NodeReading, AgentError> {
         match self {
             NodeSource::Cgroup { rel, proc_root } => {

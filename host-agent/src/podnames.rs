@@ -11,7 +11,9 @@ use crate::error::AgentError;
 /// Namespace and name of a pod.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodName {
+    /// The pod's namespace.
     pub namespace: String,
+    /// The pod's name.
     pub name: String,
 }
 
@@ -23,6 +25,7 @@ pub struct PodNames {
 }
 
 impl PodNames {
+    /// An empty cache over the log directory `dir` (normally `/var/log/pods`).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         PodNames {
             dir: dir.into(),
@@ -49,6 +52,7 @@ impl PodNames {
         Ok(())
     }
 
+    /// The name of the pod `uid`, if known.
     pub fn get(&self, uid: &str) -> Option<&PodName> {
         self.by_uid.get(uid)
     }

@@ -23,7 +23,10 @@ use crate::podnames::PodNames;
 #[derive(Debug, Clone, PartialEq)]
 pub enum PodSource {
     /// Discover kubelet pod cgroups; names from the log directory if given.
-    Kubernetes { log_pods_dir: Option<PathBuf> },
+    Kubernetes {
+        /// The kubelet's pod log directory (`/var/log/pods`), for names.
+        log_pods_dir: Option<PathBuf>,
+    },
     /// Named cgroups (local mode): uid = name = the given name.
     Local(Vec<LocalPod>),
 }
@@ -31,6 +34,7 @@ pub enum PodSource {
 /// A named cgroup reported as a pod in local mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalPod {
+    /// The pod's name (also its uid).
     pub name: String,
     /// Path relative to the usage root (cpuacct on v1, unified on v2).
     pub rel: PathBuf,
@@ -39,9 +43,13 @@ pub struct LocalPod {
 /// What the sampler needs to know.
 #[derive(Debug, Clone)]
 pub struct SamplerConfig {
+    /// The node's name in reports.
     pub node_name: String,
+    /// Where the cgroup tree is mounted (normally `/sys/fs/cgroup`).
     pub cgroup_root: PathBuf,
+    /// Where `/proc` is.
     pub proc_root: PathBuf,
+    /// Which cgroups are pods.
     pub pods: PodSource,
     /// A cgroup standing for the node (local mode).
     pub node_cgroup: Option<PathBuf>,
@@ -100,10 +108,12 @@ impl Sampler {
         })
     }
 
+    /// The cgroup layout detected at start.
     pub fn layout(&self) -> &Layout {
         &self.layout
     }
 
+    /// Where the node's figures come from.
     pub fn node_source(&self) -> &NodeSource {
         &self.node
     }

@@ -38,6 +38,7 @@ pub struct SenderConfig {
 /// What became of one POST.
 #[derive(Debug)]
 pub enum Outcome {
+    /// 2xx: the server took the report.
     Accepted,
     /// 4xx: do not retry this report.
     Rejected(AgentError),
@@ -55,6 +56,7 @@ pub struct Sender {
 }
 
 impl Sender {
+    /// A sender to `cfg.server`, its backoff jitter seeded from `clock`.
     pub fn new(cfg: SenderConfig, clock: Arc<dyn Clock>) -> Result<Sender, AgentError> {
         let url = format!("{}/v1/reports", cfg.server.trim_end_matches('/'));
         let client = reqwest::Client::builder()

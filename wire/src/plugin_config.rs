@@ -5,12 +5,13 @@
 //! unknown key, a key given twice, a wrong type or an out-of-range value is a
 //! [`WireError::Field`] naming the field and the reason (`<config>` when the
 //! body itself is unusable), and the plugin refuses to start. The keys are
-//! the fields of one serde struct (`Keys`, `deny_unknown_fields`): there is
-//! no second list to keep in step.
+//! the fields of one struct (`Keys`), filled by one `match` on the key
+//! names (an unknown name is refused there): there is no second list to keep
+//! in step. The body is read by one small serde visitor (`given`) rather
+//! than a derive, which keeps the wasm module no larger than the hand parser
+//! it replaced.
 
 mod given;
-
-use serde::Deserialize;
 
 use crate::WireError;
 use given::Given;
@@ -61,23 +62,53 @@ pub struct PluginConfig {
     pub exact_errors: bool,
 }
 
-/// The keys of `pluginConfig`, each as given.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
+/// The keys of `pluginConfig`, each as given (`None`: not given).
+#[derive(Default)]
 struct Keys {
-    weight_server_cluster: Given,
-    weight_server_authority: Given,
-    weights_path: Given,
-    stats_path: Given,
-    poll_interval_ms: Given,
-    poll_timeout_ms: Given,
-    table_ttl_ms: Given,
-    header: Given,
-    mode: Given,
-    session_header: Given,
-    service: Given,
-    response_samples_per_s: Given,
-    exact_errors: Given,
+    weight_server_cluster: Option<Given>,
+    weight_server_authority: Option<Given>,
+    weights_path: Option<Given>,
+    stats_path: Option<Given>,
+    poll_interval_ms: Option<Given>,
+    poll_timeout_ms: Option<Given>,
+    table_ttl_ms: Option<Given>,
+    header: Option<Given>,
+    mode: Option<Given>,
+    session_header: Option<Given>,
+    service: Option<Given>,
+    response_samples_per_s: Option<Given>,
+    exact_errors: Option<Given>,
+}
+
+impl Keys {
+    /// The object's entries as keys: an unknown key, or one given twice, is
+    /// an error naming it (the first such key, in the order given).
+    #[inline(never)]
+    fn read(entries: Vec<(String, Given)>) -> Result<Keys, WireError> {
+        let mut keys = Keys::default();
+        for (name, value) in entries {
+            let slot = match name.as_str() {
+                "weight_server_cluster" => &mut keys.weight_server_cluster,
+                "weight_server_authority" => &mut keys.weight_server_authority,
+                "weights_path" => &mut keys.weights_path,
+                "stats_path" => &mut keys.stats_path,
+                "poll_interval_ms" => &mut keys.poll_interval_ms,
+                "poll_timeout_ms" => &mut keys.poll_timeout_ms,
+                "table_ttl_ms" => &mut keys.table_ttl_ms,
+                "header" => &mut keys.header,
+                "mode" => &mut keys.mode,
+                "session_header" => &mut keys.session_header,
+                "service" => &mut keys.service,
+                "response_samples_per_s" => &mut keys.response_samples_per_s,
+                "exact_errors" => &mut keys.exact_errors,
+                _ => return Err(field(&name, "unknown key")),
+            };
+            if slot.replace(value).is_some() {
+                return Err(field(&name, "given twice"));
+            }
+        }
+        Ok(keys)
+    }
 }
 
 #[inline(never)]
@@ -85,22 +116,6 @@ fn field(field: &str, reason: impl Into<String>) -> WireError {
     WireError::Field {
         field: field.to_string(),
         reason: reason.into(),
-    }
-}
-
-/// A serde error as a field error: the key it names (`unknown field `x`,
-/// expected ...`, `duplicate field `x``), else the body as a whole.
-#[inline(never)]
-fn key_error(e: &serde_json::Error, object: bool) -> WireError {
-    if e.classify() != serde_json::error::Category::Data {
-        return field("<config>", format!("not JSON: {e}"));
-    }
-    let msg = e.to_string();
-    let key = msg.split('`').nth(1).filter(|_| object);
-    match key {
-        Some(key) if msg.starts_with("unknown field") => field(key, "unknown key"),
-        Some(key) if msg.starts_with("duplicate field") => field(key, "given twice"),
-        _ => field("<config>", "not a JSON object"),
     }
 }
 
@@ -113,12 +128,10 @@ impl PluginConfig {
                 format!("{} bytes exceed {MAX_CONFIG_BYTES}", body.len()),
             ));
         }
-        // Only an object: serde would also fill a struct from an array.
-        let object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-        let keys: Keys = match serde_json::from_slice(body) {
-            Ok(keys) if object => keys,
+        let keys = match serde_json::from_slice(body) {
+            Ok(Given::Object(entries)) => Keys::read(entries)?,
             Ok(_) => return Err(field("<config>", "not a JSON object")),
-            Err(e) => return Err(key_error(&e, object)),
+            Err(e) => return Err(field("<config>", format!("not JSON: {e}"))),
         };
         let cluster = string("weight_server_cluster", keys.weight_server_cluster)?
             .ok_or_else(|| field("weight_server_cluster", "is required"))?;
@@ -148,7 +161,7 @@ impl PluginConfig {
             1,
             1_000_000,
         )?;
-        let exact_errors = match keys.exact_errors {
+        let exact_errors = match keys.exact_errors.unwrap_or_default() {
             Given::Missing => false,
             Given::Bool(b) => b,
             other => return Err(other.wrong("exact_errors", "a boolean")),
@@ -217,8 +230,8 @@ fn default_authority(cluster: &str) -> String {
 }
 
 #[inline(never)]
-fn string(name: &str, given: Given) -> Result<Option<String>, WireError> {
-    match given {
+fn string(name: &str, given: Option<Given>) -> Result<Option<String>, WireError> {
+    match given.unwrap_or_default() {
         Given::Missing => Ok(None),
         Given::Str(s) => Ok(Some(s)),
         other => Err(other.wrong(name, "a string")),
@@ -226,8 +239,14 @@ fn string(name: &str, given: Given) -> Result<Option<String>, WireError> {
 }
 
 #[inline(never)]
-fn integer(name: &str, given: Given, default: u64, min: u64, max: u64) -> Result<u64, WireError> {
-    let value = match given {
+fn integer(
+    name: &str,
+    given: Option<Given>,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, WireError> {
+    let value = match given.unwrap_or_default() {
         Given::Missing => return Ok(default),
         Given::Unsigned(v) => Some(v),
         // A number that is not a u64: negative, fractional or too large.
@@ -244,7 +263,7 @@ fn integer(name: &str, given: Given, default: u64, min: u64, max: u64) -> Result
 }
 
 #[inline(never)]
-fn path(name: &str, given: Given, default: &str) -> Result<String, WireError> {
+fn path(name: &str, given: Option<Given>, default: &str) -> Result<String, WireError> {
     let p = string(name, given)?.unwrap_or_else(|| default.to_string());
     if !p.starts_with('/') {
         return Err(field(name, "must start with `/`"));
@@ -254,7 +273,7 @@ fn path(name: &str, given: Given, default: &str) -> Result<String, WireError> {
 }
 
 #[inline(never)]
-fn header_name(name: &str, given: Given, default: &str) -> Result<String, WireError> {
+fn header_name(name: &str, given: Option<Given>, default: &str) -> Result<String, WireError> {
     let h = string(name, given)?.unwrap_or_else(|| default.to_string());
     let ok = !h.is_empty()
         && h.len() <= 128

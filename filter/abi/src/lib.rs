@@ -13,6 +13,10 @@
 //! every request whether the filter needs it or not.
 
 #![cfg(target_arch = "wasm32")]
+// The ABI is `extern "C"`: unsafe here is the point of the crate. Each
+// unsafe block says why it is sound (`SAFETY:`).
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+#![warn(missing_docs)]
 
 mod host;
 mod value;

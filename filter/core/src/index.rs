@@ -138,22 +138,19 @@ pub fn authority_host(authority: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mplb_wire::testing::TableBuilder;
     use rand::rngs::SmallRng;
     use rand::{Rng, SeedableRng};
 
     pub(crate) fn table(weights: &[f64]) -> WeightsTable {
-        let eps: Vec<String> = weights
-            .iter()
-            .enumerate()
-            .map(|(i, w)| format!(r#"{{"pod":"b-{i}","address":"10.0.0.{i}:80","weight":{w}}}"#))
-            .collect();
-        let body = format!(
-            r#"{{"version":7,"generated_at_ms":1,"ttl_ms":30000,"services":{{
-            "backend.default.svc.cluster.local":{{"aliases":["backend","backend.default"],
-            "endpoints":[{}]}}}}}}"#,
-            eps.join(",")
+        let mut t = TableBuilder::new(7).service(
+            "backend.default.svc.cluster.local",
+            &["backend", "backend.default"],
         );
-        WeightsTable::parse(body.as_bytes()).unwrap()
+        for (i, w) in weights.iter().enumerate() {
+            t = t.pod(&format!("b-{i}"), &format!("10.0.0.{i}:80"), *w);
+        }
+        WeightsTable::parse(t.json().as_bytes()).unwrap()
     }
 
     #[test]

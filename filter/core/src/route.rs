@@ -173,16 +173,18 @@ fn fail_open(endpoint_header: Option<&str>) -> Action {
 mod tests {
     use super::*;
     use mplb_wire::WeightsTable;
+    use mplb_wire::testing::TableBuilder;
 
     fn index() -> TableIndex {
-        let body = r#"{"version":3,"generated_at_ms":1,"ttl_ms":30000,"services":{
-          "backend.default.svc.cluster.local":{"aliases":["backend"],"endpoints":[
-            {"pod":"b-0","address":"10.0.0.1:80","weight":1},
-            {"pod":"b-1","address":"10.0.0.2:80","weight":3}]},
-          "other.default.svc.cluster.local":{"aliases":["other"],"endpoints":[
-            {"pod":"o-0","address":"10.0.1.1:80","weight":1}]},
-          "frontend.default.svc.cluster.local":{"aliases":["fe"],"endpoints":[
-            {"pod":"f-0","address":"10.0.2.1:80","weight":1}]}}}"#;
+        let body = TableBuilder::new(3)
+            .service("backend.default.svc.cluster.local", &["backend"])
+            .pod("b-0", "10.0.0.1:80", 1.0)
+            .pod("b-1", "10.0.0.2:80", 3.0)
+            .service("other.default.svc.cluster.local", &["other"])
+            .pod("o-0", "10.0.1.1:80", 1.0)
+            .service("frontend.default.svc.cluster.local", &["fe"])
+            .pod("f-0", "10.0.2.1:80", 1.0)
+            .json();
         TableIndex::build(&WeightsTable::parse(body.as_bytes()).unwrap())
     }
 
@@ -314,9 +316,10 @@ mod tests {
         assert_eq!(last.resolve(None, None, &t), Dest::Unknown);
         assert_eq!(last.resolve(Some("nope"), None, &t), Dest::Unknown);
         // A new version resolves again: `backend` is gone from it.
-        let body = r#"{"version":4,"generated_at_ms":1,"ttl_ms":30000,"services":{
-          "other.default.svc.cluster.local":{"aliases":["backend"],"endpoints":[
-            {"pod":"o-0","address":"10.0.1.1:80","weight":1}]}}}"#;
+        let body = TableBuilder::new(4)
+            .service("other.default.svc.cluster.local", &["backend"])
+            .pod("o-0", "10.0.1.1:80", 1.0)
+            .json();
         let t4 = TableIndex::build(&WeightsTable::parse(body.as_bytes()).unwrap());
         assert_eq!(last.resolve(Some("backend"), None, &t), Dest::Service(0));
         assert_eq!(last.resolve(Some("backend"), None, &t4), Dest::Service(0));

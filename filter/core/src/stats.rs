@@ -269,12 +269,14 @@ mod tests {
     use crate::index::TableIndex;
     use crate::mock::MockProxy;
     use mplb_wire::WeightsTable;
+    use mplb_wire::testing::TableBuilder;
 
     fn index() -> TableIndex {
-        let body = r#"{"version":5,"generated_at_ms":1,"ttl_ms":30000,"services":{
-          "backend.default.svc.cluster.local":{"endpoints":[
-            {"pod":"b-0","address":"10.0.0.1:80","weight":1},
-            {"pod":"b-1","address":"10.0.0.2:80","weight":1}]}}}"#;
+        let body = TableBuilder::new(5)
+            .service("backend.default.svc.cluster.local", &[])
+            .pod("b-0", "10.0.0.1:80", 1.0)
+            .pod("b-1", "10.0.0.2:80", 1.0)
+            .json();
         TableIndex::build(&WeightsTable::parse(body.as_bytes()).unwrap())
     }
 

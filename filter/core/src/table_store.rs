@@ -157,13 +157,14 @@ impl TableStore {
 mod tests {
     use super::*;
     use crate::mock::MockProxy;
+    use mplb_wire::testing::TableBuilder;
 
     fn body(version: u64, ttl_ms: u64) -> String {
-        format!(
-            r#"{{"version":{version},"generated_at_ms":1,"ttl_ms":{ttl_ms},"services":{{
-            "b.default.svc.cluster.local":{{"endpoints":[
-            {{"pod":"b-0","address":"10.0.0.1:80","weight":1}}]}}}}}}"#
-        )
+        TableBuilder::new(version)
+            .ttl_ms(ttl_ms)
+            .service("b.default.svc.cluster.local", &[])
+            .pod("b-0", "10.0.0.1:80", 1.0)
+            .json()
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! A proxy-wasm HTTP filter that does nothing: the baseline of
-//! `scripts/bench-filter` (VM, context creation and callbacks, no work).
+//! `mplb-lab bench-filter` (VM, context creation and callbacks, no work).
 //! Build: `cargo build -p mplb-filter-probes --example noop --target wasm32-wasip1 --profile wasm-release`.
+#![forbid(unsafe_code)]
 
 #[cfg(target_arch = "wasm32")]
 mod noop {

@@ -1,5 +1,5 @@
 //! Bench-only: a proxy-wasm HTTP filter that makes exactly the host calls
-//! named in its plugin configuration and nothing else, so `scripts/bench-filter`
+//! named in its plugin configuration and nothing else, so `mplb-lab bench-filter`
 //! can price each host call mplb-filter makes (`VARIANTS="... probe:auth+set"`).
 //! Not shipped, not a production configuration.
 //!
@@ -13,6 +13,7 @@
 //! get_current_time on the response headers. `step*N` makes that call N
 //! times (to price one call well above the noise of a shared machine).
 //! Build: `cargo build -p mplb-filter-probes --example probe --target wasm32-wasip1 --profile wasm-release`.
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 #[cfg(target_arch = "wasm32")]
 mod probe {

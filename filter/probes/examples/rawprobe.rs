@@ -1,7 +1,7 @@
 //! Bench-only: like `probe`, but on the filter's own ABI layer
 //! (`mplb-proxy-abi`, as mplb-filter is), exporting only
 //! `proxy_on_request_headers` and `proxy_on_log` besides that layer's
-//! module exports, so `scripts/bench-filter` can price the filter's floor:
+//! module exports, so `mplb-lab bench-filter` can price the filter's floor:
 //! two callbacks and the host calls, with no logic
 //! (`VARIANTS="rawprobe:auth+endpt+set+status"`).
 //! Not shipped, not a production configuration.
@@ -13,6 +13,7 @@
 //! known absent); `status` get `:status` in the log callback. Host values
 //! are placed as the filter's are (the ABI layer's scratch buffer).
 //! Build: `cargo build -p mplb-filter-probes --example rawprobe --target wasm32-wasip1 --profile wasm-release`.
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 #[cfg(target_arch = "wasm32")]
 mod rawprobe {

@@ -13,7 +13,13 @@
 //! arrives while another holds it (the host calling back from inside a host
 //! call) is ignored, never a panic.
 
+// The only unsafe is `#[unsafe(no_mangle)]` on the exported callbacks
+// (their names are the ABI); the shim has no unsafe block.
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
 #[cfg(target_arch = "wasm32")]
+#[allow(unsafe_code)] // `#[unsafe(no_mangle)]`: the callbacks' names are the ABI.
 mod exports {
     use std::cell::RefCell;
 

@@ -1,6 +1,8 @@
 //! One configuration key's value as given, so that a value of the wrong
 //! type is an error naming the field and saying what it got (serde's own
-//! message names neither).
+//! message names neither). The configuration body itself is read as a
+//! `Given` too (an object's entries, in order): one visitor for every value
+//! keeps the module small.
 
 use std::fmt;
 
@@ -20,6 +22,8 @@ pub(crate) enum Given {
     Unsigned(u64),
     /// A string.
     Str(String),
+    /// An object's entries, in the order given (a key given twice is kept twice).
+    Object(Vec<(String, Given)>),
     /// Anything else, by kind (`"a number"`, `"an array"`, ...).
     Other(&'static str),
 }
@@ -32,6 +36,7 @@ impl Given {
             Given::Bool(_) => "a boolean",
             Given::Unsigned(_) => "a number",
             Given::Str(_) => "a string",
+            Given::Object(_) => "an object",
             Given::Other(k) => k,
         }
     }
@@ -89,8 +94,14 @@ impl<'de> Visitor<'de> for GivenVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Given, A::Error> {
-        while map.next_entry::<Given, Given>()?.is_some() {}
-        Ok(Given::Other("an object"))
+        let mut entries = Vec::new();
+        // A JSON key is always a string: read as a `Given` it is `Str`.
+        while let Some((key, value)) = map.next_entry::<Given, Given>()? {
+            if let Given::Str(key) = key {
+                entries.push((key, value));
+            }
+        }
+        Ok(Given::Object(entries))
     }
 }
 

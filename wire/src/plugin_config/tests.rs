@@ -230,3 +230,44 @@ fn a_key_given_twice_is_refused_and_null_means_the_default() {
         .unwrap();
     assert_eq!((c.mode, c.header.as_str()), (Mode::Subset, "x-lb-endpt"));
 }
+
+#[test]
+fn the_first_bad_key_in_order_is_named() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            r#"{"weight_server_cluster":"ws","zz":1,"aa":2}"#,
+            "zz",
+            "unknown key",
+        ),
+        (
+            r#"{"mode":null,"mode":null,"weight_server_cluster":"ws"}"#,
+            "mode",
+            "given twice",
+        ),
+        (
+            r#"{"header":"x-a","nope":{"header":1},"header":"x-b"}"#,
+            "nope",
+            "unknown key",
+        ),
+        (
+            r#"{"weight_server_cluster":"ws","x":1"#,
+            "<config>",
+            "not JSON: ",
+        ),
+    ];
+    for (body, field, reason) in cases {
+        match PluginConfig::parse(body.as_bytes()) {
+            Err(WireError::Field {
+                field: f,
+                reason: r,
+            }) => {
+                assert_eq!(
+                    (f.as_str(), &r[..reason.len().min(r.len())]),
+                    (*field, *reason),
+                    "{body}: {r}"
+                );
+            }
+            other => panic!("{body}: expected a field error, got {other:?}"),
+        }
+    }
+}

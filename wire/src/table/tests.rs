@@ -1,22 +1,23 @@
 use super::*;
+use crate::testing::TableBuilder;
 use serde_json::{Value, json};
 
+/// The documented example, as a JSON value the tests then break.
 fn good() -> Value {
-    json!({
-        "version": 42, "generated_at_ms": 1763800000000u64, "ttl_ms": 30000,
-        "services": {
-            "profile.default.svc.cluster.local": {
-                "aliases": ["profile", "profile.default", "profile.default.svc"],
-                "endpoints": [
-                    {"pod": "profile-0", "address": "10.1.2.3:8081", "weight": 0.7},
-                    {"pod": "profile-1", "address": "10.1.2.4:8081", "weight": 0.3}
-                ]
-            },
-            "geo.default.svc.cluster.local": {
-                "endpoints": [{"pod": "geo-0", "address": "[fd00::1]:8083", "weight": 1}]
-            }
-        }
-    })
+    let table = TableBuilder::new(42)
+        .generated_at_ms(1763800000000)
+        .service(P, &["profile", "profile.default", "profile.default.svc"])
+        .pod("profile-0", "10.1.2.3:8081", 0.7)
+        .pod("profile-1", "10.1.2.4:8081", 0.3)
+        .service("geo.default.svc.cluster.local", &[])
+        .pod("geo-0", "[fd00::1]:8083", 1.0)
+        .build();
+    let mut v = serde_json::to_value(table).unwrap();
+    // `aliases` is optional: the geo service leaves it out.
+    if let Some(geo) = v["services"]["geo.default.svc.cluster.local"].as_object_mut() {
+        geo.remove("aliases");
+    }
+    v
 }
 
 fn parse(v: &Value) -> Result<WeightsTable, WireError> {
@@ -204,11 +205,13 @@ fn rejects_oversized_tables() {
         Err(WireError::TooLarge { .. })
     ));
 
-    let endpoints: Vec<Value> = (0..=MAX_ENDPOINTS)
-        .map(|i| json!({"pod": format!("p-{i}"), "address": "10.0.0.1:80", "weight": 1}))
-        .collect();
-    let v = json!({"version": 1, "generated_at_ms": 0, "ttl_ms": 1000,
-        "services": {"big": {"endpoints": endpoints}}});
-    let err = parse(&v).unwrap_err();
+    let mut big = TableBuilder::new(1)
+        .generated_at_ms(0)
+        .ttl_ms(1000)
+        .service("big", &[]);
+    for i in 0..=MAX_ENDPOINTS {
+        big = big.pod(&format!("p-{i}"), "10.0.0.1:80", 1.0);
+    }
+    let err = WeightsTable::parse(big.json().as_bytes()).unwrap_err();
     assert!(err.to_string().contains("endpoints"), "{err}");
 }

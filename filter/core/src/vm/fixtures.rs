@@ -4,6 +4,7 @@
 use super::*;
 use crate::mock::{MockHost, MockProxy};
 use mplb_wire::ProxyStats;
+use mplb_wire::testing::TableBuilder;
 
 pub(crate) const DAY: u64 = 86_400_000;
 pub(crate) const BACKEND: &str = "backend.default.svc.cluster.local";
@@ -21,16 +22,15 @@ pub(crate) fn cfg(extra: &str) -> PluginConfig {
 }
 
 pub(crate) fn table(version: u64, weights: [u32; 3], ttl_ms: u64) -> String {
-    format!(
-        r#"{{"version":{version},"generated_at_ms":1,"ttl_ms":{ttl_ms},"services":{{
-        "{BACKEND}":{{"aliases":["backend"],"endpoints":[
-          {{"pod":"b-0","address":"10.0.0.1:80","weight":{}}},
-          {{"pod":"b-1","address":"10.0.0.2:80","weight":{}}},
-          {{"pod":"b-2","address":"[fd00::3]:80","weight":{}}}]}},
-        "other.default.svc.cluster.local":{{"aliases":["other"],"endpoints":[
-          {{"pod":"o-0","address":"10.0.1.1:80","weight":1}}]}}}}}}"#,
-        weights[0], weights[1], weights[2]
-    )
+    TableBuilder::new(version)
+        .ttl_ms(ttl_ms)
+        .service(BACKEND, &["backend"])
+        .pod("b-0", "10.0.0.1:80", f64::from(weights[0]))
+        .pod("b-1", "10.0.0.2:80", f64::from(weights[1]))
+        .pod("b-2", "[fd00::3]:80", f64::from(weights[2]))
+        .service("other.default.svc.cluster.local", &["other"])
+        .pod("o-0", "10.0.1.1:80", 1.0)
+        .json()
 }
 
 pub(crate) fn ok(body: &str) -> CallResponse {

@@ -4,16 +4,21 @@
 use super::fixtures::{BACKEND, DAY, ok, poll_and_answer, setup, split, table};
 use crate::host::CallResponse;
 use crate::table_store::{META_KEY, TABLE_KEY};
+use mplb_wire::testing::TableBuilder;
 
 #[test]
 fn hostile_tables_are_rejected_and_the_last_good_table_kept() {
     let (p, host, mut vm) = setup(&format!(r#","table_ttl_ms":{DAY}"#));
     poll_and_answer(&mut vm, &host, &ok(&table(1, [6, 3, 1], DAY)));
     let good = table(2, [1, 1, 1], DAY);
+    // A table of one service whose endpoints are written out: some of them
+    // cannot be built (a NaN or string weight, a missing field).
     let endpoints = |eps: &str| {
-        format!(
-            r#"{{"version":2,"generated_at_ms":1,"ttl_ms":1000,"services":{{"{BACKEND}":{{"endpoints":[{eps}]}}}}}}"#
-        )
+        TableBuilder::new(2)
+            .ttl_ms(1000)
+            .service(BACKEND, &[])
+            .json()
+            .replacen(r#""endpoints":[]"#, &format!(r#""endpoints":[{eps}]"#), 1)
     };
     let ep = |pod: &str, addr: &str, w: &str| {
         format!(r#"{{"pod":"{pod}","address":"{addr}","weight":{w}}}"#)
@@ -107,7 +112,10 @@ fn hostile_tables_are_rejected_and_the_last_good_table_kept() {
         ),
         (
             "services is an array",
-            br#"{"version":2,"generated_at_ms":1,"ttl_ms":1,"services":[]}"#.to_vec(),
+            TableBuilder::new(2)
+                .json()
+                .replacen(r#""services":{}"#, r#""services":[]"#, 1)
+                .into_bytes(),
         ),
         (
             "alias claimed by two services",

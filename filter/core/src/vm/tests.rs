@@ -2,6 +2,7 @@ use super::fixtures::*;
 use super::*;
 use crate::host::Level;
 use crate::mock::{MockHost, MockProxy};
+use mplb_wire::testing::TableBuilder;
 
 #[test]
 fn polls_with_etag_and_installs_a_200() {
@@ -272,12 +273,14 @@ fn a_repeated_destination_is_resolved_again_under_a_new_table() {
     let e = vm.on_request(now, Some("backend"), None);
     assert_eq!(e.set, Some(("x-lb-endpt", "b-0")));
     // v2 puts a service before backend (its index moves) and drops `other`.
-    let v2 = r#"{"version":2,"generated_at_ms":1,"ttl_ms":86400000,"services":{
-      "aaa.default.svc.cluster.local":{"aliases":["aaa"],"endpoints":[
-        {"pod":"a-0","address":"10.0.9.1:80","weight":1}]},
-      "backend.default.svc.cluster.local":{"aliases":["backend"],"endpoints":[
-        {"pod":"b-9","address":"10.0.0.9:80","weight":1}]}}}"#;
-    poll_and_answer(&mut vm, &host, &ok(v2));
+    let v2 = TableBuilder::new(2)
+        .ttl_ms(DAY)
+        .service("aaa.default.svc.cluster.local", &["aaa"])
+        .pod("a-0", "10.0.9.1:80", 1.0)
+        .service(BACKEND, &["backend"])
+        .pod("b-9", "10.0.0.9:80", 1.0)
+        .json();
+    poll_and_answer(&mut vm, &host, &ok(&v2));
     let now = vm.clock_ms();
     for _ in 0..2 {
         let e = vm.on_request(now, Some("backend"), None);

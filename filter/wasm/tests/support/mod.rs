@@ -1,11 +1,13 @@
 //! Test scaffolding for the Envoy end-to-end test: the wasm build, Envoy
 //! started and stopped by the project's Envoy harness, a scriptable weight server, upstream
-//! replicas that count what they serve, and a keep-alive HTTP/1.1 client.
+//! replicas that count what they serve, a keep-alive HTTP/1.1 client, and the
+//! lab the tests drive ([`lab`]).
 //! std only: small, and fast to compile on a busy machine.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod http;
+pub mod lab;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
