@@ -23,11 +23,15 @@ pub fn table(results: &[&PolicyResult]) -> String {
     for n in &nodes {
         let _ = write!(s, " {n} CPU % |");
     }
-    for t in &tenants {
-        let _ = write!(s, " {t} CPU m / fair |");
+    let others: Vec<&String> = first.entries.keys().skip(1).collect();
+    for e in &others {
+        let _ = write!(s, " {e} p50/p99/p99.9 ms |");
     }
-    s.push_str(" table versions | weight moves |\n|---|---:|---:|---:|---:|---:|---:|");
-    for _ in 0..nodes.len() + tenants.len() + 2 {
+    for t in &tenants {
+        let _ = write!(s, " {t} CPU m / fair, served/entitled |");
+    }
+    s.push_str(" Jain | max/avg node | table versions | weight moves |\n|---|---:|---:|---:|---:|---:|---:|");
+    for _ in 0..nodes.len() + others.len() + tenants.len() + 4 {
         s.push_str("---:|");
     }
     s.push('\n');
@@ -50,16 +54,28 @@ pub fn table(results: &[&PolicyResult]) -> String {
                 r.node_util_pct.get(*n).copied().unwrap_or(0.0)
             );
         }
+        for e in &others {
+            let l = r.entries.get(*e).cloned().unwrap_or_default();
+            let _ = write!(s, " {:.1} / {:.1} / {:.1} |", l.p50_ms, l.p99_ms, l.p999_ms);
+        }
         for t in &tenants {
             let _ = write!(
                 s,
-                " {:.0} / {:.0} ({:.0}%) |",
+                " {:.0} / {:.0} ({:.0}%), {:.0}% |",
                 r.tenant_millicores.get(*t).copied().unwrap_or(0.0),
                 r.tenant_fair_share.get(*t).copied().unwrap_or(0.0),
-                100.0 * r.share_fraction(t)
+                100.0 * r.share_fraction(t),
+                100.0 * r.served_over_entitled(t)
             );
         }
-        let _ = writeln!(s, " {} | {} |", r.version_changes, r.weight_changes);
+        let _ = writeln!(
+            s,
+            " {:.3} | {:.2} | {} | {} |",
+            r.jain(),
+            r.max_over_avg(),
+            r.version_changes,
+            r.weight_changes
+        );
     }
     s
 }
@@ -86,6 +102,8 @@ const METRICS: &[Metric] = &[
     ("p99.9 ms", |r| r.load.p999_ms),
     ("non-2xx", |r| r.non_2xx() as f64),
     ("busiest node %", PolicyResult::busiest_node_pct),
+    ("max/avg node", PolicyResult::max_over_avg),
+    ("Jain (served/entitled)", PolicyResult::jain),
     ("batch % of fair share", |r| {
         100.0 * r.share_fraction("batch")
     }),
@@ -268,7 +286,10 @@ mod tests {
                 p99_ms: p99,
                 ..Default::default()
             },
+            entries: BTreeMap::new(),
             gateway: BTreeMap::new(),
+            tenant_entitled: BTreeMap::new(),
+            events: Vec::new(),
             node_util_pct: [
                 ("node-a".to_string(), busiest),
                 ("node-b".to_string(), 10.0),

@@ -51,7 +51,10 @@ pub fn build(repo: &Path, target: &Path) -> Result<PathBuf> {
             .args(args);
         run(&mut cmd, what)
     };
-    wasm_build(&["-p", FILTER_PACKAGE, "--lib"], "cargo build of the filter")?;
+    wasm_build(
+        &["-p", FILTER_PACKAGE, "--lib"],
+        "cargo build of the filter",
+    )?;
     wasm_build(
         &[
             "-p",
