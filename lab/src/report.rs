@@ -289,6 +289,7 @@ mod tests {
             entries: BTreeMap::new(),
             gateway: BTreeMap::new(),
             tenant_entitled: BTreeMap::new(),
+            pod_millicores: BTreeMap::new(),
             events: Vec::new(),
             node_util_pct: [
                 ("node-a".to_string(), busiest),

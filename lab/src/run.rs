@@ -53,6 +53,8 @@ pub struct PolicyResult {
     pub gateway: BTreeMap<String, u64>,
     pub node_util_pct: BTreeMap<String, f64>,
     pub tenant_millicores: BTreeMap<String, f64>,
+    /// CPU of each pod over the measured window, in millicores.
+    pub pod_millicores: BTreeMap<String, f64>,
     pub tenant_fair_share: BTreeMap<String, f64>,
     /// min(fair share, offered demand) per tenant, in millicores.
     pub tenant_entitled: BTreeMap<String, f64>,
@@ -387,6 +389,7 @@ async fn one_policy(
         gateway,
         node_util_pct: rates.node_util_pct.clone(),
         tenant_millicores: measure::tenant_millicores(&rates, &cfg.scenario),
+        pod_millicores: rates.pod_millicores.clone(),
         tenant_entitled: crate::fairness::entitled(&fair, &demand),
         tenant_fair_share: fair,
         version_changes: count_version_changes(&samples),
