@@ -285,6 +285,7 @@ async fn one_policy(
     let mut applied = Vec::new();
     let mut samples = Vec::new();
     let mut prev = cpu0.clone();
+    let mut end_cpu = None;
     let mut next_sample = cfg.sample_every.as_secs_f64();
     let deadline = Instant::now() + cfg.duration + Duration::from_secs(60);
     loop {
@@ -344,16 +345,15 @@ async fn one_policy(
             });
             prev = now;
         }
-        if t >= window && (t - window) < 0.05 {
+        if t >= window && end_cpu.is_none() {
             // The window is over: take the CPU reading now, not after the drain.
-            prev = CpuSnapshot::take(&cg, &cfg.scenario)?;
+            end_cpu = Some(CpuSnapshot::take(&cg, &cfg.scenario)?);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let cpu1 = if prev.at.duration_since(cpu0.at).as_secs_f64() >= window - 0.1 {
-        prev
-    } else {
-        CpuSnapshot::take(&cg, &cfg.scenario)?
+    let cpu1 = match end_cpu {
+        Some(c) => c,
+        None => CpuSnapshot::take(&cg, &cfg.scenario)?,
     };
     let gw1 = gateway_counters(client, &gateways).await?;
     stack.check_alive()?;
