@@ -44,6 +44,8 @@ pub struct AppConfig {
     pub next: Option<(String, String)>,
     /// Background CPU demand in millicores (0 = none).
     pub hog_millicores: u64,
+    /// Answer ORCA load reports from this node's CPU (the `cswrr` baseline).
+    pub orca: Option<crate::orca::NodeCpu>,
 }
 
 /// Counters served at [`STATS_PATH`].
@@ -61,7 +63,8 @@ pub struct AppStats {
 struct Shared {
     cfg: AppConfig,
     client: reqwest::Client,
-    served: AtomicU64,
+    served: Arc<AtomicU64>,
+    orca: Option<Arc<crate::orca::Reporter>>,
     errors: AtomicU64,
     stamped_for_me: AtomicU64,
     stamped_other: AtomicU64,
@@ -127,10 +130,17 @@ pub fn router(cfg: AppConfig) -> Router {
         .pool_max_idle_per_host(64)
         .build()
         .unwrap_or_default();
+    let served = Arc::new(AtomicU64::new(0));
+    let orca = cfg.orca.clone().map(|src| {
+        let r = crate::orca::Reporter::new(src);
+        r.spawn(served.clone());
+        r
+    });
     let shared = Arc::new(Shared {
         cfg,
         client,
-        served: AtomicU64::new(0),
+        served,
+        orca,
         errors: AtomicU64::new(0),
         stamped_for_me: AtomicU64::new(0),
         stamped_other: AtomicU64::new(0),
@@ -194,6 +204,12 @@ async fn handle(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     if let Ok(v) = HeaderValue::from_str(&s.cfg.pod) {
         resp.headers_mut()
             .insert(HeaderName::from_static("x-lab-pod"), v);
+    }
+    if let Some(h) = s.orca.as_ref().and_then(|r| r.header())
+        && let Ok(v) = HeaderValue::from_str(&h)
+    {
+        resp.headers_mut()
+            .insert(HeaderName::from_static(crate::orca::HEADER), v);
     }
     resp
 }

@@ -128,9 +128,14 @@ impl CgroupFs {
             .collect()
     }
 
+    /// The `cpuacct.usage` file of a cgroup (what a pod reads for ORCA reports).
+    pub fn usage_file(&self, rel: &str) -> PathBuf {
+        self.cpuacct.join(&self.lab).join(rel).join("cpuacct.usage")
+    }
+
     /// Total CPU time used by a cgroup, in nanoseconds.
     pub fn usage_ns(&self, rel: &str) -> Result<u64> {
-        let file = self.cpuacct.join(&self.lab).join(rel).join("cpuacct.usage");
+        let file = self.usage_file(rel);
         let text = fs::read_to_string(&file).map_err(|e| Error::io("read", &file, e))?;
         text.trim()
             .parse()

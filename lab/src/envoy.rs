@@ -14,6 +14,7 @@ use mplb_envoy_harness::{
     self as harness, Bootstrap, Cluster, HttpFilter, Launch, LbPolicy, Listener, Route,
     VirtualHost, WasmFilter,
 };
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
@@ -27,6 +28,62 @@ pub enum Steering {
     Subset,
     /// The filter sets `x-lb-session`; stateful_session overrides the host.
     Session,
+}
+
+/// How the service cluster (the default route) balances.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub enum Balancer {
+    /// `LEAST_REQUEST` (Istio's default).
+    LeastRequest,
+    /// `envoy.load_balancing_policies.client_side_weighted_round_robin`, fed
+    /// by the pods' in-band ORCA reports ([`crate::orca`]).
+    Cswrr(CswrrSettings),
+}
+
+/// The settings of Envoy's client-side weighted round robin (field names as
+/// in its `ClientSideWeightedRoundRobin` proto), written into each run's results.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct CswrrSettings {
+    /// An endpoint's weight is used only after it reported this long (Envoy's default 10 s).
+    pub blackout_period_s: f64,
+    /// A weight not refreshed this long is dropped (default 3 min).
+    pub weight_expiration_period_s: f64,
+    /// How often the scheduler's weights are recomputed (default 1 s).
+    pub weight_update_period_s: f64,
+    /// Errors per second over requests per second, times this, add to utilisation (default 1.0).
+    pub error_utilization_penalty: f64,
+    /// Out-of-band reports (a gRPC stream per backend) are off: the pods report in-band.
+    pub enable_oob_load_report: bool,
+}
+
+impl CswrrSettings {
+    /// The lab's tuning: the update period matches the agents' 1 s report
+    /// interval (same signal age as ours); the blackout is cut to 2 s so weights
+    /// are in use well within the warm-up; expiry 10 s drops a pod that stopped
+    /// answering long before Envoy's 3 min default would.
+    pub const LAB: CswrrSettings = CswrrSettings {
+        blackout_period_s: 2.0,
+        weight_expiration_period_s: 10.0,
+        weight_update_period_s: 1.0,
+        error_utilization_penalty: 1.0,
+        enable_oob_load_report: false,
+    };
+
+    /// The cluster's `load_balancing_policy`.
+    pub fn policy_json(&self) -> Value {
+        let secs = |s: f64| harness::bootstrap::duration(Duration::from_secs_f64(s));
+        json!({"policies": [{"typed_extension_config": {
+            "name": "envoy.load_balancing_policies.client_side_weighted_round_robin",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.load_balancing_policies.client_side_weighted_round_robin.v3.ClientSideWeightedRoundRobin",
+                "enable_oob_load_report": self.enable_oob_load_report,
+                "blackout_period": secs(self.blackout_period_s),
+                "weight_expiration_period": secs(self.weight_expiration_period_s),
+                "weight_update_period": secs(self.weight_update_period_s),
+                "error_utilization_penalty": self.error_utilization_penalty,
+            }
+        }}]})
+    }
 }
 
 /// One destination service reached through a listener.
@@ -53,6 +110,11 @@ pub struct EnvoySpec {
     pub wasm: Option<PathBuf>,
     /// The filter's `poll_interval_ms`.
     pub poll_interval_ms: u64,
+    /// The service cluster's balancer.
+    pub balancer: Balancer,
+    /// Retry a request whose connection failed (Istio's default retry), for
+    /// scenarios where pods come and go behind these static endpoints.
+    pub retry_connect_failure: bool,
 }
 
 /// The header the filter stamps.
@@ -132,12 +194,46 @@ impl EnvoySpec {
         })
     }
 
-    /// Write the bootstrap to `dir/<name>.json`.
+    /// The Envoy configuration: the bootstrap, with the service cluster's
+    /// balancer and the routes' retry policy applied.
+    pub fn config_json(&self) -> Result<Value> {
+        let mut b = self.bootstrap()?.to_json();
+        if let Balancer::Cswrr(settings) = self.balancer
+            && let Some(clusters) = b["static_resources"]["clusters"].as_array_mut()
+        {
+            for c in clusters
+                .iter_mut()
+                .filter(|c| c["name"] == self.upstream.name.as_str())
+            {
+                if let Some(obj) = c.as_object_mut() {
+                    obj.remove("lb_policy");
+                    obj.insert("load_balancing_policy".into(), settings.policy_json());
+                }
+            }
+        }
+        if self.retry_connect_failure {
+            let routes = &mut b["static_resources"]["listeners"][0]["filter_chains"][0]["filters"]
+                [0]["typed_config"]["route_config"]["virtual_hosts"][0]["routes"];
+            if let Some(routes) = routes.as_array_mut() {
+                for r in routes.iter_mut() {
+                    r["route"]["retry_policy"] = json!({
+                        "retry_on": "connect-failure,refused-stream,reset",
+                        "num_retries": 2,
+                        "retry_host_predicate": [{"name": "envoy.retry_host_predicates.previous_hosts",
+                            "typed_config": {"@type": "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"}}],
+                    });
+                }
+            }
+        }
+        Ok(b)
+    }
+
+    /// Write the configuration to `dir/<name>.json`.
     pub fn write(&self, dir: &Path) -> Result<PathBuf> {
         let path = dir.join(format!("{}.json", self.name));
-        self.bootstrap()?
-            .write(&path)
+        let text = serde_json::to_string_pretty(&self.config_json()?)
             .map_err(|e| Error::Results(e.to_string()))?;
+        std::fs::write(&path, text).map_err(|e| Error::io("write", &path, e))?;
         Ok(path)
     }
 
@@ -176,7 +272,30 @@ mod tests {
             weight_server: "127.0.0.1:9999".parse().unwrap(),
             wasm: Some("/x/mplb_filter.wasm".into()),
             poll_interval_ms: 500,
+            balancer: Balancer::LeastRequest,
+            retry_connect_failure: false,
         }
+    }
+
+    #[test]
+    fn cswrr_replaces_the_service_clusters_policy_and_retries_are_added() {
+        let mut s = spec(Steering::Off);
+        s.balancer = Balancer::Cswrr(CswrrSettings::LAB);
+        s.retry_connect_failure = true;
+        let b = s.config_json().unwrap();
+        let c = &b["static_resources"]["clusters"][0];
+        assert_eq!(c["name"], "frontend");
+        assert!(c.get("lb_policy").is_none());
+        let p = &c["load_balancing_policy"]["policies"][0]["typed_extension_config"];
+        assert_eq!(
+            p["name"],
+            "envoy.load_balancing_policies.client_side_weighted_round_robin"
+        );
+        assert_eq!(p["typed_config"]["blackout_period"], "2s");
+        assert_eq!(p["typed_config"]["enable_oob_load_report"], false);
+        let hcm = &b["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"];
+        let r = &hcm["route_config"]["virtual_hosts"][0]["routes"][0]["route"];
+        assert_eq!(r["retry_policy"]["num_retries"], 2);
     }
 
     #[test]

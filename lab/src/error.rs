@@ -31,6 +31,9 @@ pub enum Error {
     /// Results could not be written.
     #[error("results: {0}")]
     Results(String),
+    /// A scenario file is unusable (the message names the field).
+    #[error("{0}")]
+    Scenario(String),
     /// The run was interrupted by a signal.
     #[error("interrupted by a signal")]
     Interrupted,

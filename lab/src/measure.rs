@@ -86,7 +86,7 @@ pub fn tenant_fair_share(scenario: &Scenario) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
     for s in &scenario.services {
         if let Some(f) = s.fair_share_millicores {
-            *out.entry(s.tenant.clone()).or_insert(0.0) += f as f64;
+            *out.entry(s.tenant.clone()).or_insert(0.0) += f;
         }
     }
     out
@@ -204,7 +204,7 @@ mod tests {
 
     #[test]
     fn rates_are_percent_of_capacity_and_tenants_sum_their_pods() {
-        let s = Scenario::shared_node();
+        let s = Scenario::shared_node().unwrap();
         let t0 = Instant::now();
         let zero = |names: Vec<String>| names.into_iter().map(|n| (n, 0u64)).collect();
         let a = CpuSnapshot {

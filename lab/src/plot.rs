@@ -1,9 +1,11 @@
 //! The SVG plot: for each policy (first repeat), per-node CPU utilisation
-//! over time (left) and the served per-pod weights over time (right).
+//! over time (left) and the served per-pod weights over time (right), with
+//! the scenario's events marked as grey vertical lines labelled at the top.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::error::{Error, Result};
@@ -60,6 +62,7 @@ pub fn draw(
             .y_desc("%")
             .draw()
             .map_err(err)?;
+        mark_events(&mut chart, r, 110.0)?;
         for (k, node) in r.node_util_pct.keys().enumerate() {
             let color = COLORS[k % COLORS.len()];
             chart
@@ -82,10 +85,14 @@ pub fn draw(
         // Right: weights.
         let mut chart = ChartBuilder::on(&panels[2 * i + 1])
             .caption(
-                format!(
-                    "{}: served weights (thick: {entry}, thin: next tier)",
-                    r.policy
-                ),
+                if r.policy == "even" || r.policy == "cswrr" {
+                    format!("{}: weight server's table (unused: no filter)", r.policy)
+                } else {
+                    format!(
+                        "{}: served weights (thick: {entry}, thin: next tier)",
+                        r.policy
+                    )
+                },
                 ("sans-serif", 18),
             )
             .margin(10)
@@ -94,6 +101,7 @@ pub fn draw(
             .build_cartesian_2d(0.0..t_max, 0.0..1.05)
             .map_err(err)?;
         chart.configure_mesh().x_desc("s").draw().map_err(err)?;
+        mark_events(&mut chart, r, 1.05)?;
         let pods: Vec<String> = r
             .samples
             .iter()
@@ -132,5 +140,30 @@ pub fn draw(
         }
     }
     root.present().map_err(err)?;
+    Ok(())
+}
+
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A grey vertical line and a label per applied event.
+fn mark_events(chart: &mut Chart<'_, '_>, r: &PolicyResult, y_max: f64) -> Result<()> {
+    let grey = RGBColor(90, 90, 90);
+    for (i, e) in r.events.iter().enumerate() {
+        let t = e.applied_s;
+        chart
+            .draw_series(LineSeries::new(
+                [(t, 0.0), (t, y_max)],
+                grey.stroke_width(1),
+            ))
+            .map_err(err)?;
+        let y = y_max * (0.97 - 0.06 * (i % 4) as f64);
+        chart
+            .draw_series([Text::new(
+                e.label.clone(),
+                (t, y),
+                ("sans-serif", 11).into_font().color(&grey),
+            )])
+            .map_err(err)?;
+    }
     Ok(())
 }

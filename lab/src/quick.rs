@@ -126,7 +126,7 @@ pub async fn run(
 ) -> Result<QuickReport> {
     let progress = Progress::new(Duration::from_secs(45));
     let client = reqwest::Client::new();
-    let scenario = Scenario::shared_node();
+    let scenario = Scenario::shared_node()?;
     let mut cfg = cfg.clone();
     cfg.steering = Steering::Subset;
     cfg.policy = "spare".into();
@@ -351,7 +351,7 @@ pub async fn run(
             rep.drill.requests, rep.drill.non_2xx
         ));
     }
-    for p in stack.apps.iter_mut().chain(stack.envoys.iter_mut()) {
+    for p in stack.apps.values_mut().chain(stack.envoys.iter_mut()) {
         if let Err(e) = p.check() {
             rep.failures.push(e.to_string());
         }

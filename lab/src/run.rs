@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::envoy::Steering;
+use crate::envoy::{Balancer, CswrrSettings, Steering};
 use crate::error::{Error, Result};
+use crate::events::Applied;
 use crate::load::{self, LoadResult, LoadSpec};
 use crate::measure::{self, CpuSnapshot, Sample};
 use crate::scenario::Scenario;
@@ -20,20 +21,23 @@ use crate::stack::{Binaries, Stack, StackConfig, prepare_cgroups};
 pub struct RunConfig {
     pub scenario: Scenario,
     pub policies: Vec<String>,
-    /// Entry requests per second.
-    pub rate: f64,
+    /// A constant entry rate for the first entry service, replacing its
+    /// schedule (`--rate` / `--utilisation`).
+    pub rate_override: Option<f64>,
     pub per_worker_rate: f64,
     /// hey processes per load (see [`crate::load`]).
     pub shards: u64,
     pub warmup: Duration,
     pub duration: Duration,
     pub repeat: u32,
-    /// Steering for the non-`even` policies.
+    /// Steering for the filter's policies.
     pub steering: Steering,
     pub stack: StackConfig,
     pub force_cleanup: bool,
     pub hey: PathBuf,
     pub sample_every: Duration,
+    /// Envoy's client-side WRR settings of the `cswrr` baseline.
+    pub cswrr: CswrrSettings,
 }
 
 /// The outcome of one policy in one repeat.
@@ -41,17 +45,26 @@ pub struct RunConfig {
 pub struct PolicyResult {
     pub policy: String,
     pub repeat: u32,
+    /// The first entry service's load (hotel in the shipped scenarios).
     pub load: LoadResult,
-    /// Gateway Envoy's downstream response counters over the measured window.
+    /// Every entry service's load, by service.
+    pub entries: BTreeMap<String, LoadResult>,
+    /// Gateway Envoys' downstream response counters over the measured window.
     pub gateway: BTreeMap<String, u64>,
     pub node_util_pct: BTreeMap<String, f64>,
     pub tenant_millicores: BTreeMap<String, f64>,
+    /// CPU of each pod over the measured window, in millicores.
+    pub pod_millicores: BTreeMap<String, f64>,
     pub tenant_fair_share: BTreeMap<String, f64>,
+    /// min(fair share, offered demand) per tenant, in millicores.
+    pub tenant_entitled: BTreeMap<String, f64>,
     /// Times the served table version changed during the measured window.
     pub version_changes: u64,
     /// Samples in which some normalised weight moved by more than 0.01.
     pub weight_changes: u64,
     pub final_weights: BTreeMap<String, f64>,
+    /// The scenario's events as applied.
+    pub events: Vec<Applied>,
     #[serde(skip)]
     pub samples: Vec<Sample>,
 }
@@ -61,19 +74,46 @@ impl PolicyResult {
     pub fn busiest_node_pct(&self) -> f64 {
         self.node_util_pct.values().copied().fold(0.0, f64::max)
     }
+    /// Busiest node's utilisation over the average node's.
+    pub fn max_over_avg(&self) -> f64 {
+        let n = self.node_util_pct.len().max(1) as f64;
+        let avg = self.node_util_pct.values().sum::<f64>() / n;
+        if avg > 0.0 {
+            self.busiest_node_pct() / avg
+        } else {
+            0.0
+        }
+    }
     /// A tenant's CPU as a fraction of its fair share.
     pub fn share_fraction(&self, tenant: &str) -> f64 {
         let fair = self.tenant_fair_share.get(tenant).copied().unwrap_or(0.0);
         let used = self.tenant_millicores.get(tenant).copied().unwrap_or(0.0);
         if fair > 0.0 { used / fair } else { 0.0 }
     }
-    /// Non-2xx as the larger of hey's count and the gateway's.
+    /// A tenant's CPU over its entitlement (min(fair share, demand)).
+    pub fn served_over_entitled(&self, tenant: &str) -> f64 {
+        let ent = self.tenant_entitled.get(tenant).copied().unwrap_or(0.0);
+        let used = self.tenant_millicores.get(tenant).copied().unwrap_or(0.0);
+        if ent > 0.0 { used / ent } else { 0.0 }
+    }
+    /// Jain's index over tenants' served/entitled (1 = all equal).
+    pub fn jain(&self) -> f64 {
+        let xs: Vec<f64> = self
+            .tenant_entitled
+            .iter()
+            .filter(|(_, e)| **e > 0.0)
+            .map(|(t, _)| self.served_over_entitled(t).min(1.0))
+            .collect();
+        crate::fairness::jain(&xs)
+    }
+    /// Non-2xx as the larger of hey's count and the gateways'.
     pub fn non_2xx(&self) -> u64 {
         let gw: u64 = ["3xx", "4xx", "5xx"]
             .iter()
             .filter_map(|k| self.gateway.get(*k))
             .sum();
-        self.load.non_2xx.max(gw)
+        let hey: u64 = self.entries.values().map(|l| l.non_2xx).sum();
+        hey.max(gw)
     }
 }
 
@@ -106,11 +146,45 @@ pub fn estimate(cfg: &RunConfig) -> Duration {
     per * (cfg.policies.len() as u32 * cfg.repeat.max(1))
 }
 
-fn steering_for(policy: &str, steering: Steering) -> Steering {
-    if policy == "even" {
-        Steering::Off
+/// The filter's steering, the balancer and the weight server's policy of a policy name.
+fn setup_for(
+    policy: &str,
+    steering: Steering,
+    cswrr: CswrrSettings,
+) -> (Steering, Balancer, String) {
+    match policy {
+        "even" => (Steering::Off, Balancer::LeastRequest, "even".into()),
+        "cswrr" => (Steering::Off, Balancer::Cswrr(cswrr), "even".into()),
+        p => (steering, Balancer::LeastRequest, p.into()),
+    }
+}
+
+/// The `(start s, rate)` schedule of each entry service.
+pub fn schedules(cfg: &RunConfig) -> Vec<(String, Vec<(f64, f64)>)> {
+    cfg.scenario
+        .entries()
+        .enumerate()
+        .map(|(i, e)| {
+            let plan = match cfg.rate_override {
+                Some(r) if i == 0 => vec![(0.0, r)],
+                _ => cfg.scenario.schedule(&e.name),
+            };
+            (e.name.clone(), plan)
+        })
+        .collect()
+}
+
+/// Time-weighted mean rate of a schedule over `duration`.
+pub fn mean_rate(plan: &[(f64, f64)], duration: f64) -> f64 {
+    let mut total = 0.0;
+    for (i, (at, rate)) in plan.iter().enumerate() {
+        let end = plan.get(i + 1).map_or(duration, |n| n.0).min(duration);
+        total += rate * (end - at).max(0.0);
+    }
+    if duration > 0.0 {
+        total / duration
     } else {
-        steering
+        0.0
     }
 }
 
@@ -152,85 +226,148 @@ async fn one_policy(
     client: &reqwest::Client,
 ) -> Result<PolicyResult> {
     let mut scfg = cfg.stack.clone();
-    scfg.steering = steering_for(policy, cfg.steering);
-    scfg.policy = policy.to_string();
+    (scfg.steering, scfg.balancer, scfg.policy) = setup_for(policy, cfg.steering, cfg.cswrr);
     scfg.dir = out.join("runs").join(format!("{repeat}-{policy}"));
     let cg = prepare_cgroups(&scfg.cgroup_root, &scfg.cgroup_name, cfg.force_cleanup)?;
     progress.say(&format!("{tag}: starting the stack"));
     let mut stack = Stack::start(&scfg, &cfg.scenario, bins, cg, client).await?;
-    let entry = cfg
-        .scenario
-        .services
-        .iter()
-        .find(|s| s.entry)
-        .ok_or_else(|| Error::Precondition("scenario has no entry service".into()))?;
-    let gateway_url = stack.gateway_url();
-    let spec = |duration| LoadSpec {
-        url: gateway_url.clone(),
-        host: entry.authority(),
-        rate: cfg.rate,
+    let plans = schedules(cfg);
+    if plans.is_empty() {
+        return Err(Error::Precondition("scenario has no entry service".into()));
+    }
+    let gateways = stack.gateways.clone();
+    let spec = |entry: usize, rate: f64, duration| LoadSpec {
+        url: format!("http://{}/", gateways[entry].listen),
+        host: cfg
+            .scenario
+            .service(&gateways[entry].service)
+            .map(|s| s.authority())
+            .unwrap_or_default(),
+        rate,
         duration,
         per_worker_rate: cfg.per_worker_rate,
         shards: cfg.shards,
     };
     if !cfg.warmup.is_zero() {
         progress.say(&format!("{tag}: warm-up {}s", cfg.warmup.as_secs()));
-        let mut hey = load::start(
-            &cfg.hey,
-            &spec(cfg.warmup),
-            "hey-warmup",
-            &scfg.dir,
-            &stack.infra,
-        )
-        .await?;
-        hey.wait_exit(cfg.warmup + Duration::from_secs(30)).await?;
+        let mut warm = Vec::new();
+        for (i, (svc, plan)) in plans.iter().enumerate() {
+            let rate = plan.first().map_or(0.0, |s| s.1);
+            let name = format!("hey-warmup-{svc}");
+            warm.push(
+                load::start(
+                    &cfg.hey,
+                    &spec(i, rate, cfg.warmup),
+                    &name,
+                    &scfg.dir,
+                    &stack.infra,
+                )
+                .await?,
+            );
+        }
+        for hey in &mut warm {
+            hey.wait_exit(cfg.warmup + Duration::from_secs(30)).await?;
+        }
         stack.check_alive()?;
     }
     progress.say(&format!(
-        "{tag}: load {:.0} req/s for {}s",
-        cfg.rate,
+        "{tag}: measured load for {}s",
         cfg.duration.as_secs()
     ));
     let cg = stack.cgroups.0.clone();
-    let gw0 = measure::envoy_responses(client, stack.gateway_admin).await?;
+    let gw0 = gateway_counters(client, &gateways).await?;
     let cpu0 = CpuSnapshot::take(&cg, &cfg.scenario)?;
-    let mut hey = load::start(
-        &cfg.hey,
-        &spec(cfg.duration),
-        "hey",
-        &scfg.dir,
-        &stack.infra,
-    )
-    .await?;
+    let window = cfg.duration.as_secs_f64();
+    // Per entry: the next step to start, and every load started so far.
+    let mut next_step = vec![0usize; plans.len()];
+    let mut loads: Vec<Vec<load::LoadRun>> = plans.iter().map(|_| Vec::new()).collect();
+    let mut next_event = 0;
+    let mut applied = Vec::new();
     let mut samples = Vec::new();
     let mut prev = cpu0.clone();
-    let deadline = Instant::now() + cfg.duration + Duration::from_secs(30);
-    while hey.alive() {
+    let mut end_cpu = None;
+    let mut next_sample = cfg.sample_every.as_secs_f64();
+    let deadline = Instant::now() + cfg.duration + Duration::from_secs(60);
+    loop {
+        let t = cpu0.at.elapsed().as_secs_f64();
         if Instant::now() > deadline {
-            return Err(Error::Timeout("hey to finish".into()));
+            return Err(Error::Timeout("the measured window to end".into()));
         }
-        tokio::time::sleep(cfg.sample_every).await;
-        let now = CpuSnapshot::take(&cg, &cfg.scenario)?;
-        let t_s = now.at.duration_since(cpu0.at).as_secs_f64();
-        if t_s > cfg.duration.as_secs_f64() {
-            // hey is draining; the window is over.
+        for (i, (svc, plan)) in plans.iter().enumerate() {
+            while next_step[i] < plan.len() && plan[next_step[i]].0 <= t && t < window {
+                let (at, rate) = plan[next_step[i]];
+                let end = plan.get(next_step[i] + 1).map_or(window, |n| n.0);
+                let dur = Duration::from_secs_f64((end - at.max(t)).max(0.5));
+                let name = format!("hey-{svc}-{}", next_step[i]);
+                loads[i].push(
+                    load::start(
+                        &cfg.hey,
+                        &spec(i, rate, dur),
+                        &name,
+                        &scfg.dir,
+                        &stack.infra,
+                    )
+                    .await?,
+                );
+                next_step[i] += 1;
+            }
+        }
+        while let Some(e) = cfg
+            .scenario
+            .events
+            .get(next_event)
+            .filter(|e| e.at_s() <= t)
+        {
+            progress.say(&format!("{tag}: event {} at {t:.1}s", e.label()));
+            let effect = stack.apply(e, client).await?;
+            applied.push(Applied {
+                at_s: e.at_s(),
+                applied_s: cpu0.at.elapsed().as_secs_f64(),
+                label: e.label(),
+                effect,
+            });
+            next_event += 1;
+        }
+        let busy = loads.iter_mut().flatten().any(|l| l.alive());
+        let steps_left = next_step.iter().zip(&plans).any(|(n, (_, p))| *n < p.len());
+        if t >= window && !busy && (!steps_left || t > window + 1.0) {
+            break;
+        }
+        if t >= next_sample && t <= window {
+            next_sample += cfg.sample_every.as_secs_f64();
+            let now = CpuSnapshot::take(&cg, &cfg.scenario)?;
+            let table = measure::weights(client, stack.server_addr).await;
+            samples.push(Sample {
+                t_s: now.at.duration_since(cpu0.at).as_secs_f64(),
+                node_util_pct: measure::rates(&prev, &now, &cfg.scenario).node_util_pct,
+                weights: table.as_ref().map(measure::pod_weights).unwrap_or_default(),
+                version: table.map(|t| t.version),
+            });
             prev = now;
-            continue;
         }
-        let table = measure::weights(client, stack.server_addr).await;
-        samples.push(Sample {
-            t_s,
-            node_util_pct: measure::rates(&prev, &now, &cfg.scenario).node_util_pct,
-            weights: table.as_ref().map(measure::pod_weights).unwrap_or_default(),
-            version: table.map(|t| t.version),
-        });
-        prev = now;
+        if t >= window && end_cpu.is_none() {
+            // The window is over: take the CPU reading now, not after the drain.
+            end_cpu = Some(CpuSnapshot::take(&cg, &cfg.scenario)?);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let cpu1 = CpuSnapshot::take(&cg, &cfg.scenario)?;
-    let gw1 = measure::envoy_responses(client, stack.gateway_admin).await?;
+    let cpu1 = match end_cpu {
+        Some(c) => c,
+        None => CpuSnapshot::take(&cg, &cfg.scenario)?,
+    };
+    let gw1 = gateway_counters(client, &gateways).await?;
     stack.check_alive()?;
-    let csv = hey.output()?;
-    let load = load::parse_csv(&csv, cfg.rate, cfg.duration)?;
+    let mut entries = BTreeMap::new();
+    let mut mean_rates = BTreeMap::new();
+    for (i, (svc, plan)) in plans.iter().enumerate() {
+        let mut csv = String::new();
+        for l in &loads[i] {
+            csv.push_str(&l.output()?);
+        }
+        let offered = mean_rate(plan, window);
+        mean_rates.insert(svc.clone(), offered);
+        entries.insert(svc.clone(), load::parse_csv(&csv, offered, cfg.duration)?);
+    }
     let rates = measure::rates(&cpu0, &cpu1, &cfg.scenario);
     let gateway = gw1
         .iter()
@@ -242,22 +379,42 @@ async fn one_policy(
         })
         .collect();
     drop(stack);
+    let fair = measure::tenant_fair_share(&cfg.scenario);
+    let demand = crate::fairness::tenant_demand(&cfg.scenario, &mean_rates);
     Ok(PolicyResult {
         policy: policy.to_string(),
         repeat,
-        load,
+        load: entries.get(&plans[0].0).cloned().unwrap_or_default(),
+        entries,
         gateway,
         node_util_pct: rates.node_util_pct.clone(),
         tenant_millicores: measure::tenant_millicores(&rates, &cfg.scenario),
-        tenant_fair_share: measure::tenant_fair_share(&cfg.scenario),
+        pod_millicores: rates.pod_millicores.clone(),
+        tenant_entitled: crate::fairness::entitled(&fair, &demand),
+        tenant_fair_share: fair,
         version_changes: count_version_changes(&samples),
         weight_changes: count_weight_changes(&samples),
         final_weights: samples
             .last()
             .map(|s| s.weights.clone())
             .unwrap_or_default(),
+        events: applied,
         samples,
     })
+}
+
+/// Every gateway's downstream response counters, summed.
+async fn gateway_counters(
+    client: &reqwest::Client,
+    gateways: &[crate::stack::Gateway],
+) -> Result<BTreeMap<String, u64>> {
+    let mut sum = BTreeMap::new();
+    for g in gateways {
+        for (k, v) in measure::envoy_responses(client, g.admin).await? {
+            *sum.entry(k).or_insert(0) += v;
+        }
+    }
+    Ok(sum)
 }
 
 /// How often the observed table version changed between samples.
@@ -305,11 +462,24 @@ mod tests {
     }
 
     #[test]
-    fn even_runs_without_the_filter() {
-        assert_eq!(steering_for("even", Steering::Subset), Steering::Off);
+    fn baselines_run_without_the_filter() {
+        let c = CswrrSettings::LAB;
+        assert_eq!(setup_for("even", Steering::Subset, c).0, Steering::Off);
+        let (st, b, server) = setup_for("cswrr", Steering::Subset, c);
         assert_eq!(
-            steering_for("optimal", Steering::Session),
+            (st, b, server.as_str()),
+            (Steering::Off, Balancer::Cswrr(c), "even")
+        );
+        assert_eq!(
+            setup_for("optimal", Steering::Session, c).0,
             Steering::Session
         );
+    }
+
+    #[test]
+    fn mean_rate_weighs_steps_by_their_length() {
+        let plan = [(0.0, 100.0), (15.0, 200.0), (30.0, 100.0)];
+        assert!((mean_rate(&plan, 45.0) - 133.333_333).abs() < 1e-3);
+        assert!((mean_rate(&[(0.0, 50.0)], 30.0) - 50.0).abs() < 1e-9);
     }
 }

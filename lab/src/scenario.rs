@@ -1,10 +1,38 @@
-//! Lab scenarios: nodes with capacities, services with tenants, fair shares
-//! and per-request CPU costs, pods placed on nodes, and the offered load.
-//! A scenario also renders the weight server's topology file.
+//! Lab scenarios: the typed scenario file ([`mplb_wire::scenario`], format in
+//! docs/scenarios.md) turned into what the lab runs: nodes with capacities,
+//! services with tenants, fair shares and per-request CPU costs, pods placed
+//! on nodes, the offered-load schedule, timed events and the run settings.
+//! Shipped scenarios live in `lab/scenarios/` and are embedded, so they run
+//! by name from any directory. A scenario also renders the weight server's
+//! topology file.
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
+use std::path::Path;
 
+use mplb_wire::WireError;
+use mplb_wire::scenario::{Event, LoadDef, RunDef, ScenarioFile, TenantDef};
 use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// The shipped scenarios, by name, as embedded YAML.
+pub const SHIPPED: &[(&str, &str)] = &[
+    ("shared-node", include_str!("../scenarios/shared-node.yaml")),
+    ("homogeneous", include_str!("../scenarios/homogeneous.yaml")),
+    ("two-tenants", include_str!("../scenarios/two-tenants.yaml")),
+    ("load-step", include_str!("../scenarios/load-step.yaml")),
+    ("hog", include_str!("../scenarios/hog.yaml")),
+    (
+        "agent-killed",
+        include_str!("../scenarios/agent-killed.yaml"),
+    ),
+    (
+        "over-capacity",
+        include_str!("../scenarios/over-capacity.yaml"),
+    ),
+    ("smoke", include_str!("../scenarios/smoke.yaml")),
+];
 
 /// A cgroup "node".
 #[derive(Debug, Clone, Serialize)]
@@ -20,7 +48,7 @@ pub struct ServiceSpec {
     pub tenant: String,
     /// The port clients put in `:authority`.
     pub port: u16,
-    pub fair_share_millicores: Option<u64>,
+    pub fair_share_millicores: Option<f64>,
     /// CPU per request, in microseconds.
     pub cost_us: u64,
     /// The service this one calls per request (through its sidecar).
@@ -45,9 +73,27 @@ pub struct PodSpec {
 #[derive(Debug, Clone, Serialize)]
 pub struct Scenario {
     pub name: String,
+    pub description: String,
     pub nodes: Vec<NodeSpec>,
+    pub tenants: Vec<TenantDef>,
     pub services: Vec<ServiceSpec>,
     pub pods: Vec<PodSpec>,
+    /// Offered load per entry service.
+    pub load: Vec<LoadDef>,
+    /// Timed events of the measured window.
+    pub events: Vec<Event>,
+    /// Policies, repeats, windows.
+    pub run: RunDef,
+    /// Pods that start absent (their first event is `pod_add`).
+    pub absent_at_start: BTreeSet<String>,
+}
+
+/// A scenario file's error as the lab's: `scenario <field>: <reason>`.
+pub fn scenario_error(e: WireError) -> Error {
+    match e {
+        WireError::Field { field, reason } => Error::Scenario(format!("{field}: {reason}")),
+        e => Error::Scenario(e.to_string()),
+    }
 }
 
 /// The namespace of every lab service.
@@ -65,62 +111,120 @@ impl ServiceSpec {
 }
 
 impl Scenario {
-    /// The multi-party case: three unequal nodes; tenant `hotel` (frontend
-    /// calling profile) on all of them; tenant `batch` (a CPU hog with a fair
-    /// share) only on the smallest.
-    pub fn shared_node() -> Self {
-        let nodes = vec![
-            node("node-a", 600),
-            node("node-b", 400),
-            node("node-c", 250),
-        ];
-        let hotel = |name: &str, port, calls: Option<&str>, entry| ServiceSpec {
-            name: name.into(),
-            tenant: "hotel".into(),
-            port,
-            fair_share_millicores: Some(500),
-            cost_us: 2000,
-            calls: calls.map(str::to_string),
-            hog_millicores: 0,
-            request_millicores: 100,
-            entry,
-        };
-        let services = vec![
-            hotel("frontend", 8080, Some("profile"), true),
-            hotel("profile", 8081, None, false),
-            ServiceSpec {
-                name: "batch".into(),
-                tenant: "batch".into(),
-                port: 8090,
-                fair_share_millicores: Some(150),
-                cost_us: 0,
-                calls: None,
-                hog_millicores: 175,
-                request_millicores: 150,
-                entry: false,
-            },
-        ];
+    /// Build from a checked scenario file.
+    pub fn from_file(f: ScenarioFile) -> Self {
+        let nodes = f
+            .nodes
+            .iter()
+            .map(|n| NodeSpec {
+                name: n.name.clone(),
+                capacity_millicores: n.capacity_millicores,
+            })
+            .collect();
+        let mut services = Vec::new();
         let mut pods = Vec::new();
-        for svc in ["frontend", "profile"] {
-            for (i, n) in ["node-a", "node-b", "node-c"].iter().enumerate() {
-                pods.push(pod(&format!("{svc}-{i}"), svc, n));
+        for s in &f.services {
+            let siblings = f.services.iter().filter(|x| x.tenant == s.tenant).count();
+            let tenant_share = f
+                .tenants
+                .iter()
+                .find(|t| t.name == s.tenant)
+                .and_then(|t| t.fair_share_millicores);
+            let fair = s
+                .fair_share_millicores
+                .map(|x| x as f64)
+                .or(tenant_share.map(|t| t as f64 / siblings.max(1) as f64));
+            services.push(ServiceSpec {
+                name: s.name.clone(),
+                tenant: s.tenant.clone(),
+                port: s.port,
+                fair_share_millicores: fair,
+                cost_us: s.cost_us,
+                calls: s.calls.clone(),
+                hog_millicores: s.hog_millicores,
+                request_millicores: s.request_millicores,
+                entry: s.entry,
+            });
+            for (name, node) in s.pod_names().into_iter().zip(&s.pods_on) {
+                pods.push(PodSpec {
+                    name,
+                    service: s.name.clone(),
+                    node: node.clone(),
+                });
             }
         }
-        pods.push(pod("batch-0", "batch", "node-c"));
+        let mut absent_at_start = BTreeSet::new();
+        let mut seen = BTreeSet::new();
+        for e in &f.events {
+            match e {
+                Event::PodAdd { pod, .. } if seen.insert(pod.clone()) => {
+                    absent_at_start.insert(pod.clone());
+                }
+                Event::PodRemove { pod, .. }
+                | Event::PodNotReady { pod, .. }
+                | Event::PodReady { pod, .. } => {
+                    seen.insert(pod.clone());
+                }
+                _ => {}
+            }
+        }
         Scenario {
-            name: "shared-node".into(),
+            name: f.name,
+            description: f.description,
             nodes,
+            tenants: f.tenants,
             services,
             pods,
+            load: f.load,
+            events: f.events,
+            run: f.run,
+            absent_at_start,
         }
     }
 
-    /// Look a scenario up by name.
-    pub fn by_name(name: &str) -> Option<Self> {
-        match name {
-            "shared-node" => Some(Self::shared_node()),
-            _ => None,
+    /// Parse and check scenario YAML.
+    pub fn parse(text: &str) -> Result<Self> {
+        mplb_wire::scenario::parse(text)
+            .map(Self::from_file)
+            .map_err(scenario_error)
+    }
+
+    /// A shipped scenario by name, or a file when `what` ends in `.yaml`/`.yml`.
+    pub fn load(what: &str) -> Result<Self> {
+        let text = Self::load_text(what)?;
+        Self::parse(&text).map_err(|e| Error::Scenario(format!("{what}: {e}")))
+    }
+
+    /// The YAML of a shipped scenario or a file (see [`Scenario::load`]).
+    pub fn load_text(what: &str) -> Result<String> {
+        if what.ends_with(".yaml") || what.ends_with(".yml") {
+            let path = Path::new(what);
+            return std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e));
         }
+        SHIPPED
+            .iter()
+            .find(|(n, _)| *n == what)
+            .map(|(_, t)| t.to_string())
+            .ok_or_else(|| {
+                let known: Vec<&str> = SHIPPED.iter().map(|(n, _)| *n).collect();
+                Error::Scenario(format!(
+                    "unknown scenario {what:?} (shipped: {}; or pass a .yaml file)",
+                    known.join(", ")
+                ))
+            })
+    }
+
+    /// A shipped scenario by name.
+    pub fn by_name(name: &str) -> Result<Self> {
+        if name.ends_with(".yaml") || name.ends_with(".yml") {
+            return Err(Error::Scenario(format!("{name:?} is a file, not a name")));
+        }
+        Self::load(name)
+    }
+
+    /// The multi-party case (`lab/scenarios/shared-node.yaml`).
+    pub fn shared_node() -> Result<Self> {
+        Self::by_name("shared-node")
     }
 
     pub fn service(&self, name: &str) -> Option<&ServiceSpec> {
@@ -133,6 +237,11 @@ impl Scenario {
 
     pub fn total_capacity(&self) -> u64 {
         self.nodes.iter().map(|n| n.capacity_millicores).sum()
+    }
+
+    /// The entry services, in file order.
+    pub fn entries(&self) -> impl Iterator<Item = &ServiceSpec> {
+        self.services.iter().filter(|s| s.entry)
     }
 
     /// CPU per request of an entry request through all tiers, in microseconds.
@@ -154,10 +263,34 @@ impl Scenario {
         cost
     }
 
+    /// The entry rate of a load step: its `rps`, or the rate whose request
+    /// CPU through every tier is `cpu_fraction` of total capacity.
+    pub fn step_rate(&self, entry: &str, rps: Option<f64>, cpu_fraction: Option<f64>) -> f64 {
+        if let Some(r) = rps {
+            return r;
+        }
+        let per_req_m = self.chain_cost_us(entry) as f64 / 1000.0;
+        match cpu_fraction {
+            Some(f) if per_req_m > 0.0 => f * self.total_capacity() as f64 / per_req_m,
+            _ => 0.0,
+        }
+    }
+
+    /// `(start s, rate)` steps of an entry service's schedule.
+    pub fn schedule(&self, entry: &str) -> Vec<(f64, f64)> {
+        self.load
+            .iter()
+            .filter(|l| l.service == entry)
+            .flat_map(|l| l.steps.iter())
+            .map(|s| (s.at_s, self.step_rate(entry, s.rps, s.cpu_fraction)))
+            .collect()
+    }
+
     /// The entry request rate that makes total demand (hog demand plus
-    /// request CPU) `fraction` of total node capacity.
+    /// request CPU) `fraction` of total node capacity (the `--utilisation`
+    /// override of the first entry service's schedule).
     pub fn rate_for_utilisation(&self, fraction: f64) -> f64 {
-        let Some(entry) = self.services.iter().find(|s| s.entry) else {
+        let Some(entry) = self.entries().next() else {
             return 0.0;
         };
         let hogs: u64 = self
@@ -174,8 +307,14 @@ impl Scenario {
         (budget / per_req_m).max(0.0)
     }
 
-    /// The weight server's topology file (docs/ARCHITECTURE.md format).
-    pub fn topology_yaml(&self, addrs: &dyn Fn(&str) -> SocketAddr) -> String {
+    /// The weight server's topology file (docs/ARCHITECTURE.md format), for
+    /// every pod not in `absent`, with those in `not_ready` not ready.
+    pub fn topology_yaml(
+        &self,
+        addrs: &dyn Fn(&str) -> SocketAddr,
+        absent: &BTreeSet<String>,
+        not_ready: &BTreeSet<String>,
+    ) -> String {
         use mplb_wire::topology::{NodeEntry, PodEntry, ServiceEntry, TopologyFile};
         let doc = TopologyFile {
             nodes: self
@@ -194,40 +333,26 @@ impl Scenario {
                     namespace: NAMESPACE.to_string(),
                     tenant: Some(s.tenant.clone()),
                     port: s.port,
-                    fair_share_millicores: s.fair_share_millicores.map(|f| f as f64),
+                    fair_share_millicores: s.fair_share_millicores,
                     aliases: Vec::new(),
                 })
                 .collect(),
             pods: self
                 .pods
                 .iter()
+                .filter(|p| !absent.contains(&p.name))
                 .map(|p| PodEntry {
                     name: p.name.clone(),
                     service: p.service.clone(),
                     node: p.node.clone(),
                     address: addrs(&p.name).to_string(),
                     uid: Some(p.name.clone()),
-                    ready: true,
+                    ready: !not_ready.contains(&p.name),
                     cpu_request_millicores: None,
                 })
                 .collect(),
         };
         serde_norway::to_string(&doc).unwrap_or_default()
-    }
-}
-
-fn node(name: &str, capacity_millicores: u64) -> NodeSpec {
-    NodeSpec {
-        name: name.into(),
-        capacity_millicores,
-    }
-}
-
-fn pod(name: &str, service: &str, node: &str) -> PodSpec {
-    PodSpec {
-        name: name.into(),
-        service: service.into(),
-        node: node.into(),
     }
 }
 
@@ -237,7 +362,7 @@ mod tests {
 
     #[test]
     fn shared_node_shape() {
-        let s = Scenario::shared_node();
+        let s = Scenario::shared_node().unwrap();
         assert_eq!(s.total_capacity(), 1250);
         assert_eq!(s.chain_cost_us("frontend"), 4000);
         assert_eq!(
@@ -248,16 +373,66 @@ mod tests {
         );
         // 70% of 1250m = 875m, minus the 175m hog = 700m at 4 ms per request.
         assert!((s.rate_for_utilisation(0.7) - 175.0).abs() < 1e-6);
+        // The file's schedule offers the same: 56% of 1250m in request CPU.
+        assert_eq!(s.schedule("frontend").len(), 1);
+        assert!((s.schedule("frontend")[0].1 - 175.0).abs() < 1e-6);
+        let names: Vec<_> = s
+            .pods
+            .iter()
+            .map(|p| (p.name.as_str(), p.node.as_str()))
+            .collect();
+        assert_eq!(names[0], ("frontend-0", "node-a"));
+        assert_eq!(names[5], ("profile-2", "node-c"));
+        assert_eq!(names[6], ("batch-0", "node-c"));
+        assert_eq!(
+            s.service("frontend").unwrap().fair_share_millicores,
+            Some(500.0)
+        );
+        assert_eq!(
+            s.service("batch").unwrap().fair_share_millicores,
+            Some(150.0)
+        );
+    }
+
+    #[test]
+    fn every_shipped_scenario_validates() {
+        for (name, _) in SHIPPED {
+            let s = Scenario::by_name(name).unwrap();
+            assert_eq!(&s.name, name);
+            assert!(s.entries().count() >= 1);
+        }
+        assert!(SHIPPED.len() >= 7);
+    }
+
+    #[test]
+    fn a_malformed_file_names_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("bad.yaml");
+        let text = SHIPPED[0].1.replace("calls: profile", "calls: db");
+        std::fs::write(&p, text).unwrap();
+        let e = Scenario::load(p.to_str().unwrap()).unwrap_err().to_string();
+        assert!(
+            e.contains("scenario services[0].calls: unknown service \"db\""),
+            "{e}"
+        );
+        assert!(Scenario::load("no-such").is_err());
     }
 
     #[test]
     fn topology_file_uses_pod_names_as_uids() {
-        let s = Scenario::shared_node();
-        let yaml = s.topology_yaml(&|_| "127.0.0.1:9000".parse().unwrap());
+        let s = Scenario::shared_node().unwrap();
+        let none = BTreeSet::new();
+        let not_ready: BTreeSet<String> = ["profile-1".to_string()].into();
+        let absent: BTreeSet<String> = ["frontend-2".to_string()].into();
+        let yaml = s.topology_yaml(&|_| "127.0.0.1:9000".parse().unwrap(), &none, &none);
         let t: mplb_wire::topology::TopologyFile = serde_norway::from_str(&yaml).unwrap();
         assert_eq!(t.nodes[2].capacity_millicores, 250.0);
         assert_eq!(t.services[2].fair_share_millicores, Some(150.0));
         assert_eq!(t.pods[0].uid.as_deref(), Some("frontend-0"));
         assert_eq!(t.pods[0].address, "127.0.0.1:9000");
+        let yaml = s.topology_yaml(&|_| "127.0.0.1:9000".parse().unwrap(), &absent, &not_ready);
+        let t: mplb_wire::topology::TopologyFile = serde_norway::from_str(&yaml).unwrap();
+        assert_eq!(t.pods.len(), 6);
+        assert!(!t.pods.iter().find(|p| p.name == "profile-1").unwrap().ready);
     }
 }

@@ -2,14 +2,14 @@
 //! server, one host agent per node, the gateway and sidecar Envoys. Dropping
 //! the stack stops every process (processes first), then removes the cgroups.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use crate::cgroup::CgroupFs;
-use crate::envoy::{EnvoySpec, Steering, Upstream};
+use crate::envoy::{Balancer, EnvoySpec, Steering, Upstream};
 use crate::error::{Error, Result};
 use crate::procs::{Ports, Proc, wait_ready};
 use crate::scenario::Scenario;
@@ -98,6 +98,8 @@ pub struct StackConfig {
     pub cgroup_name: String,
     pub base_port: u16,
     pub steering: Steering,
+    /// The service clusters' balancer (`cswrr` makes the pods answer ORCA).
+    pub balancer: Balancer,
     /// Policy the weight server starts with.
     pub policy: String,
     pub interval: Duration,
@@ -105,25 +107,45 @@ pub struct StackConfig {
     pub dir: PathBuf,
 }
 
+/// The gateway Envoy of one entry service.
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    pub service: String,
+    pub listen: SocketAddr,
+    pub admin: SocketAddr,
+}
+
 /// The running stack. Field order matters: processes drop before cgroups.
 pub struct Stack {
     pub envoys: Vec<Proc>,
-    pub agents: Vec<Proc>,
+    /// Host agents by node (a killed one is absent).
+    pub agents: BTreeMap<String, Proc>,
+    /// Event hogs by node.
+    pub hogs: BTreeMap<String, Proc>,
     pub server: Option<Proc>,
-    pub apps: Vec<Proc>,
+    /// Pods by name (absent and removed pods are not here).
+    pub apps: BTreeMap<String, Proc>,
     pub server_addr: SocketAddr,
+    /// The first entry service's gateway.
     pub gateway: SocketAddr,
     pub gateway_admin: SocketAddr,
+    /// One gateway per entry service, in scenario order.
+    pub gateways: Vec<Gateway>,
     /// Envoy admin addresses by process name.
     pub envoy_admins: BTreeMap<String, SocketAddr>,
     pub pod_addrs: BTreeMap<String, SocketAddr>,
     pub scenario: Scenario,
+    /// Pods not in the topology now, and pods listed as not ready.
+    pub absent: BTreeSet<String>,
+    pub not_ready: BTreeSet<String>,
     pub cgroups: CgroupGuard,
     /// `cgroup.procs` files of the lab's `infra` cgroup.
     pub infra: Vec<PathBuf>,
-    server_cmd: Vec<String>,
-    bins: Binaries,
-    dir: PathBuf,
+    pub(crate) server_cmd: Vec<String>,
+    pub(crate) sidecars: BTreeMap<String, (SocketAddr, SocketAddr)>,
+    pub(crate) cfg: StackConfig,
+    pub(crate) bins: Binaries,
+    pub(crate) dir: PathBuf,
 }
 
 /// The cgroup (no quota) of the lab's own processes: Envoys, hey, server, agents.
@@ -205,21 +227,40 @@ impl Stack {
                 sidecars.insert(p.name.clone(), (ports.take()?, ports.take()?));
             }
         }
+        let mut gateways = Vec::new();
+        for (i, e) in scenario.entries().enumerate() {
+            let (listen, admin) = if i == 0 {
+                (gateway, gateway_admin)
+            } else {
+                (ports.take()?, ports.take()?)
+            };
+            gateways.push(Gateway {
+                service: e.name.clone(),
+                listen,
+                admin,
+            });
+        }
 
         let mut stack = Stack {
             envoys: Vec::new(),
-            agents: Vec::new(),
+            agents: BTreeMap::new(),
+            hogs: BTreeMap::new(),
             server: None,
-            apps: Vec::new(),
+            apps: BTreeMap::new(),
             server_addr,
             gateway,
             gateway_admin,
+            gateways: gateways.clone(),
             envoy_admins: BTreeMap::new(),
             pod_addrs: pod_addrs.clone(),
             scenario: scenario.clone(),
+            absent: scenario.absent_at_start.clone(),
+            not_ready: BTreeSet::new(),
             cgroups: CgroupGuard(cgroups),
             infra: Vec::new(),
             server_cmd: Vec::new(),
+            sidecars: sidecars.clone(),
+            cfg: cfg.clone(),
             bins: bins.clone(),
             dir: cfg.dir.clone(),
         };
@@ -237,7 +278,7 @@ impl Stack {
             cg.set_quota(&n.name, n.capacity_millicores)?;
         }
 
-        // Pods.
+        // Pods (every pod's cgroup exists, so agents can name it from the start).
         for p in &scenario.pods {
             let svc = scenario.service(&p.service).ok_or_else(|| {
                 Error::Precondition(format!(
@@ -248,37 +289,24 @@ impl Stack {
             let rel = format!("{}/{}", p.node, p.name);
             cg.create(&rel)?;
             cg.set_shares(&rel, svc.request_millicores * 1024 / 1000)?;
-            let mut cmd = Command::new(&bins.lab_app);
-            cmd.arg("--listen")
-                .arg(pod_addrs[&p.name].to_string())
-                .arg("--pod")
-                .arg(&p.name)
-                .arg("--cost-us")
-                .arg(svc.cost_us.to_string())
-                .arg("--hog-millicores")
-                .arg(svc.hog_millicores.to_string());
-            if let Some(callee) = svc.calls.as_ref().and_then(|c| scenario.service(c)) {
-                let (listen, _) = sidecars[&p.name];
-                cmd.arg("--next-url")
-                    .arg(format!("http://{listen}/"))
-                    .arg("--next-authority")
-                    .arg(callee.authority());
-            }
-            let proc = Proc::spawn_in(&p.name, cmd, &cfg.dir, &cg.procs_files(&rel))?;
-            stack.apps.push(proc);
         }
-        for (i, p) in scenario.pods.iter().enumerate() {
-            let url = format!("http://{}{}", pod_addrs[&p.name], crate::app::STATS_PATH);
-            let proc = &mut stack.apps[i];
-            wait_ready(client, &url, Duration::from_secs(10), || proc.check()).await?;
+        let present: Vec<String> = scenario
+            .pods
+            .iter()
+            .filter(|p| !stack.absent.contains(&p.name))
+            .map(|p| p.name.clone())
+            .collect();
+        for pod in &present {
+            stack.spawn_pod(pod)?;
+        }
+        for pod in &present {
+            stack.wait_pod(pod, client).await?;
         }
 
         // Weight server.
-        let topo = cfg.dir.join("topology.yaml");
-        let yaml = scenario.topology_yaml(&|pod| pod_addrs[pod]);
-        std::fs::write(&topo, yaml).map_err(|e| Error::io("write", &topo, e))?;
         let state_dir = cfg.dir.join("server-state");
         std::fs::create_dir_all(&state_dir).map_err(|e| Error::io("create", &state_dir, e))?;
+        let topo = stack.write_topology()?;
         stack.server_cmd = vec![
             "--listen".into(),
             server_addr.to_string(),
@@ -297,38 +325,10 @@ impl Stack {
 
         // Host agents.
         for n in &scenario.nodes {
-            let pods: Vec<String> = scenario
-                .pods
-                .iter()
-                .filter(|p| p.node == n.name)
-                .map(|p| {
-                    format!(
-                        "{}={}",
-                        p.name,
-                        cg.agent_path(&format!("{}/{}", n.name, p.name))
-                    )
-                })
-                .collect();
-            let mut cmd = Command::new(&bins.host_agent);
-            cmd.arg("--server")
-                .arg(format!("http://{server_addr}"))
-                .arg("--node-name")
-                .arg(&n.name)
-                .arg("--interval")
-                .arg(humantime::format_duration(cfg.interval).to_string())
-                .arg("--cgroup-root")
-                .arg(cg.root())
-                .arg("--node-cgroup")
-                .arg(cg.agent_path(&n.name))
-                .arg("--pods")
-                .arg(pods.join(","));
-            let name = format!("agent-{}", n.name);
-            stack
-                .agents
-                .push(Proc::spawn_in(&name, cmd, &cfg.dir, &infra)?);
+            stack.spawn_agent(&n.name)?;
         }
 
-        // Envoys: the gateway towards the entry service, sidecars towards callees.
+        // Envoys: a gateway per entry service, sidecars towards callees.
         let poll_ms = cfg.interval.as_millis().clamp(100, 5000) as u64 / 2;
         let upstream = |svc: &str| Upstream {
             name: svc.to_string(),
@@ -337,19 +337,28 @@ impl Stack {
                 .map(|p| (p.name.clone(), pod_addrs[&p.name]))
                 .collect(),
         };
+        let pods_change = scenario.events.iter().any(|e| e.kind().starts_with("pod_"));
+        let spec = |name: String, listen, admin, svc: &str, own: Option<String>| EnvoySpec {
+            name,
+            listen,
+            admin,
+            upstream: upstream(svc),
+            steering: cfg.steering,
+            own_service: own,
+            weight_server: server_addr,
+            wasm: wasm.clone(),
+            poll_interval_ms: poll_ms,
+            balancer: cfg.balancer,
+            retry_connect_failure: pods_change,
+        };
         let mut specs = Vec::new();
-        if let Some(entry) = scenario.services.iter().find(|s| s.entry) {
-            specs.push(EnvoySpec {
-                name: "gateway".into(),
-                listen: gateway,
-                admin: gateway_admin,
-                upstream: upstream(&entry.name),
-                steering: cfg.steering,
-                own_service: None,
-                weight_server: server_addr,
-                wasm: wasm.clone(),
-                poll_interval_ms: poll_ms,
-            });
+        for (i, g) in gateways.iter().enumerate() {
+            let name = if i == 0 {
+                "gateway".to_string()
+            } else {
+                format!("gateway-{}", g.service)
+            };
+            specs.push(spec(name, g.listen, g.admin, &g.service, None));
         }
         for (pod, (listen, admin)) in &sidecars {
             let Some(p) = scenario.pods.iter().find(|p| &p.name == pod) else {
@@ -358,17 +367,14 @@ impl Stack {
             let Some(callee) = scenario.service(&p.service).and_then(|s| s.calls.clone()) else {
                 continue;
             };
-            specs.push(EnvoySpec {
-                name: format!("sidecar-{pod}"),
-                listen: *listen,
-                admin: *admin,
-                upstream: upstream(&callee),
-                steering: cfg.steering,
-                own_service: Some(p.service.clone()),
-                weight_server: server_addr,
-                wasm: wasm.clone(),
-                poll_interval_ms: poll_ms,
-            });
+            let own = Some(p.service.clone());
+            specs.push(spec(
+                format!("sidecar-{pod}"),
+                *listen,
+                *admin,
+                &callee,
+                own,
+            ));
         }
         for spec in &specs {
             let conf = spec.write(&cfg.dir)?;
@@ -408,8 +414,9 @@ impl Stack {
     pub fn check_alive(&mut self) -> Result<()> {
         for p in self
             .apps
-            .iter_mut()
-            .chain(self.agents.iter_mut())
+            .values_mut()
+            .chain(self.agents.values_mut())
+            .chain(self.hogs.values_mut())
             .chain(self.envoys.iter_mut())
             .chain(self.server.iter_mut())
         {

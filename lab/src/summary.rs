@@ -4,41 +4,43 @@
 
 use std::fmt::Write as _;
 
-use crate::load::LoadSpec;
 use crate::report::{ordering, spread, table, targets};
-use crate::run::{PolicyResult, RunConfig};
+use crate::run::{PolicyResult, RunConfig, schedules};
 
 /// The whole summary.
 pub fn markdown(cfg: &RunConfig, results: &[PolicyResult], command: &str) -> String {
     let sc = &cfg.scenario;
     let mut s = format!("# Lab results: scenario `{}`\n\n", sc.name);
     let _ = writeln!(s, "Command: `{command}`\n");
+    if !sc.description.is_empty() {
+        let _ = writeln!(s, "{}\n", sc.description);
+    }
+    let load: Vec<String> = schedules(cfg)
+        .iter()
+        .map(|(svc, plan)| {
+            let steps: Vec<String> = plan
+                .iter()
+                .map(|(at, r)| format!("{r:.0} req/s from {at:.0} s"))
+                .collect();
+            format!(
+                "{svc} ({} us CPU per request over all tiers): {}",
+                sc.chain_cost_us(svc),
+                steps.join(", ")
+            )
+        })
+        .collect();
     let _ = writeln!(
         s,
-        "Nodes: {}. Offered load {:.0} req/s at the gateway ({} us CPU per request over all tiers; \
-         hey: {} workers in {} staggered processes), \
-         warm-up {} s, measured {} s per policy, {} repeat(s), agent/recompute interval {} ms. \
-         Load average at the end: `{}`.\n",
+        "Nodes: {}. Offered load: {}. hey: {} req/s per worker in {} staggered processes. \
+         Warm-up {} s, measured {} s per policy, {} repeat(s), agent/recompute interval {} ms. \
+         Load average at the end: `{}` (the machine is shared: other builds may run at the same time).\n",
         sc.nodes
             .iter()
             .map(|n| format!("{} {}m", n.name, n.capacity_millicores))
             .collect::<Vec<_>>()
             .join(", "),
-        cfg.rate,
-        sc.services
-            .iter()
-            .find(|x| x.entry)
-            .map(|e| sc.chain_cost_us(&e.name))
-            .unwrap_or(0),
-        LoadSpec {
-            url: String::new(),
-            host: String::new(),
-            rate: cfg.rate,
-            duration: cfg.duration,
-            per_worker_rate: cfg.per_worker_rate,
-            shards: cfg.shards,
-        }
-        .workers(),
+        load.join("; "),
+        cfg.per_worker_rate,
         cfg.shards.max(1),
         cfg.warmup.as_secs(),
         cfg.duration.as_secs(),
@@ -48,10 +50,28 @@ pub fn markdown(cfg: &RunConfig, results: &[PolicyResult], command: &str) -> Str
             .unwrap_or_default()
             .trim()
     );
+    if !sc.events.is_empty() {
+        let ev: Vec<String> = sc
+            .events
+            .iter()
+            .map(|e| format!("{} at {} s", e.label(), e.at_s()))
+            .collect();
+        let _ = writeln!(s, "Events: {}.\n", ev.join("; "));
+    }
+    if cfg.policies.iter().any(|p| p == "cswrr") {
+        let _ = writeln!(
+            s,
+            "`cswrr`: no filter; Envoy's client_side_weighted_round_robin on every service cluster, \
+             pods answering in-band ORCA (`endpoint-load-metrics`, their node's CPU utilisation and \
+             their own rps). Settings: `{}`.\n",
+            serde_json::to_string(&cfg.cswrr).unwrap_or_default()
+        );
+    }
     s.push_str(
-        "Latency is hotel's (gateway -> frontend -> profile), from hey's per-request CSV. \
+        "Latency is per entry service (the first one in the p50/p99/p99.9 columns), end to end through every tier, from hey's per-request CSV. \
          Node CPU % is the node cgroup's cpuacct usage over the measured window divided by its quota. \
-         Tenant CPU sums its pod cgroups. `table versions`: changes of the served version seen by \
+         Tenant CPU sums its pod cgroups; entitled = min(fair share, offered demand); \
+         Jain = Jain's index over tenants' served/entitled (capped at 1); max/avg = busiest node's CPU % over the mean node's. `table versions`: changes of the served version seen by \
          the sampler; `weight moves`: samples where a normalised weight moved by > 0.01.\n\n",
     );
     for r in 1..=cfg.repeat.max(1) {

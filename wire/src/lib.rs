@@ -17,6 +17,8 @@ mod error;
 pub mod names;
 mod plugin_config;
 mod report;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod scenario;
 mod stats;
 mod table;
 #[cfg(any(test, feature = "testing"))]

@@ -28,6 +28,17 @@ struct Args {
     /// Background CPU demand in millicores (a batch hog); 0 = none.
     #[arg(long, env = "LAB_APP_HOG_MILLICORES", default_value_t = 0)]
     hog_millicores: u64,
+    /// Answer ORCA load reports (`endpoint-load-metrics`) with the CPU
+    /// utilisation of this node cgroup's `cpuacct.usage` file.
+    #[arg(
+        long,
+        env = "LAB_APP_ORCA_NODE_USAGE",
+        requires = "orca_node_capacity_millicores"
+    )]
+    orca_node_usage: Option<std::path::PathBuf>,
+    /// The node's capacity in millicores (for the utilisation).
+    #[arg(long, env = "LAB_APP_ORCA_NODE_CAPACITY_MILLICORES")]
+    orca_node_capacity_millicores: Option<u64>,
     /// Tokio worker threads.
     #[arg(long, env = "LAB_APP_THREADS", default_value_t = 2)]
     threads: usize,
@@ -46,6 +57,15 @@ fn main() -> anyhow::Result<()> {
         cost: Duration::from_micros(args.cost_us),
         next: args.next_url.zip(args.next_authority),
         hog_millicores: args.hog_millicores,
+        orca: args
+            .orca_node_usage
+            .zip(args.orca_node_capacity_millicores)
+            .map(
+                |(usage_file, capacity_millicores)| mplb_lab::orca::NodeCpu {
+                    usage_file,
+                    capacity_millicores,
+                },
+            ),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.threads.max(1))

@@ -2,9 +2,9 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use mplb_lab::envoy::Steering;
+use mplb_lab::envoy::{Balancer, CswrrSettings, Steering};
 use mplb_lab::run::{self, RunConfig};
-use mplb_lab::scenario::Scenario;
+use mplb_lab::scenario::{Scenario, scenario_error};
 use mplb_lab::stack::{Binaries, StackConfig};
 use mplb_lab::{Error, plot, quick, report};
 use std::path::PathBuf;
@@ -43,24 +43,21 @@ enum Mode {
 struct Args {
     #[command(subcommand)]
     command: Option<Cmd>,
-    /// Scenario to run.
+    /// Scenario: a shipped name (lab/scenarios/NAME.yaml, embedded) or a
+    /// path ending in .yaml (format: docs/scenarios.md).
     #[arg(long, env = "MPLB_LAB_SCENARIO", default_value = "shared-node")]
     scenario: String,
     /// The end-to-end checks only (under a minute); exits non-zero on a failed check.
     #[arg(long, env = "MPLB_LAB_QUICK")]
     quick: bool,
-    /// Policies to compare, in order.
-    #[arg(
-        long,
-        env = "MPLB_LAB_POLICIES",
-        value_delimiter = ',',
-        default_value = "even,spare,optimal"
-    )]
-    policies: Vec<String>,
-    /// Offered load as a fraction of total node capacity (hog demand included).
-    #[arg(long, env = "MPLB_LAB_UTILISATION", default_value_t = 0.7)]
-    utilisation: f64,
-    /// Offered entry requests per second (overrides --utilisation).
+    /// Policies to compare, in order (default: the scenario's `run.policies`).
+    #[arg(long, env = "MPLB_LAB_POLICIES", value_delimiter = ',')]
+    policies: Option<Vec<String>>,
+    /// Replace the first entry service's schedule by a constant load: this
+    /// fraction of total node capacity, hog demand included.
+    #[arg(long, env = "MPLB_LAB_UTILISATION")]
+    utilisation: Option<f64>,
+    /// Replace the first entry service's schedule by a constant rate (overrides --utilisation).
     #[arg(long, env = "MPLB_LAB_RATE")]
     rate: Option<f64>,
     /// Per-worker rate of hey (workers = rate / this).
@@ -70,15 +67,16 @@ struct Args {
     /// workers tick in step: one process would send bursts).
     #[arg(long, env = "MPLB_LAB_HEY_SHARDS", default_value_t = 10)]
     hey_shards: u64,
-    /// Warm-up load before each measured window.
-    #[arg(long, env = "MPLB_LAB_WARMUP", default_value = "15s")]
-    warmup: humantime::Duration,
-    /// Measured load window per policy.
-    #[arg(long, env = "MPLB_LAB_DURATION", default_value = "30s")]
-    duration: humantime::Duration,
-    /// Repeat the whole comparison N times.
-    #[arg(long, env = "MPLB_LAB_REPEAT", default_value_t = 1)]
-    repeat: u32,
+    /// Warm-up load before each measured window (default: the scenario's).
+    #[arg(long, env = "MPLB_LAB_WARMUP")]
+    warmup: Option<humantime::Duration>,
+    /// Measured load window per policy (default: the scenario's; events and
+    /// steps past its end are refused).
+    #[arg(long, env = "MPLB_LAB_DURATION")]
+    duration: Option<humantime::Duration>,
+    /// Repeat the whole comparison N times (default: the scenario's).
+    #[arg(long, env = "MPLB_LAB_REPEAT")]
+    repeat: Option<u32>,
     /// Steering of the filter for the non-even policies.
     #[arg(long, env = "MPLB_LAB_MODE", value_enum, default_value_t = Mode::Subset)]
     mode: Mode,
@@ -121,8 +119,30 @@ fn stamp() -> String {
 }
 
 async fn main_inner(args: Args) -> anyhow::Result<()> {
-    let scenario = Scenario::by_name(&args.scenario)
-        .with_context(|| format!("unknown scenario {:?} (known: shared-node)", args.scenario))?;
+    // A malformed scenario stops here, before anything starts; overrides of
+    // its `run` section are checked by the same rules as the file.
+    let mut file = mplb_wire::scenario::parse(&Scenario::load_text(&args.scenario)?)
+        .map_err(|e| Error::Scenario(format!("{}: {}", args.scenario, scenario_error(e))))?;
+    if let Some(p) = &args.policies {
+        file.run.policies = p.clone();
+    }
+    if let Some(d) = args.duration {
+        file.run.duration_s = d.as_secs_f64();
+    }
+    if let Some(w) = args.warmup {
+        file.run.warmup_s = w.as_secs_f64();
+    }
+    if let Some(r) = args.repeat {
+        file.run.repeat = r;
+    }
+    file.validate().map_err(|e| {
+        let e = scenario_error(e);
+        Error::Scenario(format!(
+            "{} with the command-line overrides: {e}",
+            args.scenario
+        ))
+    })?;
+    let scenario = Scenario::from_file(file);
     let hey = mplb_lab::load::find_hey(args.hey.clone())?;
     let bins = Binaries::find(args.bin_dir.as_deref(), args.wasm.as_deref())?;
     let name = if args.quick {
@@ -142,6 +162,7 @@ async fn main_inner(args: Args) -> anyhow::Result<()> {
         cgroup_name: args.cgroup_name.clone(),
         base_port: args.base_port,
         steering: Steering::Subset,
+        balancer: Balancer::LeastRequest,
         policy: "spare".into(),
         interval: args.interval.into(),
         dir: out.join("run"),
@@ -159,21 +180,26 @@ async fn main_inner(args: Args) -> anyhow::Result<()> {
         println!("quick checks passed");
         return Ok(());
     }
-    if args.policies.iter().any(|p| p != "even") {
+    if scenario
+        .run
+        .policies
+        .iter()
+        .any(|p| p != "even" && p != "cswrr")
+    {
         bins.require_wasm()?;
     }
-    let rate = args
+    let rate_override = args
         .rate
-        .unwrap_or_else(|| scenario.rate_for_utilisation(args.utilisation));
+        .or_else(|| args.utilisation.map(|u| scenario.rate_for_utilisation(u)));
     let cfg = RunConfig {
         scenario: scenario.clone(),
-        policies: args.policies.clone(),
-        rate,
+        policies: scenario.run.policies.clone(),
+        rate_override,
         per_worker_rate: args.per_worker_rate,
         shards: args.hey_shards,
-        warmup: args.warmup.into(),
-        duration: args.duration.into(),
-        repeat: args.repeat,
+        warmup: std::time::Duration::from_secs_f64(scenario.run.warmup_s),
+        duration: std::time::Duration::from_secs_f64(scenario.run.duration_s),
+        repeat: scenario.run.repeat,
         steering: match args.mode {
             Mode::Subset => Steering::Subset,
             Mode::Session => Steering::Session,
@@ -182,11 +208,13 @@ async fn main_inner(args: Args) -> anyhow::Result<()> {
         force_cleanup: args.force_cleanup,
         hey,
         sample_every: args.sample_every.into(),
+        cswrr: CswrrSettings::LAB,
     };
+    let schedules = run::schedules(&cfg);
     eprintln!(
-        "[lab] scenario {} at {rate:.0} req/s ({:.0}% of {}m), policies {:?}, {} repeat(s); results in {}",
+        "[lab] scenario {}, load {:?} (start s, req/s) on {}m, policies {:?}, {} repeat(s); results in {}",
         scenario.name,
-        100.0 * args.utilisation,
+        schedules,
         scenario.total_capacity(),
         cfg.policies,
         cfg.repeat,
@@ -194,7 +222,9 @@ async fn main_inner(args: Args) -> anyhow::Result<()> {
     );
     let results = run::compare(&cfg, &bins, &out).await?;
     let config = serde_json::json!({
-        "command": command, "scenario": scenario, "rate": rate, "utilisation": args.utilisation,
+        "command": command, "scenario": scenario, "schedules": schedules,
+        "rate_override": rate_override, "utilisation": args.utilisation,
+        "cswrr": cfg.cswrr, "steering": format!("{:?}", cfg.steering),
         "warmup_s": cfg.warmup.as_secs_f64(), "duration_s": cfg.duration.as_secs_f64(),
         "repeat": cfg.repeat, "per_worker_rate": cfg.per_worker_rate, "hey_shards": cfg.shards,
         "interval_s": cfg.stack.interval.as_secs_f64(),
@@ -208,9 +238,8 @@ async fn main_inner(args: Args) -> anyhow::Result<()> {
         .map(|p| (p.name.clone(), p.node.clone()))
         .collect();
     let entry = scenario
-        .services
-        .iter()
-        .find(|s| s.entry)
+        .entries()
+        .next()
         .map(|s| s.name.clone())
         .unwrap_or_default();
     plot::draw(&plot_path, &results, &pod_node, &entry)?;
