@@ -12,8 +12,8 @@ use tokio::sync::Notify;
 use crate::clock::SharedClock;
 use crate::metrics::Metrics;
 use crate::persist::{AdminState, Store};
-use crate::policy::optimal::{self, OptimalConfig};
-use crate::policy::{Decision, Explain, PolicyKind, even, spare, static_};
+use crate::policy::optimal::OptimalConfig;
+use crate::policy::{self, Decision, Explain, Policy, PolicyKind, Round};
 use crate::reports::{Reports, TooManyNodes};
 use crate::stats::{Stats, TooManyWindows};
 use crate::topology::{Topology, TopologyRx};
@@ -47,6 +47,8 @@ struct Core {
     reports: Reports,
     stats: Stats,
     admin: AdminState,
+    /// The policy of `admin.policy`.
+    policy: Arc<dyn Policy>,
     builder: TableBuilder,
     /// The last round's explain, built per service when asked for.
     explain: Explain,
@@ -103,6 +105,7 @@ impl Engine {
         let core = Core {
             reports: Reports::new(cfg.ewma_half_life_ms, cfg.report_max_age_ms),
             stats: Stats::new(cfg.report_max_age_ms),
+            policy: policy::for_kind(admin.policy, &cfg.optimal),
             admin,
             builder: TableBuilder::new(cfg.weights, now.max(1)),
             explain: Explain::default(),
@@ -188,38 +191,34 @@ impl Engine {
         };
         self.metrics.set_aliases_dropped(topo.dropped_aliases.len());
         let now = self.now_ms();
-        let (cpu, admin) = {
+        let (cpu, admin, policy) = {
             let core = self.core();
-            (core.reports.cpu_view(&topo, now), core.admin.clone())
+            (
+                core.reports.cpu_view(&topo, now),
+                core.admin.clone(),
+                core.policy.clone(),
+            )
         };
         let effective = without_drained(&topo, &admin.drains);
-        let started = Instant::now();
-        let (mut decision, error) = match admin.policy {
-            PolicyKind::Even => (even::decide(&effective), None),
-            PolicyKind::Static => (static_::decide(&effective, &admin.static_weights), None),
-            PolicyKind::Spare => (spare::decide(&effective, &cpu), None),
-            PolicyKind::Optimal => match optimal::decide(&effective, &cpu, &self.cfg.optimal) {
-                Ok(d) => (d, None),
-                Err(e) => {
-                    tracing::warn!(error = %e, "optimal policy failed; every service falls back to even");
-                    (Decision::default(), Some(e.to_string()))
-                }
-            },
+        let round = Round {
+            topology: &effective,
+            cpu: &cpu,
+            operator: &admin.static_weights,
         };
-        self.metrics
-            .observe_solve(admin.policy.as_str(), started.elapsed().as_secs_f64());
-        // Operator weights win for their services whatever the policy.
-        let overrides = static_::decide(&effective, &admin.static_weights);
-        for (svc, w) in overrides.weights {
-            decision.weights.insert(svc.clone(), w);
-            if let Some(x) = overrides.explain.get(&svc) {
-                decision.explain.insert(svc, x);
+        let started = Instant::now();
+        let decision = policy.decide(&round).unwrap_or_else(|e| {
+            tracing::warn!(policy = %policy.kind(), error = %e, "policy failed; every service falls back to even");
+            Decision {
+                failure: Some(e.to_string()),
+                ..Decision::default()
             }
-        }
+        });
+        self.metrics
+            .observe_solve(policy.kind().as_str(), started.elapsed().as_secs_f64());
         let mut core = self.core();
         let published = core.builder.round(&topo, &decision, &admin.drains, now)?;
         core.explain = decision.explain;
-        core.last_error = error;
+        core.last_error = decision.failure;
         drop(core);
         if let Some(served) = &published {
             tracing::info!(
@@ -253,6 +252,9 @@ impl Engine {
         let mut next = core.admin.clone();
         f(&mut next)?;
         self.store.save(&next)?;
+        if core.policy.kind() != next.policy {
+            core.policy = policy::for_kind(next.policy, &self.cfg.optimal);
+        }
         core.admin = next.clone();
         drop(core);
         self.changed.notify_one();

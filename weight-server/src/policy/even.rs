@@ -4,8 +4,21 @@
 
 use serde_json::json;
 
-use super::Decision;
+use super::{Decision, Policy, PolicyKind, Round};
 use crate::topology::{Pod, Topology};
+
+/// The `even` policy.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Even;
+
+impl Policy for Even {
+    fn kind(&self) -> PolicyKind {
+        PolicyKind::Even
+    }
+    fn decide(&self, round: &Round<'_>) -> crate::Result<Decision> {
+        Ok(decide(round.topology))
+    }
+}
 
 /// Equal weights over `pods`; `None` when there is none.
 pub fn over(pods: &[&Pod]) -> Option<std::collections::BTreeMap<String, f64>> {

@@ -1,27 +1,69 @@
 //! Policies turn a [`Topology`] and a [`CpuView`] into per-service weights.
-//! `even`, `static` and `spare` live beside this file (server-core engineer);
-//! `optimal` (the multi-party LP) lives in [`optimal`] (policy engineer).
-//! Damping, the dead band, drains and the even fallback are applied by the
-//! caller to the raw [`Decision`] a policy returns. Its explain JSON is
-//! built when an operator asks for it ([`Explain`]).
+//! Each one implements [`Policy`]; the engine holds the one an operator
+//! picked ([`for_kind`]) and knows no policy's signature. `even`, `static`
+//! and `spare` live beside this file; `optimal` (the multi-party LP) lives in
+//! [`optimal`]. [`Operator`] lays operator weights over any other policy
+//! (the `static` policy is those weights alone, so they are computed once a
+//! round). Damping, the dead band, drains and the even fallback are applied
+//! by the caller to the raw [`Decision`] a policy returns. Its explain JSON
+//! is built when an operator asks for it ([`Explain`]).
 
 pub mod even;
 pub mod explain;
 pub mod kind;
 pub mod maxflow;
+pub mod operator;
 pub mod optimal;
 pub mod spare;
 pub mod static_;
 
 pub use explain::{Explain, Explainer};
 pub use kind::PolicyKind;
+pub use operator::Operator;
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
 
 use serde::Serialize;
 
-#[allow(unused_imports)]
+use self::optimal::OptimalConfig;
+use self::static_::StaticWeights;
 use crate::topology::Topology;
+
+/// What a policy decides from, one round: the topology it may route to
+/// (drained pods marked not ready), the CPU the reports show and the
+/// operator weights.
+#[derive(Debug, Clone, Copy)]
+pub struct Round<'a> {
+    /// The topology, drained pods not ready.
+    pub topology: &'a Topology,
+    /// Smoothed CPU of the nodes with fresh reports.
+    pub cpu: &'a CpuView,
+    /// Operator weights by service FQDN.
+    pub operator: &'a StaticWeights,
+}
+
+/// A way to turn a [`Round`] into raw per-service weights.
+pub trait Policy: fmt::Debug + Send + Sync {
+    /// The name an operator picks it by.
+    fn kind(&self) -> PolicyKind;
+    /// The raw weights of this round; an error means no service has an
+    /// opinion from this policy (the caller falls back).
+    fn decide(&self, round: &Round<'_>) -> crate::Result<Decision>;
+}
+
+/// The policy an operator picked: `static` is the operator weights alone;
+/// every other policy runs under [`Operator`], so operator weights win for
+/// their services whatever the policy.
+pub fn for_kind(kind: PolicyKind, optimal: &OptimalConfig) -> Arc<dyn Policy> {
+    match kind {
+        PolicyKind::Static => Arc::new(static_::Static),
+        PolicyKind::Even => Arc::new(Operator::over(even::Even)),
+        PolicyKind::Spare => Arc::new(Operator::over(spare::Spare)),
+        PolicyKind::Optimal => Arc::new(Operator::over(optimal::Optimal::new(optimal.clone()))),
+    }
+}
 
 /// What the policies know of CPU: built by the server core from smoothed
 /// (EWMA) host reports. A node missing from `nodes` is unknown (no report, or
@@ -55,4 +97,8 @@ pub struct Decision {
     /// Per service FQDN: the inputs the policy used and why each pod got its
     /// weight, for `GET /admin/explain/{service}` (built on demand).
     pub explain: Explain,
+    /// Why the policy gave no answer this round (its services fall back to
+    /// even; operator weights still apply), if it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
 }

@@ -7,8 +7,21 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use super::{CpuView, Decision};
+use super::{CpuView, Decision, Policy, PolicyKind, Round};
 use crate::topology::Topology;
+
+/// The `spare` policy.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Spare;
+
+impl Policy for Spare {
+    fn kind(&self) -> PolicyKind {
+        PolicyKind::Spare
+    }
+    fn decide(&self, round: &Round<'_>) -> crate::Result<Decision> {
+        Ok(decide(round.topology, round.cpu))
+    }
+}
 
 /// The floor, as a fraction of the node's capacity, so a saturated node
 /// still gets a trickle (and its pods stay warm).

@@ -7,14 +7,35 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use super::Decision;
+use super::{Decision, Policy, PolicyKind, Round};
 use crate::topology::Topology;
 
 /// Operator weights by service FQDN, then pod name.
 pub use mplb_wire::admin::StaticWeights;
 
+/// The `static` policy: the operator weights alone.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Static;
+
+impl Policy for Static {
+    fn kind(&self) -> PolicyKind {
+        PolicyKind::Static
+    }
+    fn decide(&self, round: &Round<'_>) -> crate::Result<Decision> {
+        Ok(decide(round.topology, round.operator))
+    }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// How often [`decide`] ran on this thread (tests prove it runs once a round).
+    pub static RUNS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 /// Operator weights for the services that have them.
 pub fn decide(topology: &Topology, statics: &StaticWeights) -> Decision {
+    #[cfg(test)]
+    RUNS.with(|r| r.set(r.get() + 1));
     let mut d = Decision::default();
     if statics.is_empty() {
         return d;

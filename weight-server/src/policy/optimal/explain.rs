@@ -38,6 +38,7 @@ pub fn decision(inputs: Inputs, solved: Solved, cfg: &OptimalConfig) -> Decision
     Decision {
         weights,
         explain: Explain::lazy(Arc::new(round)),
+        failure: None,
     }
 }
 

@@ -69,7 +69,7 @@ use serde::Serialize;
 use self::lp::{Clarabel, LpSolver};
 use self::model::Inputs;
 pub use self::solve::{min_spare, solve};
-use super::{CpuView, Decision};
+use super::{CpuView, Decision, Policy, PolicyKind, Round};
 use crate::topology::Topology;
 
 /// Knobs of the `optimal` policy.
@@ -148,6 +148,28 @@ pub struct Solved {
     pub objectives: Vec<f64>,
     pub solver: &'static str,
     pub solve_ms: f64,
+}
+
+/// The `optimal` policy with its knobs.
+#[derive(Debug, Clone, Default)]
+pub struct Optimal {
+    cfg: OptimalConfig,
+}
+
+impl Optimal {
+    /// The policy with these knobs.
+    pub fn new(cfg: OptimalConfig) -> Self {
+        Optimal { cfg }
+    }
+}
+
+impl Policy for Optimal {
+    fn kind(&self) -> PolicyKind {
+        PolicyKind::Optimal
+    }
+    fn decide(&self, round: &Round<'_>) -> crate::Result<Decision> {
+        decide(round.topology, round.cpu, &self.cfg)
+    }
 }
 
 /// Raw per-service weights from the multi-party LP, solved with
