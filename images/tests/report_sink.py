@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """A stand-in weight server for the image run test: accepts POST /v1/reports
 on 127.0.0.1:PORT, appends each body (one JSON line) to FILE, answers 204.
-Usage: report_sink.py PORT FILE. Runs until killed."""
+With TOKEN, a report without `Authorization: Bearer TOKEN` gets 401 and is
+not recorded (the weight server checks the agent's projected token).
+Usage: report_sink.py PORT FILE [TOKEN]. Runs until killed."""
 
 import http.server
 import sys
@@ -13,6 +15,10 @@ class Sink(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(min(n, 1 << 20))
         if self.path != "/v1/reports":
             self.send_response(404)
+            self.end_headers()
+            return
+        if len(sys.argv) > 3 and self.headers.get("Authorization") != "Bearer " + sys.argv[3]:
+            self.send_response(401)
             self.end_headers()
             return
         with open(sys.argv[2], "ab") as f:

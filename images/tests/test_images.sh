@@ -244,11 +244,13 @@ check_host_agent() { # runtime ref label
   local rt="$1" ref="$2" what="$3" b="$tmp/ha-$RANDOM" id="mplb-ha-$RANDOM" sport bad=0 st got=0
   pull_unpack host-agent "$ref" amd64 "$b" || { echo "  $what: pull/unpack failed"; return 1; }
   sport="$(free_port)"
-  "$py" "$here/report_sink.py" "$sport" "$b.reports" &
+  # the projected token the DaemonSet mounts: the sink accepts only it
+  mkdir -p "$b-token" && printf 'report-token-%s' "$RANDOM" >"$b-token/token" && chmod 0755 "$b-token" && chmod 0644 "$b-token/token"
+  "$py" "$here/report_sink.py" "$sport" "$b.reports" "$(cat "$b-token/token")" &
   pids+=($!)
   "$py" "$here/bundle.py" "$b/config.json" "$repo/envoyfilter/host-agent.yaml" host-agent \
     --arg --server="http://127.0.0.1:$sport" --volume cgroup=/sys/fs/cgroup \
-    --volume log-pods="$tmp/log-pods" --env NODE_NAME=test-node >/dev/null || { echo "  $what: bundle.py refused"; return 1; }
+    --volume log-pods="$tmp/log-pods" --volume report-token="$b-token" --env NODE_NAME=test-node >/dev/null || { echo "  $what: bundle.py refused"; return 1; }
   start_ctr "$rt" "$b" "$id" "$b.log"
   local pid="$CTR_PID"
   for _ in $(seq 1 100); do
@@ -282,7 +284,7 @@ for rt in "${runtimes[@]}"; do
     && ok "weight-server under $rt: probes, /v1/weights, clean SIGTERM stop (read-only root, uid 65532)" \
     || fail "weight-server under $rt"
   check_host_agent "$rt" "$registry/host-agent@$HOST_AGENT_DIGEST" "host-agent/$rt" \
-    && ok "host-agent under $rt: uid 65532, no capabilities, read-only mounts, reported the busy cgroup" \
+    && ok "host-agent under $rt: uid 65532, no capabilities, read-only mounts, reported the busy cgroup with its mounted token" \
     || fail "host-agent under $rt"
 done
 
