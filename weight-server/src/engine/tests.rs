@@ -82,7 +82,10 @@ fn operator_weights_are_computed_once_a_round() {
     )
     .unwrap();
     engine
-        .set_static("a", [("a-0".to_string(), 3.0), ("a-1".to_string(), 1.0)].into())
+        .set_static(
+            "a",
+            [("a-0".to_string(), 3.0), ("a-1".to_string(), 1.0)].into(),
+        )
         .unwrap();
     for policy in [PolicyKind::Static, PolicyKind::Even, PolicyKind::Spare] {
         engine.set_policy(policy).unwrap();
