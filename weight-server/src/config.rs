@@ -111,6 +111,15 @@ pub enum RenderMode {
     Session,
 }
 
+impl From<RenderMode> for crate::render::Mode {
+    fn from(m: RenderMode) -> Self {
+        match m {
+            RenderMode::Subset => crate::render::Mode::Subset,
+            RenderMode::Session => crate::render::Mode::Session,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct RenderArgs {
     /// Topology file (YAML or JSON).

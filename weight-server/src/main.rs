@@ -25,7 +25,8 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Some(Command::RenderIstio(a)) => {
             let topo = file::load(&a.topology, &a.cluster_domain)?;
-            let yaml = weight_server::render::yaml(&topo, a.mode, &a.header, &a.session_header)?;
+            let yaml =
+                weight_server::render::yaml(&topo, a.mode.into(), &a.header, &a.session_header)?;
             print!("{yaml}");
             Ok(())
         }

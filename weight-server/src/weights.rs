@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use axum::body::Bytes;
+use bytes::Bytes;
 use mplb_wire::{Endpoint, ServiceWeights, WeightsTable};
 use serde::Serialize;
 
