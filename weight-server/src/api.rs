@@ -3,74 +3,20 @@
 //! Every error is JSON `{"error": "<reason>"}` with the right status.
 
 use std::future::Future;
-use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use http_body_util::{BodyExt, Limited};
 use mplb_wire::{HostReport, MAX_REPORT_BYTES, MAX_STATS_BYTES, ProxyStats, WireError};
 use serde_json::json;
 use tokio::net::TcpListener;
 
-use crate::admin::{self, AdminAuth};
-use crate::auth::ReportAuth;
-use crate::engine::Engine;
-
-/// What every handler shares.
-#[derive(Debug, Clone)]
-pub struct AppState {
-    pub engine: Arc<Engine>,
-    pub auth: Arc<AdminAuth>,
-    /// Who may post host reports.
-    pub reports_auth: Arc<ReportAuth>,
-}
-
-/// A JSON error answer.
-#[derive(Debug)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub reason: String,
-}
-
-impl ApiError {
-    pub fn new(status: StatusCode, reason: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            reason: reason.into(),
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut r = (self.status, axum::Json(json!({"error": self.reason}))).into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
-            r.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        r
-    }
-}
-
-/// Read a body of at most `limit` bytes.
-pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    match Limited::new(body, limit).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("body exceeds the limit of {limit} bytes"),
-        )),
-        Err(e) => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("cannot read the body: {e}"),
-        )),
-    }
-}
+use crate::admin;
+pub use crate::http::{ApiError, read_body};
+pub use crate::state::AppState;
 
 fn wire_error(e: &WireError) -> (ApiError, &'static str) {
     let (status, reason) = match e {
@@ -220,30 +166,6 @@ async fn metrics(State(s): State<AppState>) -> Result<Response, ApiError> {
         text,
     )
         .into_response())
-}
-
-/// Recompute every `every`, at once on a topology change or an admin change.
-pub async fn recompute_loop(engine: Arc<Engine>, every: Duration) {
-    let mut topo = engine.topology_rx();
-    let mut topo_open = true;
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            r = topo.changed(), if topo_open => if r.is_err() {
-                tracing::info!("topology source ended; weights keep the last topology");
-                topo_open = false;
-            },
-            _ = engine.changed.notified() => {}
-        }
-        let e = engine.clone();
-        match tokio::task::spawn_blocking(move || e.recompute()).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(err)) => tracing::error!(error = %err, "recompute failed; the last table stays"),
-            Err(err) => tracing::error!(error = %err, "recompute task died; the last table stays"),
-        }
-    }
 }
 
 /// Serve until `shutdown` resolves, then drain in-flight requests.

@@ -124,7 +124,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     tracing::info!("listening on {}", listener.local_addr()?);
-    let looper = tokio::spawn(api::recompute_loop(
+    let looper = tokio::spawn(weight_server::engine::recompute_loop(
         engine.clone(),
         *args.recompute_interval,
     ));

@@ -5,12 +5,15 @@
 //! to a pod (it then names the pod's node), only a report for that node.
 //! Local and lab modes run without tokens only behind `--insecure-reports`.
 
+pub mod admin;
 pub mod cache;
 pub mod review;
 
 use axum::http::{HeaderMap, StatusCode, header};
 
-use crate::api::ApiError;
+pub use admin::{AdminAuth, constant_time_eq};
+
+use crate::http::ApiError;
 
 /// The audience host agents request for their token.
 pub const DEFAULT_AUDIENCE: &str = "mplb-weight-server";

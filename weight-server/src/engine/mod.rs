@@ -20,6 +20,9 @@ use crate::topology::{Topology, TopologyRx};
 use crate::weights::{Served, TableBuilder, WeightsConfig};
 use crate::{Error, Result};
 
+mod rounds;
+pub use rounds::recompute_loop;
+
 mod view;
 
 /// Tunables of the engine.

@@ -1,0 +1,32 @@
+//! The engine's rounds in time: recompute every interval, and at once when
+//! the topology or the admin state changes; a failed round keeps the last
+//! table.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::Engine;
+
+/// Recompute every `every`, at once on a topology change or an admin change.
+pub async fn recompute_loop(engine: Arc<Engine>, every: Duration) {
+    let mut topo = engine.topology_rx();
+    let mut topo_open = true;
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            r = topo.changed(), if topo_open => if r.is_err() {
+                tracing::info!("topology source ended; weights keep the last topology");
+                topo_open = false;
+            },
+            _ = engine.changed.notified() => {}
+        }
+        let e = engine.clone();
+        match tokio::task::spawn_blocking(move || e.recompute()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => tracing::error!(error = %err, "recompute failed; the last table stays"),
+            Err(err) => tracing::error!(error = %err, "recompute task died; the last table stays"),
+        }
+    }
+}
