@@ -86,7 +86,7 @@ func (s *Stack) SidecarClient(service string) *Client {
 // GatewayClient calls a hotel service through the ingress gateway.
 func (s *Stack) GatewayClient(service string) *Client {
 	p := s.PodsOf(service)[0]
-	return NewClient(fmt.Sprintf("127.0.0.1:%d", s.GatewayPort), p.FQDN())
+	return NewClient(fmt.Sprintf("%s:%d", s.World.Gateway.IP, s.GatewayPort), p.FQDN())
 }
 
 // Start brings the world up; on error everything started is stopped.
@@ -202,7 +202,7 @@ func (s *Stack) controlPlaneInput(opts Options, topo, wasm string) (config, kube
 	if err != nil {
 		return "", "", err
 	}
-	if false {
+	if gateway, err = BindGateways(gateway, s.World.Gateway.IP); err != nil {
 		return "", "", err
 	}
 	set := map[string]string{"mode": opts.Mode}
