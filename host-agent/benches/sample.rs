@@ -1,6 +1,6 @@
 //! Cost of one sampling round with 250 pods in a fixture tree (with pod names
 //! from a log directory), per cgroup layout:
-//! `CARGO_TARGET_DIR=/work/targets/agent cargo bench -p host-agent --bench sample`.
+//! `cargo bench -p host-agent --bench sample`.
 
 // A benchmark whose fixture cannot be built must stop loudly.
 #![allow(clippy::expect_used)]

@@ -15,7 +15,7 @@ DURATION=${DURATION:-15}
 PODS=${PODS:-250}
 LAYOUT=${LAYOUT:-v1}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-TARGET=${CARGO_TARGET_DIR:-/work/targets/agent}
+TARGET=${CARGO_TARGET_DIR:-$(cd "$(dirname "$0")/../.." && pwd)/target}
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() {

@@ -30,21 +30,37 @@ pub fn repo_root() -> std::path::PathBuf {
         .unwrap_or_else(|| std::path::PathBuf::from("."))
 }
 
-/// Istio's CRDs: `MPLB_ISTIO_CRDS`, else `shared/istio-crds/crd-all.gen.yaml`
-/// beside the checkout (the convention of `envoyfilter/validate.py`).
+/// Istio's CRDs: `MPLB_ISTIO_CRDS` (scripts/setup.sh sets it), else the
+/// `istio.io/api` module that `istio-harness/` pins, from Go's module cache
+/// (`go list -m`). Nothing outside the repository and Go's cache is read.
 pub fn istio_crds() -> Result<std::path::PathBuf> {
-    let beside = repo_root().join("../shared/istio-crds/crd-all.gen.yaml");
-    let candidates = [
-        std::env::var_os("MPLB_ISTIO_CRDS").map(std::path::PathBuf::from),
-        Some(beside),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .find(|p| p.exists())
-        .ok_or_else(|| {
-            Error::Setup(
-                "Istio CRDs not found: set MPLB_ISTIO_CRDS (crd-all.gen.yaml of Istio)".into(),
-            )
-        })
+    if let Some(p) = std::env::var_os("MPLB_ISTIO_CRDS") {
+        return Ok(std::path::PathBuf::from(p));
+    }
+    let go = std::env::var("MPLB_GO").unwrap_or_else(|_| "go".into());
+    let out = std::process::Command::new(&go)
+        .args(["list", "-m", "-f", "{{.Dir}}", "istio.io/api"])
+        .current_dir(repo_root().join("istio-harness"))
+        .output()
+        .map_err(|e| {
+            Error::Setup(format!(
+                "{go} list -m istio.io/api: {e} (run scripts/setup.sh, or set MPLB_ISTIO_CRDS)"
+            ))
+        })?;
+    if !out.status.success() {
+        return Err(Error::Setup(format!(
+            "go list -m istio.io/api: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let crds = std::path::Path::new(&dir).join("kubernetes/customresourcedefinitions.gen.yaml");
+    if crds.exists() {
+        Ok(crds)
+    } else {
+        Err(Error::Setup(format!(
+            "Istio CRDs not found at {}",
+            crds.display()
+        )))
+    }
 }
