@@ -19,6 +19,7 @@ pub mod binary;
 pub mod bootstrap;
 mod error;
 pub mod filters;
+pub mod ports;
 pub mod process;
 
 pub use binary::{find_envoy, real_binary, validate};
@@ -28,20 +29,10 @@ pub use bootstrap::{
 };
 pub use error::{Error, Result};
 pub use filters::{HttpFilter, WasmFilter};
+pub use ports::free_port;
 pub use process::{Envoy, Launch};
 
 /// The header the filter stamps with the chosen pod (subset mode).
 pub const ENDPOINT_HEADER: &str = "x-lb-endpt";
 /// The header carrying the chosen host in session mode (`stateful_session`).
 pub const SESSION_HEADER: &str = "x-lb-session";
-
-/// A free loopback port: bound, then released for a child to take.
-pub fn free_port() -> Result<u16> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| Error::Io {
-            what: "bind a free loopback port".into(),
-            source: e,
-        })
-}

@@ -9,7 +9,7 @@
 pub mod http;
 pub mod lab;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -17,13 +17,10 @@ use mplb_envoy_harness::{Bootstrap, Launch};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// A free loopback port (bound, then released for the child to take).
+/// A free loopback port below the kernel's ephemeral range (the harness's:
+/// no outgoing connection can take it before the child binds it).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    mplb_envoy_harness::free_port().unwrap()
 }
 
 /// The cargo target dir this test was built into.
