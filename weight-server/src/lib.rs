@@ -7,7 +7,8 @@
 //! [`weights`] (versioned table, damping, dead band, drains), [`engine`]
 //! (the state and the recompute round), [`api`] and [`admin`] (HTTP),
 //! [`auth`] (who may post reports), [`persist`] (admin state on disk), [`metrics`], [`render`]
-//! (`render-istio`), [`config`] (flags).
+//! (`render-istio`), [`config`] (flags), [`server`] ([`serve`]: the whole
+//! server on a bound listener).
 #![forbid(unsafe_code)]
 
 pub mod admin;
@@ -23,9 +24,11 @@ pub mod persist;
 pub mod policy;
 pub mod render;
 pub mod reports;
+pub mod server;
 pub mod state;
 pub mod stats;
 pub mod topology;
 pub mod weights;
 
 pub use error::{Error, Result};
+pub use server::{Server, serve};
