@@ -44,18 +44,7 @@ pub struct Served {
     pub body: Bytes,
 }
 
-/// Where a service's target came from this round.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ServiceRound {
-    /// `policy`, or `even-fallback` when the policy had no usable answer.
-    pub source: &'static str,
-    /// Normalised target over ready, non-drained pods.
-    pub target: BTreeMap<String, f64>,
-    /// After damping (what the table carries once published).
-    pub damped: BTreeMap<String, f64>,
-    /// Ready pods drained by the operator (weight 0).
-    pub drained: Vec<String>,
-}
+pub use mplb_wire::admin::ServiceRound;
 
 /// Builds tables round after round.
 #[derive(Debug)]
@@ -180,7 +169,7 @@ impl TableBuilder {
             rounds.insert(
                 fqdn.clone(),
                 ServiceRound {
-                    source,
+                    source: source.to_string(),
                     target,
                     damped: damped.clone(),
                     drained,

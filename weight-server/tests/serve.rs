@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
+use mplb_wire::admin::StateBody;
 use mplb_wire::{HostReport, PodCpu, WeightsTable};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -74,6 +75,12 @@ async fn serve_answers_then_returns_on_shutdown() {
     let body = serde_json::to_string(&report).unwrap();
     let (code, answer) = http(addr, "POST", "/v1/reports", &body).await;
     assert_eq!(code, 204, "{answer}");
+
+    let (code, body) = http(addr, "GET", "/admin/state", "").await;
+    assert_eq!(code, 200, "{body}");
+    let state = StateBody::parse(body.as_bytes()).unwrap();
+    assert_eq!(state.fresh_nodes(), ["node-a"]);
+    assert_eq!(state.nodes["node-a"].pods["profile-0"], 900.0);
 
     let (code, body) = http(addr, "GET", "/v1/weights", "").await;
     assert_eq!(code, 200, "{body}");
