@@ -5,7 +5,7 @@
 //! went. The version is monotonic and is the ETag; endpoints keep name order.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use mplb_wire::{Endpoint, ServiceWeights, WeightsTable};
@@ -46,13 +46,30 @@ pub struct Served {
 
 pub use mplb_wire::admin::ServiceRound;
 
+/// The table being served, kept once: the [`TableBuilder`] that owns it
+/// writes it when it publishes; the HTTP handlers read it through a clone
+/// of this handle (never through the builder's lock).
+#[derive(Debug, Clone, Default)]
+pub struct Published(Arc<RwLock<Option<Arc<Served>>>>);
+
+impl Published {
+    /// The table being served, if any.
+    pub fn get(&self) -> Option<Arc<Served>> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn set(&self, served: Arc<Served>) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Some(served);
+    }
+}
+
 /// Builds tables round after round.
 #[derive(Debug)]
 pub struct TableBuilder {
     cfg: WeightsConfig,
     version: u64,
     damped: BTreeMap<String, BTreeMap<String, f64>>,
-    current: Option<Arc<Served>>,
+    current: Published,
     rounds: BTreeMap<String, ServiceRound>,
 }
 
@@ -73,12 +90,18 @@ impl TableBuilder {
             cfg,
             version: first_version.saturating_sub(1),
             damped: BTreeMap::new(),
-            current: None,
+            current: Published::default(),
             rounds: BTreeMap::new(),
         }
     }
 
+    /// The table being served, if any.
     pub fn current(&self) -> Option<Arc<Served>> {
+        self.current.get()
+    }
+
+    /// A read handle on the table being served (it follows every publish).
+    pub fn published(&self) -> Published {
         self.current.clone()
     }
 
@@ -179,7 +202,7 @@ impl TableBuilder {
         }
         self.damped = damped_all;
         self.rounds = rounds;
-        if let Some(cur) = &self.current
+        if let Some(cur) = self.current.get()
             && !self.changed(&cur.table.services, &services)
         {
             return Ok(None);
@@ -202,7 +225,7 @@ impl TableBuilder {
             table,
             body,
         });
-        self.current = Some(served.clone());
+        self.current.set(served.clone());
         Ok(Some(served))
     }
 

@@ -3,7 +3,7 @@
 //! CPU + admin state into a new table.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use mplb_wire::{HostReport, ProxyStats};
@@ -17,7 +17,7 @@ use crate::policy::{self, Decision, Explain, Policy, PolicyKind, Round};
 use crate::reports::{Reports, TooManyNodes};
 use crate::stats::{Stats, TooManyWindows};
 use crate::topology::{Topology, TopologyRx};
-use crate::weights::{Served, TableBuilder, WeightsConfig};
+use crate::weights::{Published, Served, TableBuilder, WeightsConfig};
 use crate::{Error, Result};
 
 mod rounds;
@@ -66,7 +66,8 @@ pub struct Engine {
     store: Store,
     topology: TopologyRx,
     core: Mutex<Core>,
-    table: RwLock<Option<Arc<Served>>>,
+    /// The served table: the builder's, read without the core lock.
+    table: Published,
     pub metrics: Metrics,
     /// Woken on admin changes so the next round runs at once.
     pub changed: Notify,
@@ -105,12 +106,14 @@ impl Engine {
             },
         };
         let now = clock.now_ms();
+        let builder = TableBuilder::new(cfg.weights, now.max(1));
+        let table = builder.published();
         let core = Core {
             reports: Reports::new(cfg.ewma_half_life_ms, cfg.report_max_age_ms),
             stats: Stats::new(cfg.report_max_age_ms),
             policy: policy::for_kind(admin.policy, &cfg.optimal),
             admin,
-            builder: TableBuilder::new(cfg.weights, now.max(1)),
+            builder,
             explain: Explain::default(),
             last_error: None,
         };
@@ -120,7 +123,7 @@ impl Engine {
             store,
             topology,
             core: Mutex::new(core),
-            table: RwLock::new(None),
+            table,
             metrics: Metrics::new(),
             changed: Notify::new(),
         })
@@ -145,7 +148,7 @@ impl Engine {
 
     /// The served table, if any.
     pub fn table(&self) -> Option<Arc<Served>> {
-        self.table.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.table.get()
     }
 
     /// Ready once the topology is synced and a first table exists.
@@ -230,7 +233,6 @@ impl Engine {
                 "new weights table"
             );
             self.metrics.set_table(served);
-            *self.table.write().unwrap_or_else(|p| p.into_inner()) = Some(served.clone());
         }
         Ok(published.is_some())
     }
