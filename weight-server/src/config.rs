@@ -3,7 +3,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
+use mplb_wire::Mode;
 
 use crate::engine::EngineConfig;
 use crate::policy::PolicyKind;
@@ -102,20 +103,14 @@ pub struct ServeArgs {
     pub log_json: bool,
 }
 
-/// How `render-istio` routes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum RenderMode {
-    /// DestinationRule subsets + VirtualService header matches.
-    Subset,
-    /// The Service label for Istio's persistent session header.
-    Session,
-}
-
-impl From<RenderMode> for crate::render::Mode {
-    fn from(m: RenderMode) -> Self {
+/// `render-istio` routes for the filter's mode (`subset`: DestinationRule
+/// subsets + VirtualService header matches; `session`: the Service label
+/// for Istio's persistent session header).
+impl From<Mode> for crate::render::Mode {
+    fn from(m: Mode) -> Self {
         match m {
-            RenderMode::Subset => crate::render::Mode::Subset,
-            RenderMode::Session => crate::render::Mode::Session,
+            Mode::Subset => crate::render::Mode::Subset,
+            Mode::Session => crate::render::Mode::Session,
         }
     }
 }
@@ -125,8 +120,8 @@ pub struct RenderArgs {
     /// Topology file (YAML or JSON).
     #[arg(long, env = "MPLB_TOPOLOGY")]
     pub topology: PathBuf,
-    #[arg(long, env = "MPLB_RENDER_MODE", value_enum, default_value_t = RenderMode::Subset)]
-    pub mode: RenderMode,
+    #[arg(long, env = "MPLB_RENDER_MODE", value_enum, default_value_t = Mode::Subset)]
+    pub mode: Mode,
     /// Header the filter stamps with the pod name.
     #[arg(long, env = "MPLB_HEADER", default_value = "x-lb-endpt")]
     pub header: String,
@@ -209,7 +204,7 @@ mod tests {
         assert!(matches!(
             r.command,
             Some(Command::RenderIstio(RenderArgs {
-                mode: RenderMode::Session,
+                mode: Mode::Session,
                 ..
             }))
         ));
