@@ -14,14 +14,18 @@ use crate::{Error, Result};
 
 #[derive(Debug, Parser)]
 #[command(name = "weight-server", version, about = "multiparty-lb weight server")]
+/// The command line: a subcommand, or the server's flags.
 pub struct Cli {
     #[command(subcommand)]
+    /// A command besides serving, if any.
     pub command: Option<Command>,
     #[command(flatten)]
+    /// Flags of the server (the default action).
     pub serve: ServeArgs,
 }
 
 #[derive(Debug, Subcommand)]
+/// Commands besides serving.
 pub enum Command {
     /// Print the Istio YAML that routes the filter's headers.
     RenderIstio(RenderArgs),
@@ -116,11 +120,13 @@ impl From<Mode> for crate::render::Mode {
 }
 
 #[derive(Debug, Clone, Args)]
+/// Flags of `render-istio`.
 pub struct RenderArgs {
     /// Topology file (YAML or JSON).
     #[arg(long, env = "MPLB_TOPOLOGY")]
     pub topology: PathBuf,
     #[arg(long, env = "MPLB_RENDER_MODE", value_enum, default_value_t = Mode::Subset)]
+    /// How the rendered objects route: the filter's mode.
     pub mode: Mode,
     /// Header the filter stamps with the pod name.
     #[arg(long, env = "MPLB_HEADER", default_value = "x-lb-endpt")]
@@ -129,6 +135,7 @@ pub struct RenderArgs {
     #[arg(long, env = "MPLB_SESSION_HEADER", default_value = "x-lb-session")]
     pub session_header: String,
     #[arg(long, env = "MPLB_CLUSTER_DOMAIN", default_value = "cluster.local")]
+    /// Suffix of service FQDNs.
     pub cluster_domain: String,
 }
 

@@ -38,6 +38,7 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Stats windows fresh for `max_age_ms`.
     pub fn new(max_age_ms: u64) -> Self {
         Stats {
             max_age_ms,

@@ -38,9 +38,11 @@ impl Default for WeightsConfig {
 /// A published table, pre-serialised for the hot path.
 #[derive(Debug, Clone)]
 pub struct Served {
+    /// The table.
     pub table: WeightsTable,
     /// `"<version>"`, the ETag.
     pub etag: String,
+    /// The table as JSON, served as is.
     pub body: Bytes,
 }
 

@@ -28,9 +28,13 @@ mod view;
 /// Tunables of the engine.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
+    /// Damping, dead band and the table's time-to-live.
     pub weights: WeightsConfig,
+    /// Half-life of the CPU EWMA.
     pub ewma_half_life_ms: u64,
+    /// A node whose last report is older than this is unknown.
     pub report_max_age_ms: u64,
+    /// Knobs of the `optimal` policy.
     pub optimal: OptimalConfig,
 }
 
@@ -68,6 +72,7 @@ pub struct Engine {
     core: Mutex<Core>,
     /// The served table: the builder's, read without the core lock.
     table: Published,
+    /// The Prometheus metrics of `/metrics`.
     pub metrics: Metrics,
     /// Woken on admin changes so the next round runs at once.
     pub changed: Notify,
@@ -77,12 +82,16 @@ pub struct Engine {
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
     #[error("{0}")]
+    /// The service or pod named does not exist (404).
     NotFound(String),
     #[error("{0}")]
+    /// The request breaks a rule (422).
     Invalid(String),
     #[error("{0}")]
+    /// Not possible yet, e.g. before the topology synced (503).
     Unavailable(String),
     #[error(transparent)]
+    /// Persisting the admin state failed (500).
     Internal(#[from] Error),
 }
 
@@ -133,10 +142,12 @@ impl Engine {
         self.core.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Now, from the engine's clock.
     pub fn now_ms(&self) -> u64 {
         self.clock.now_ms()
     }
 
+    /// The newest topology, once synced.
     pub fn topology(&self) -> Option<Arc<Topology>> {
         self.topology.borrow().clone()
     }
@@ -266,10 +277,12 @@ impl Engine {
         Ok(next)
     }
 
+    /// What an operator has set.
     pub fn admin_state(&self) -> AdminState {
         self.core().admin.clone()
     }
 
+    /// Use policy `p` from the next round on.
     pub fn set_policy(&self, p: PolicyKind) -> Result<AdminState, AdminError> {
         self.mutate(|a| {
             a.policy = p;
@@ -317,6 +330,7 @@ impl Engine {
         })
     }
 
+    /// Remove the operator weights of a service (name or alias).
     pub fn clear_static(&self, service: &str) -> Result<AdminState, AdminError> {
         let fqdn = self
             .resolve_service(service)
@@ -329,6 +343,7 @@ impl Engine {
         })
     }
 
+    /// Drain a pod (`on`) or put it back.
     pub fn drain(&self, pod: &str, on: bool) -> Result<AdminState, AdminError> {
         let known = self.topology().is_some_and(|t| t.pods.contains_key(pod));
         self.mutate(|a| {

@@ -1,5 +1,5 @@
 //! The cluster model every policy reads: nodes, services (with their tenant
-//! and fair share) and pods. Built from a file ([`file`]) or from the
+//! and fair share) and pods. Built from a file ([`file`](mod@file)) or from the
 //! Kubernetes API ([`kube`]); published through a [`TopologyTx`] watch channel.
 
 pub mod file;

@@ -89,6 +89,7 @@ pub enum Mode {
 /// The LP's answer in millicores, before it becomes weights.
 #[derive(Debug, Clone)]
 pub struct Solved {
+    /// Which stage produced the loads.
     pub mode: Mode,
     /// Per LP pod (index of [`Inputs::pods`]): its load `x_p`, millicores.
     pub load: Vec<f64>,
@@ -98,7 +99,9 @@ pub struct Solved {
     pub min_spare_fraction: f64,
     /// The optimum of each stage solved, in order (for cross-checks).
     pub objectives: Vec<f64>,
+    /// The solver used (`flow` or `clarabel`).
     pub solver: &'static str,
+    /// Time spent solving, in milliseconds.
     pub solve_ms: f64,
 }
 
