@@ -26,6 +26,7 @@ use mplb_lab::cgroup::CgroupFs;
 use mplb_lab::procs::{Ports, Proc};
 use mplb_lab::stack::{CgroupGuard, prepare_cgroups};
 use mplb_wire::HostReport;
+use mplb_wire::admin::StateBody;
 
 const INTERVAL_MS: u64 = 500;
 
@@ -88,24 +89,26 @@ fn bin_dir() -> PathBuf {
     dir
 }
 
-async fn state(client: &reqwest::Client, server: SocketAddr) -> Option<serde_json::Value> {
-    client
+async fn state(client: &reqwest::Client, server: SocketAddr) -> Option<StateBody> {
+    let body = client
         .get(format!("http://{server}/admin/state"))
         .timeout(Duration::from_secs(1))
         .send()
         .await
         .ok()?
-        .json()
+        .bytes()
         .await
-        .ok()
+        .ok()?;
+    StateBody::parse(&body).ok()
 }
 
 async fn wait_fresh(client: &reqwest::Client, server: SocketAddr, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         if let Some(s) = state(client, server).await
-            && s["nodes"]["node-t"]["fresh"] == true
-            && s["nodes"]["node-t"]["pods"]["hog-0"].as_f64().is_some()
+            && s.nodes
+                .get("node-t")
+                .is_some_and(|n| n.fresh && n.pods.contains_key("hog-0"))
         {
             return true;
         }
@@ -211,9 +214,7 @@ async fn agent_resumes_after_a_server_restart_without_sending_stale_reports() {
         mplb_lab::procs::tail(&server.log, 80),
         mplb_lab::procs::tail(&agent.log, 20)
     );
-    let cpu = state(&client, server_addr).await.unwrap()["nodes"]["node-t"]["pods"]["hog-0"]
-        .as_f64()
-        .unwrap();
+    let cpu = state(&client, server_addr).await.unwrap().nodes["node-t"].pods["hog-0"];
     assert!(cpu > 20.0, "the hog's CPU was reported as {cpu}m");
 
     // Stop the server; the agent keeps trying.

@@ -15,7 +15,7 @@ use crate::engine::AdminError;
 use crate::http::{ApiError, read_body};
 use crate::persist::AdminState;
 use crate::state::AppState;
-use mplb_wire::admin::{OperatorWeights, PolicyRequest};
+use mplb_wire::admin::{ExplainBody, OperatorWeights, PolicyRequest, StateBody};
 
 /// Largest admin request body.
 pub const MAX_ADMIN_BYTES: usize = 64 * 1024;
@@ -48,7 +48,7 @@ impl From<AdminError> for ApiError {
     }
 }
 
-type Json = axum::Json<serde_json::Value>;
+type Json = axum::Json<AdminState>;
 
 fn path(p: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
     p.map(|Path(s)| s)
@@ -61,13 +61,7 @@ async fn json_body<T: DeserializeOwned>(body: Body) -> Result<T, ApiError> {
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("malformed JSON: {e}")))
 }
 
-fn answer(a: AdminState) -> Result<Json, ApiError> {
-    serde_json::to_value(a)
-        .map(axum::Json)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
-}
-
-async fn state(State(s): State<AppState>) -> Json {
+async fn state(State(s): State<AppState>) -> axum::Json<StateBody> {
     axum::Json(s.engine.state())
 }
 
@@ -79,7 +73,7 @@ async fn set_policy(
     s.auth.check(&headers)?;
     let b: PolicyRequest = json_body(body).await?;
     tracing::info!(policy = %b.policy, "admin: policy");
-    answer(s.engine.set_policy(b.policy)?)
+    Ok(axum::Json(s.engine.set_policy(b.policy)?))
 }
 
 async fn set_weights(
@@ -92,7 +86,7 @@ async fn set_weights(
     let service = path(p)?;
     let w: OperatorWeights = json_body(body).await?;
     tracing::info!(%service, "admin: operator weights");
-    answer(s.engine.set_static(&service, w)?)
+    Ok(axum::Json(s.engine.set_static(&service, w)?))
 }
 
 async fn clear_weights(
@@ -103,7 +97,7 @@ async fn clear_weights(
     s.auth.check(&headers)?;
     let service = path(p)?;
     tracing::info!(%service, "admin: operator weights removed");
-    answer(s.engine.clear_static(&service)?)
+    Ok(axum::Json(s.engine.clear_static(&service)?))
 }
 
 async fn drain(
@@ -114,7 +108,7 @@ async fn drain(
     s.auth.check(&headers)?;
     let pod = path(p)?;
     tracing::info!(%pod, "admin: drain");
-    answer(s.engine.drain(&pod, true)?)
+    Ok(axum::Json(s.engine.drain(&pod, true)?))
 }
 
 async fn undrain(
@@ -125,13 +119,13 @@ async fn undrain(
     s.auth.check(&headers)?;
     let pod = path(p)?;
     tracing::info!(%pod, "admin: undrain");
-    answer(s.engine.drain(&pod, false)?)
+    Ok(axum::Json(s.engine.drain(&pod, false)?))
 }
 
 async fn explain(
     State(s): State<AppState>,
     p: Result<Path<String>, PathRejection>,
-) -> Result<Json, ApiError> {
+) -> Result<axum::Json<ExplainBody>, ApiError> {
     let service = path(p)?;
     s.engine.explain(&service).map(axum::Json).ok_or_else(|| {
         ApiError::new(

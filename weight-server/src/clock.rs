@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Milliseconds since the Unix epoch.
 pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// Milliseconds since the Unix epoch, now.
     fn now_ms(&self) -> u64;
 }
 
@@ -30,14 +31,17 @@ impl Clock for SystemClock {
 pub struct ManualClock(AtomicU64);
 
 impl ManualClock {
+    /// A clock reading `start_ms`.
     pub fn new(start_ms: u64) -> Self {
         ManualClock(AtomicU64::new(start_ms))
     }
 
+    /// Move the clock forward by `ms`.
     pub fn advance(&self, ms: u64) {
         self.0.fetch_add(ms, Ordering::SeqCst);
     }
 
+    /// Set the clock to `ms`.
     pub fn set(&self, ms: u64) {
         self.0.store(ms, Ordering::SeqCst);
     }

@@ -3,7 +3,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
+use mplb_wire::Mode;
 
 use crate::engine::EngineConfig;
 use crate::policy::PolicyKind;
@@ -13,14 +14,18 @@ use crate::{Error, Result};
 
 #[derive(Debug, Parser)]
 #[command(name = "weight-server", version, about = "multiparty-lb weight server")]
+/// The command line: a subcommand, or the server's flags.
 pub struct Cli {
     #[command(subcommand)]
+    /// A command besides serving, if any.
     pub command: Option<Command>,
     #[command(flatten)]
+    /// Flags of the server (the default action).
     pub serve: ServeArgs,
 }
 
 #[derive(Debug, Subcommand)]
+/// Commands besides serving.
 pub enum Command {
     /// Print the Istio YAML that routes the filter's headers.
     RenderIstio(RenderArgs),
@@ -102,31 +107,27 @@ pub struct ServeArgs {
     pub log_json: bool,
 }
 
-/// How `render-istio` routes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum RenderMode {
-    /// DestinationRule subsets + VirtualService header matches.
-    Subset,
-    /// The Service label for Istio's persistent session header.
-    Session,
-}
-
-impl From<RenderMode> for crate::render::Mode {
-    fn from(m: RenderMode) -> Self {
+/// `render-istio` routes for the filter's mode (`subset`: DestinationRule
+/// subsets + VirtualService header matches; `session`: the Service label
+/// for Istio's persistent session header).
+impl From<Mode> for crate::render::Mode {
+    fn from(m: Mode) -> Self {
         match m {
-            RenderMode::Subset => crate::render::Mode::Subset,
-            RenderMode::Session => crate::render::Mode::Session,
+            Mode::Subset => crate::render::Mode::Subset,
+            Mode::Session => crate::render::Mode::Session,
         }
     }
 }
 
 #[derive(Debug, Clone, Args)]
+/// Flags of `render-istio`.
 pub struct RenderArgs {
     /// Topology file (YAML or JSON).
     #[arg(long, env = "MPLB_TOPOLOGY")]
     pub topology: PathBuf,
-    #[arg(long, env = "MPLB_RENDER_MODE", value_enum, default_value_t = RenderMode::Subset)]
-    pub mode: RenderMode,
+    #[arg(long, env = "MPLB_RENDER_MODE", value_enum, default_value_t = Mode::Subset)]
+    /// How the rendered objects route: the filter's mode.
+    pub mode: Mode,
     /// Header the filter stamps with the pod name.
     #[arg(long, env = "MPLB_HEADER", default_value = "x-lb-endpt")]
     pub header: String,
@@ -134,6 +135,7 @@ pub struct RenderArgs {
     #[arg(long, env = "MPLB_SESSION_HEADER", default_value = "x-lb-session")]
     pub session_header: String,
     #[arg(long, env = "MPLB_CLUSTER_DOMAIN", default_value = "cluster.local")]
+    /// Suffix of service FQDNs.
     pub cluster_domain: String,
 }
 
@@ -209,7 +211,7 @@ mod tests {
         assert!(matches!(
             r.command,
             Some(Command::RenderIstio(RenderArgs {
-                mode: RenderMode::Session,
+                mode: Mode::Session,
                 ..
             }))
         ));

@@ -1,23 +1,13 @@
-//! The `weight-server` binary: parse flags, init logging, load the topology,
-//! restore the admin state, bind, serve until SIGTERM. `render-istio` prints
-//! the Istio routing YAML of a topology file.
+//! The `weight-server` binary: parse flags, init logging, bind, and
+//! [`weight_server::serve`] until SIGTERM. `render-istio` prints the Istio
+//! routing YAML of a topology file.
 #![forbid(unsafe_code)]
-
-use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
 use tokio::net::TcpListener;
-use weight_server::admin::AdminAuth;
-use weight_server::api::{self, AppState};
-use weight_server::auth::ReportAuth;
-use weight_server::auth::review::Reviewer;
-use weight_server::clock::SystemClock;
 use weight_server::config::{Cli, Command, ServeArgs};
-use weight_server::engine::Engine;
-use weight_server::persist::Store;
-use weight_server::topology::{self, file, kube::KubeConfig};
+use weight_server::topology::file;
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -35,7 +25,7 @@ fn main() -> anyhow::Result<()> {
             if let Some(n) = cli.serve.worker_threads {
                 rt.worker_threads(n.max(1));
             }
-            rt.enable_all().build()?.block_on(serve(cli.serve))
+            rt.enable_all().build()?.block_on(run(cli.serve))
         }
     }
 }
@@ -54,91 +44,13 @@ fn init_tracing(json: bool) {
     }
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let cfg = args.engine_config()?;
-    let source = args
-        .topology
-        .clone()
-        .context("--topology kube|FILE (MPLB_TOPOLOGY) is required")?;
-    let (tx, rx) = tokio::sync::watch::channel(None);
-    let mut source_task = None;
-    let mut _file_tx = None;
-    let mut reports_auth = ReportAuth::Disabled;
-    if source == "kube" {
-        let client = topology::kube::default_client().await?;
-        reports_auth = ReportAuth::Review(Box::new(Reviewer::new(
-            client.clone(),
-            &args.report_audience,
-            &args.report_account,
-            Arc::new(SystemClock),
-        )));
-        let kcfg = KubeConfig {
-            managed_label: args.managed_label.clone(),
-            namespaces: args.namespaces.clone(),
-            cluster_domain: args.cluster_domain.clone(),
-        };
-        source_task = Some(tokio::spawn(async move {
-            if let Err(e) = topology::kube::run(client, kcfg, tx).await {
-                tracing::error!(error = %e, "kube topology source stopped");
-            }
-        }));
-    } else {
-        let topo = file::load(Path::new(&source), &args.cluster_domain)?;
-        tracing::info!(file = %source, nodes = topo.nodes.len(), services = topo.services.len(), pods = topo.pods.len(), "topology loaded");
-        topology::publish(&tx, topo);
-        _file_tx = Some(tx);
-    }
-    if args.insecure_reports {
-        tracing::warn!("--insecure-reports: host reports need no token");
-        reports_auth = ReportAuth::Insecure;
-    } else if matches!(reports_auth, ReportAuth::Disabled) {
-        tracing::warn!(
-            "no tokens can be checked without --topology kube: every host report is refused (--insecure-reports for local use)"
-        );
-    }
-    let auth = match (&args.admin_token_file, args.insecure_admin) {
-        (Some(f), _) => {
-            let t = std::fs::read_to_string(f)
-                .with_context(|| format!("reading the admin token file {}", f.display()))?;
-            AdminAuth::from_token(&t).with_context(|| f.display().to_string())?
-        }
-        (None, true) => {
-            tracing::warn!("--insecure-admin: admin mutations need no token");
-            AdminAuth::Insecure
-        }
-        (None, false) => AdminAuth::Disabled,
-    };
-    let store = match &args.state_dir {
-        Some(d) => Store::in_dir(d)?,
-        None => Store::memory(),
-    };
-    let engine = Arc::new(Engine::new(
-        cfg,
-        Arc::new(SystemClock),
-        store,
-        rx,
-        args.policy,
-    )?);
-    engine.recompute()?;
+/// Check the flags, bind, serve until SIGTERM or an interrupt.
+async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    args.engine_config()?;
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
-    tracing::info!("listening on {}", listener.local_addr()?);
-    let looper = tokio::spawn(weight_server::engine::recompute_loop(
-        engine.clone(),
-        *args.recompute_interval,
-    ));
-    let state = AppState {
-        engine,
-        auth: Arc::new(auth),
-        reports_auth: Arc::new(reports_auth),
-    };
-    api::run(listener, state, shutdown_signal()).await?;
-    looper.abort();
-    if let Some(t) = source_task {
-        t.abort();
-    }
-    tracing::info!("stopped");
+    weight_server::serve(args, listener, shutdown_signal()).await?;
     Ok(())
 }
 

@@ -37,6 +37,7 @@ impl Store {
         })
     }
 
+    /// The state file, when persisted.
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
     }

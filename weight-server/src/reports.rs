@@ -15,11 +15,14 @@ use crate::topology::Topology;
 /// An exponentially weighted moving average stepped by elapsed time.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Ewma {
+    /// The smoothed value.
     pub value: f64,
+    /// When it was last stepped.
     pub at_ms: u64,
 }
 
 impl Ewma {
+    /// An average starting at `value` at `at_ms`.
     pub fn new(value: f64, at_ms: u64) -> Self {
         Ewma { value, at_ms }
     }
@@ -49,8 +52,11 @@ pub struct TooManyNodes;
 /// What is known of one node.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NodeState {
+    /// Reported capacity in millicores.
     pub capacity_millicores: f64,
+    /// Smoothed node-wide use in millicores.
     pub used: Ewma,
+    /// When its last report arrived.
     pub last_report_ms: u64,
     /// Smoothed CPU by pod name (matched pods only).
     pub pods: BTreeMap<String, Ewma>,
@@ -61,7 +67,9 @@ pub struct NodeState {
 /// Outcome of one ingested report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Ingested {
+    /// The topology does not know the node.
     pub unknown_node: bool,
+    /// How many pods of the report the topology does not know.
     pub unknown_pods: usize,
 }
 
@@ -81,6 +89,7 @@ pub struct Reports {
 }
 
 impl Reports {
+    /// Reports smoothed with this half-life, fresh for `max_age_ms`.
     pub fn new(half_life_ms: u64, max_age_ms: u64) -> Self {
         Reports {
             half_life_ms,

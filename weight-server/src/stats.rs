@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 
 use mplb_wire::ProxyStats;
-use serde::Serialize;
 
 #[derive(Debug, Clone, Copy)]
 struct Window {
@@ -18,16 +17,7 @@ struct Window {
     latency_count: u64,
 }
 
-/// Per-pod figures pooled over proxies.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Default)]
-pub struct PodTraffic {
-    /// Requests per second.
-    pub request_rate: f64,
-    /// Errors over requests (0 when no requests).
-    pub error_rate: f64,
-    /// Mean latency in milliseconds, when any latency was seen.
-    pub mean_latency_ms: Option<f64>,
-}
+pub use mplb_wire::admin::PodTraffic;
 
 /// Most (service, pod, proxy) windows kept, so random names cannot grow
 /// memory without bound.
@@ -48,6 +38,7 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Stats windows fresh for `max_age_ms`.
     pub fn new(max_age_ms: u64) -> Self {
         Stats {
             max_age_ms,

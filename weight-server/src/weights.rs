@@ -5,7 +5,7 @@
 //! went. The version is monotonic and is the ETag; endpoints keep name order.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use mplb_wire::{Endpoint, ServiceWeights, WeightsTable};
@@ -38,23 +38,31 @@ impl Default for WeightsConfig {
 /// A published table, pre-serialised for the hot path.
 #[derive(Debug, Clone)]
 pub struct Served {
+    /// The table.
     pub table: WeightsTable,
     /// `"<version>"`, the ETag.
     pub etag: String,
+    /// The table as JSON, served as is.
     pub body: Bytes,
 }
 
-/// Where a service's target came from this round.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ServiceRound {
-    /// `policy`, or `even-fallback` when the policy had no usable answer.
-    pub source: &'static str,
-    /// Normalised target over ready, non-drained pods.
-    pub target: BTreeMap<String, f64>,
-    /// After damping (what the table carries once published).
-    pub damped: BTreeMap<String, f64>,
-    /// Ready pods drained by the operator (weight 0).
-    pub drained: Vec<String>,
+pub use mplb_wire::admin::ServiceRound;
+
+/// The table being served, kept once: the [`TableBuilder`] that owns it
+/// writes it when it publishes; the HTTP handlers read it through a clone
+/// of this handle (never through the builder's lock).
+#[derive(Debug, Clone, Default)]
+pub struct Published(Arc<RwLock<Option<Arc<Served>>>>);
+
+impl Published {
+    /// The table being served, if any.
+    pub fn get(&self) -> Option<Arc<Served>> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn set(&self, served: Arc<Served>) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Some(served);
+    }
 }
 
 /// Builds tables round after round.
@@ -63,7 +71,7 @@ pub struct TableBuilder {
     cfg: WeightsConfig,
     version: u64,
     damped: BTreeMap<String, BTreeMap<String, f64>>,
-    current: Option<Arc<Served>>,
+    current: Published,
     rounds: BTreeMap<String, ServiceRound>,
 }
 
@@ -84,12 +92,18 @@ impl TableBuilder {
             cfg,
             version: first_version.saturating_sub(1),
             damped: BTreeMap::new(),
-            current: None,
+            current: Published::default(),
             rounds: BTreeMap::new(),
         }
     }
 
+    /// The table being served, if any.
     pub fn current(&self) -> Option<Arc<Served>> {
+        self.current.get()
+    }
+
+    /// A read handle on the table being served (it follows every publish).
+    pub fn published(&self) -> Published {
         self.current.clone()
     }
 
@@ -180,7 +194,7 @@ impl TableBuilder {
             rounds.insert(
                 fqdn.clone(),
                 ServiceRound {
-                    source,
+                    source: source.to_string(),
                     target,
                     damped: damped.clone(),
                     drained,
@@ -190,7 +204,7 @@ impl TableBuilder {
         }
         self.damped = damped_all;
         self.rounds = rounds;
-        if let Some(cur) = &self.current
+        if let Some(cur) = self.current.get()
             && !self.changed(&cur.table.services, &services)
         {
             return Ok(None);
@@ -213,7 +227,7 @@ impl TableBuilder {
             table,
             body,
         });
-        self.current = Some(served.clone());
+        self.current.set(served.clone());
         Ok(Some(served))
     }
 

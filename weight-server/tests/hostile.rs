@@ -9,10 +9,10 @@ use common::*;
 use hostile_cases::{cases, good_report};
 use http::Method;
 
-async fn snapshot(h: &Harness) -> (serde_json::Value, Option<u64>) {
+async fn snapshot(h: &Harness) -> (mplb_wire::admin::StateBody, Option<u64>) {
     let st = call(&h.app, Method::GET, "/admin/state", &[], "").await;
     assert_eq!(st.status, 200);
-    (st.json(), h.engine.table().map(|t| t.table.version))
+    (st.state(), h.engine.table().map(|t| t.table.version))
 }
 
 #[tokio::test]

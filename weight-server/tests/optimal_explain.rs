@@ -196,7 +196,7 @@ async fn the_admin_api_explains_the_round_and_operator_overrides() {
     let get = |service: &'static str| call(&h.app, Method::GET, service, &[], "");
     let first = get("/admin/explain/profile").await;
     assert_eq!(first.status, 200);
-    let e = &first.json()["policy_explain"];
+    let e = &first.explain().policy_explain.unwrap();
     assert_eq!(e["policy"], "optimal", "{e:#}");
     assert_eq!(e["service"], PROFILE);
     assert_eq!(e["status"], "weighted");
@@ -213,10 +213,13 @@ async fn the_admin_api_explains_the_round_and_operator_overrides() {
     .await;
     assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
     h.engine.recompute().unwrap();
-    let x = get("/admin/explain/profile").await.json();
-    assert_eq!(x["policy_explain"]["policy"], "static");
-    assert_eq!(x["policy_explain"]["operator_weights"]["profile-0"], 0.75);
-    let x = get("/admin/explain/geo").await.json();
-    assert_eq!(x["policy_explain"]["policy"], "optimal");
-    assert_eq!(x["policy_explain"]["status"], "weighted");
+    let x = get("/admin/explain/profile").await.explain();
+    let e = x.policy_explain.unwrap();
+    assert_eq!(e["policy"], "static");
+    assert_eq!(e["operator_weights"]["profile-0"], 0.75);
+    let x = get("/admin/explain/geo").await.explain();
+    assert_eq!(x.served.unwrap().endpoints.len(), 2);
+    let e = x.policy_explain.unwrap();
+    assert_eq!(e["policy"], "optimal");
+    assert_eq!(e["status"], "weighted");
 }

@@ -103,10 +103,11 @@ async fn reports_move_spare_weights_and_age_out() {
     h.clock.advance(6_000);
     let st = call(&h.app, Method::GET, "/admin/state", &[], "")
         .await
-        .json();
-    assert_eq!(st["nodes"]["node-a"]["report_age_ms"], 12_000);
-    assert_eq!(st["nodes"]["node-a"]["fresh"], false);
-    assert_eq!(st["nodes"]["node-a"]["pods"]["profile-0"], 300.0);
+        .state();
+    let node_a = &st.nodes["node-a"];
+    assert_eq!(node_a.report_age_ms, 12_000);
+    assert!(!node_a.fresh);
+    assert_eq!(node_a.pods["profile-0"], 300.0);
     // All reports are older than 10 s now: no data, back to even.
     settle(&h);
     let w1 = weight(&h, PROFILE, "profile-1").unwrap();
@@ -127,9 +128,9 @@ async fn unknown_pods_and_nodes_are_kept_but_flagged() {
     assert_eq!(a.status, 204);
     let st = call(&h.app, Method::GET, "/admin/state", &[], "")
         .await
-        .json();
-    assert_eq!(st["nodes"]["node-x"]["known"], false);
-    assert_eq!(st["nodes"]["node-x"]["unknown_pods"]["ghost"], 1.0);
+        .state();
+    assert!(!st.nodes["node-x"].known);
+    assert_eq!(st.nodes["node-x"].unknown_pods["ghost"], 1.0);
     let m = String::from_utf8(call(&h.app, Method::GET, "/metrics", &[], "").await.body).unwrap();
     assert!(m.contains("mplb_unknown_pods 1"), "{m}");
     assert!(m.contains("mplb_reports_accepted_total 1"), "{m}");
@@ -146,11 +147,11 @@ async fn stats_feed_per_pod_traffic() {
     assert_eq!(a.status, 204);
     let x = call(&h.app, Method::GET, "/admin/explain/profile", &[], "").await;
     assert_eq!(x.status, 200);
-    let x = x.json();
-    let t = &x["inputs"]["profile-0"]["traffic"];
-    assert_eq!(t["request_rate"], 50.0);
-    assert_eq!(t["error_rate"], 0.1);
-    assert_eq!(t["mean_latency_ms"], 2.0);
+    let x = x.explain();
+    let t = x.inputs["profile-0"].traffic.unwrap();
+    assert_eq!(t.request_rate, 50.0);
+    assert_eq!(t.error_rate, 0.1);
+    assert_eq!(t.mean_latency_ms, Some(2.0));
 }
 
 #[tokio::test]
@@ -166,7 +167,7 @@ async fn admin_policy_static_drain_and_explain() {
     )
     .await;
     assert_eq!(a.status, 200);
-    assert_eq!(a.json()["policy"], "even");
+    assert_eq!(a.admin().policy, PolicyKind::Even);
 
     // Operator weights, by alias; normalised; static until deleted.
     let a = call(
@@ -178,7 +179,7 @@ async fn admin_policy_static_drain_and_explain() {
     )
     .await;
     assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
-    assert_eq!(a.json()["static_weights"][PROFILE]["profile-0"], 0.75);
+    assert_eq!(a.admin().static_weights[PROFILE]["profile-0"], 0.75);
     settle(&h);
     let w0 = weight(&h, PROFILE, "profile-0").unwrap();
     assert!((w0 - 0.75).abs() <= 0.02, "{w0}");
@@ -190,9 +191,9 @@ async fn admin_policy_static_drain_and_explain() {
         "",
     )
     .await
-    .json();
-    assert_eq!(x["policy_explain"]["policy"], "static");
-    assert_eq!(x["round"]["source"], "policy");
+    .explain();
+    assert_eq!(x.policy_explain.unwrap()["policy"], "static");
+    assert_eq!(x.round.unwrap().source, "policy");
 
     let a = call(
         &h.app,
@@ -203,7 +204,7 @@ async fn admin_policy_static_drain_and_explain() {
     )
     .await;
     assert_eq!(a.status, 200);
-    assert!(a.json()["static_weights"].as_object().unwrap().is_empty());
+    assert!(a.admin().static_weights.is_empty());
 
     // Drain: weight 0 at once, back when undrained.
     let a = call(
@@ -220,8 +221,8 @@ async fn admin_policy_static_drain_and_explain() {
     assert_eq!(weight(&h, PROFILE, "profile-1"), Some(1.0));
     let x = call(&h.app, Method::GET, "/admin/explain/profile", &[], "")
         .await
-        .json();
-    assert_eq!(x["inputs"]["profile-0"]["drained"], true);
+        .explain();
+    assert!(x.inputs["profile-0"].drained);
     // The only pod of rate drained: the service leaves the table (fail open).
     call(&h.app, Method::POST, "/admin/drain/rate-0", &[auth()], "").await;
     h.engine.recompute().unwrap();
@@ -246,11 +247,11 @@ async fn admin_policy_static_drain_and_explain() {
     assert_eq!(weight(&h, PROFILE, "profile-0"), Some(0.5));
 
     // Persisted.
-    let saved: serde_json::Value =
+    let saved: mplb_wire::admin::AdminState =
         serde_json::from_slice(&std::fs::read(h.dir.path().join("admin-state.json")).unwrap())
             .unwrap();
-    assert_eq!(saved["policy"], "even");
-    assert_eq!(saved["drains"], serde_json::json!(["rate-0"]));
+    assert_eq!(saved.policy, PolicyKind::Even);
+    assert_eq!(saved.drains.iter().collect::<Vec<_>>(), ["rate-0"]);
 }
 
 #[tokio::test]

@@ -65,11 +65,11 @@ fn admin_state_survives_sigkill() {
     let srv = start(&args(s, t, &topo)).unwrap();
     let (code, body) = http(srv.addr, "GET", "/admin/state", &[], "");
     assert_eq!(code, 200);
-    let st: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(st["policy"], "spare", "{st}");
-    assert_eq!(st["drains"], serde_json::json!(["profile-1"]));
+    let st = mplb_wire::admin::StateBody::parse(body.as_bytes()).unwrap();
+    assert_eq!(st.policy, mplb_wire::admin::PolicyKind::Spare, "{st:?}");
+    assert_eq!(st.drains.iter().collect::<Vec<_>>(), ["profile-1"]);
     assert_eq!(
-        st["static_weights"]["geo.default.svc.cluster.local"]["geo-1"],
+        st.static_weights["geo.default.svc.cluster.local"]["geo-1"],
         0.75
     );
     let (code, body) = http(srv.addr, "GET", "/v1/weights", &[], "");

@@ -19,8 +19,10 @@ use given::Given;
 /// Largest accepted configuration body.
 pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
 
-/// How the chosen endpoint is handed to Envoy.
+/// How the chosen endpoint is handed to Envoy (also `--mode` of the weight
+/// server's `render-istio` and of the lab).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Mode {
     /// Stamp `header: <pod>`; a route per pod (VirtualService subset) matches it.
     Subset,

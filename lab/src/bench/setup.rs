@@ -5,12 +5,13 @@
 //! Envoys under test: each variant on its own listener with its own clusters
 //! (so its own upstream pools) and its own Wasm VM.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use mplb_envoy_harness::{Bootstrap, Cluster, Listener, Route, per_pod_routes};
-use serde_json::json;
+use mplb_wire::{Endpoint, ServiceWeights, WeightsTable};
 
 use super::variants::Variant;
 use crate::error::{Error, Result};
@@ -101,13 +102,28 @@ pub fn prepare_module(src: &Path, dir: &Path, name: &str, level: &str) -> Result
 /// The weights table the upstream serves: backend with pods p0/p1/p2 at
 /// the three upstream hosts, weights 60/30/10, valid for an hour.
 pub fn table(up: &[SocketAddr; 3]) -> Result<String> {
-    let t = json!({"version": 1, "generated_at_ms": 1, "ttl_ms": 3_600_000, "services": {
-        "backend.default.svc.cluster.local": {"aliases": ["backend"], "endpoints": [
-            {"pod": "p0", "address": up[0].to_string(), "weight": 60},
-            {"pod": "p1", "address": up[1].to_string(), "weight": 30},
-            {"pod": "p2", "address": up[2].to_string(), "weight": 10}]}}});
-    let table: mplb_wire::WeightsTable =
-        serde_json::from_value(t).map_err(|e| Error::Results(format!("bench table: {e}")))?;
+    let endpoints = [("p0", 60.0), ("p1", 30.0), ("p2", 10.0)]
+        .into_iter()
+        .zip(up)
+        .map(|((pod, weight), address)| Endpoint {
+            pod: pod.to_string(),
+            address: address.to_string(),
+            weight,
+        })
+        .collect();
+    let backend = ServiceWeights {
+        aliases: vec!["backend".to_string()],
+        endpoints,
+    };
+    let table = WeightsTable {
+        version: 1,
+        generated_at_ms: 1,
+        ttl_ms: 3_600_000,
+        services: BTreeMap::from([("backend.default.svc.cluster.local".to_string(), backend)]),
+    };
+    table
+        .validate()
+        .map_err(|e| Error::Results(format!("bench table: {e}")))?;
     serde_json::to_string(&table).map_err(|e| Error::Results(e.to_string()))
 }
 
@@ -196,7 +212,23 @@ mod tests {
     #[test]
     fn the_table_is_a_valid_wire_table_and_the_upstream_serves_it() {
         let t = table(&ups()).unwrap();
-        assert!(t.contains("\"pod\":\"p2\""));
+        let parsed = WeightsTable::parse(t.as_bytes()).unwrap();
+        let backend = &parsed.services["backend.default.svc.cluster.local"];
+        assert_eq!(backend.aliases, ["backend"]);
+        let pods: Vec<(&str, &str, f64)> = backend
+            .endpoints
+            .iter()
+            .map(|e| (e.pod.as_str(), e.address.as_str(), e.weight))
+            .collect();
+        assert_eq!(
+            pods,
+            [
+                ("p0", "127.0.0.1:1", 60.0),
+                ("p1", "127.0.0.1:2", 30.0),
+                ("p2", "127.0.0.1:3", 10.0)
+            ]
+        );
+        assert_eq!((parsed.version, parsed.ttl_ms), (1, 3_600_000));
         let b = upstream("127.0.0.1:9".parse().unwrap(), &ups(), &t).to_json();
         let r = &b["static_resources"]["listeners"][2]["filter_chains"][0]["filters"][0]["typed_config"]
             ["route_config"]["virtual_hosts"][0]["routes"];

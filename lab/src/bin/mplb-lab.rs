@@ -1,7 +1,7 @@
 //! `mplb-lab`: the local lab orchestrator (see the `mplb_lab` crate docs).
 
 use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use mplb_lab::envoy::{Balancer, CswrrSettings, Steering};
 use mplb_lab::run::{self, RunConfig};
 use mplb_lab::scenario::{Scenario, scenario_error};
@@ -28,12 +28,6 @@ enum Cmd {
         )]
         weight_server_cluster: String,
     },
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Mode {
-    Subset,
-    Session,
 }
 
 /// Run multiparty-lb on one machine: cgroup nodes, test-app pods, real
@@ -78,8 +72,8 @@ struct Args {
     #[arg(long, env = "MPLB_LAB_REPEAT")]
     repeat: Option<u32>,
     /// Steering of the filter for the non-even policies.
-    #[arg(long, env = "MPLB_LAB_MODE", value_enum, default_value_t = Mode::Subset)]
-    mode: Mode,
+    #[arg(long, env = "MPLB_LAB_MODE", value_enum, default_value_t = mplb_wire::Mode::Subset)]
+    mode: mplb_wire::Mode,
     /// Agent report interval and server recompute interval.
     #[arg(long, env = "MPLB_LAB_INTERVAL", default_value = "1s")]
     interval: humantime::Duration,
@@ -201,8 +195,8 @@ async fn main_inner(args: Args) -> anyhow::Result<()> {
         duration: std::time::Duration::from_secs_f64(scenario.run.duration_s),
         repeat: scenario.run.repeat,
         steering: match args.mode {
-            Mode::Subset => Steering::Subset,
-            Mode::Session => Steering::Session,
+            mplb_wire::Mode::Subset => Steering::Subset,
+            mplb_wire::Mode::Session => Steering::Session,
         },
         stack,
         force_cleanup: args.force_cleanup,

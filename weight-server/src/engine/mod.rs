@@ -3,7 +3,7 @@
 //! CPU + admin state into a new table.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use mplb_wire::{HostReport, ProxyStats};
@@ -17,7 +17,7 @@ use crate::policy::{self, Decision, Explain, Policy, PolicyKind, Round};
 use crate::reports::{Reports, TooManyNodes};
 use crate::stats::{Stats, TooManyWindows};
 use crate::topology::{Topology, TopologyRx};
-use crate::weights::{Served, TableBuilder, WeightsConfig};
+use crate::weights::{Published, Served, TableBuilder, WeightsConfig};
 use crate::{Error, Result};
 
 mod rounds;
@@ -28,9 +28,13 @@ mod view;
 /// Tunables of the engine.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
+    /// Damping, dead band and the table's time-to-live.
     pub weights: WeightsConfig,
+    /// Half-life of the CPU EWMA.
     pub ewma_half_life_ms: u64,
+    /// A node whose last report is older than this is unknown.
     pub report_max_age_ms: u64,
+    /// Knobs of the `optimal` policy.
     pub optimal: OptimalConfig,
 }
 
@@ -66,7 +70,9 @@ pub struct Engine {
     store: Store,
     topology: TopologyRx,
     core: Mutex<Core>,
-    table: RwLock<Option<Arc<Served>>>,
+    /// The served table: the builder's, read without the core lock.
+    table: Published,
+    /// The Prometheus metrics of `/metrics`.
     pub metrics: Metrics,
     /// Woken on admin changes so the next round runs at once.
     pub changed: Notify,
@@ -76,12 +82,16 @@ pub struct Engine {
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
     #[error("{0}")]
+    /// The service or pod named does not exist (404).
     NotFound(String),
     #[error("{0}")]
+    /// The request breaks a rule (422).
     Invalid(String),
     #[error("{0}")]
+    /// Not possible yet, e.g. before the topology synced (503).
     Unavailable(String),
     #[error(transparent)]
+    /// Persisting the admin state failed (500).
     Internal(#[from] Error),
 }
 
@@ -105,12 +115,14 @@ impl Engine {
             },
         };
         let now = clock.now_ms();
+        let builder = TableBuilder::new(cfg.weights, now.max(1));
+        let table = builder.published();
         let core = Core {
             reports: Reports::new(cfg.ewma_half_life_ms, cfg.report_max_age_ms),
             stats: Stats::new(cfg.report_max_age_ms),
             policy: policy::for_kind(admin.policy, &cfg.optimal),
             admin,
-            builder: TableBuilder::new(cfg.weights, now.max(1)),
+            builder,
             explain: Explain::default(),
             last_error: None,
         };
@@ -120,7 +132,7 @@ impl Engine {
             store,
             topology,
             core: Mutex::new(core),
-            table: RwLock::new(None),
+            table,
             metrics: Metrics::new(),
             changed: Notify::new(),
         })
@@ -130,10 +142,12 @@ impl Engine {
         self.core.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Now, from the engine's clock.
     pub fn now_ms(&self) -> u64 {
         self.clock.now_ms()
     }
 
+    /// The newest topology, once synced.
     pub fn topology(&self) -> Option<Arc<Topology>> {
         self.topology.borrow().clone()
     }
@@ -145,7 +159,7 @@ impl Engine {
 
     /// The served table, if any.
     pub fn table(&self) -> Option<Arc<Served>> {
-        self.table.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.table.get()
     }
 
     /// Ready once the topology is synced and a first table exists.
@@ -230,7 +244,6 @@ impl Engine {
                 "new weights table"
             );
             self.metrics.set_table(served);
-            *self.table.write().unwrap_or_else(|p| p.into_inner()) = Some(served.clone());
         }
         Ok(published.is_some())
     }
@@ -264,10 +277,12 @@ impl Engine {
         Ok(next)
     }
 
+    /// What an operator has set.
     pub fn admin_state(&self) -> AdminState {
         self.core().admin.clone()
     }
 
+    /// Use policy `p` from the next round on.
     pub fn set_policy(&self, p: PolicyKind) -> Result<AdminState, AdminError> {
         self.mutate(|a| {
             a.policy = p;
@@ -315,6 +330,7 @@ impl Engine {
         })
     }
 
+    /// Remove the operator weights of a service (name or alias).
     pub fn clear_static(&self, service: &str) -> Result<AdminState, AdminError> {
         let fqdn = self
             .resolve_service(service)
@@ -327,6 +343,7 @@ impl Engine {
         })
     }
 
+    /// Drain a pod (`on`) or put it back.
     pub fn drain(&self, pod: &str, on: bool) -> Result<AdminState, AdminError> {
         let known = self.topology().is_some_and(|t| t.pods.contains_key(pod));
         self.mutate(|a| {

@@ -1,15 +1,27 @@
 //! Read-only views of the engine for the admin API: `GET /admin/state`
-//! and `GET /admin/explain/{service}`.
+//! ([`StateBody`]) and `GET /admin/explain/{service}` ([`ExplainBody`]).
 
-use std::collections::BTreeMap;
+use mplb_wire::admin::{EngineSettings, ExplainBody, NodeState, PodInputs, StateBody};
 
-use serde_json::{Value, json};
+use super::{Engine, EngineConfig};
 
-use super::Engine;
+impl EngineConfig {
+    /// The tunables as `GET /admin/state` shows them.
+    pub fn settings(&self) -> EngineSettings {
+        EngineSettings {
+            damping: self.weights.damping,
+            dead_band: self.weights.dead_band,
+            ttl_ms: self.weights.ttl_ms,
+            ewma_half_life_ms: self.ewma_half_life_ms,
+            report_max_age_ms: self.report_max_age_ms,
+            optimal: self.optimal.clone(),
+        }
+    }
+}
 
 impl Engine {
-    /// `GET /admin/explain/{service}`.
-    pub fn explain(&self, service: &str) -> Option<Value> {
+    /// `GET /admin/explain/{service}`; `None` for an unknown service.
+    pub fn explain(&self, service: &str) -> Option<ExplainBody> {
         let fqdn = self.resolve_service(service)?;
         let topo = self.topology()?;
         let now = self.now_ms();
@@ -17,63 +29,74 @@ impl Engine {
         let cpu = core.reports.cpu_view(&topo, now);
         let traffic = core.stats.traffic(now).remove(&fqdn).unwrap_or_default();
         let svc = topo.services.get(&fqdn)?;
-        let pods: BTreeMap<&str, Value> = topo
+        let inputs = topo
             .pods
             .values()
             .filter(|p| p.service == fqdn)
             .map(|p| {
                 let node = cpu.nodes.get(&p.node);
-                (p.name.as_str(), json!({
-                    "node": p.node, "ready": p.ready, "drained": core.admin.drains.contains(&p.name),
-                    "pod_cpu_millicores": cpu.pods.get(&p.name),
-                    "node_known": node.is_some(), "node_cpu": node,
-                    "node_report_age_ms": core.reports.age_ms(&p.node, now),
-                    "traffic": traffic.get(&p.name),
-                }))
+                let inputs = PodInputs {
+                    node: p.node.clone(),
+                    ready: p.ready,
+                    drained: core.admin.drains.contains(&p.name),
+                    pod_cpu_millicores: cpu.pods.get(&p.name).copied(),
+                    node_known: node.is_some(),
+                    node_cpu: node.copied(),
+                    node_report_age_ms: core.reports.age_ms(&p.node, now),
+                    traffic: traffic.get(&p.name).copied(),
+                };
+                (p.name.clone(), inputs)
             })
             .collect();
-        Some(json!({
-            "service": fqdn, "tenant": svc.tenant, "fair_share_millicores": topo.fair_share(&svc.tenant),
-            "policy": core.admin.policy, "operator_weights": core.admin.static_weights.get(&fqdn),
-            "inputs": pods, "policy_explain": core.explain.get(&fqdn),
-            "round": core.builder.rounds().get(&fqdn), "policy_error": core.last_error,
-            "served": core.builder.current().and_then(|s| s.table.services.get(&fqdn).cloned()),
-        }))
+        Some(ExplainBody {
+            tenant: svc.tenant.clone(),
+            fair_share_millicores: topo.fair_share(&svc.tenant),
+            policy: core.admin.policy,
+            operator_weights: core.admin.static_weights.get(&fqdn).cloned(),
+            inputs,
+            policy_explain: core.explain.get(&fqdn),
+            round: core.builder.rounds().get(&fqdn).cloned(),
+            policy_error: core.last_error.clone(),
+            served: core
+                .builder
+                .current()
+                .and_then(|s| s.table.services.get(&fqdn).cloned()),
+            service: fqdn,
+        })
     }
 
     /// `GET /admin/state`.
-    pub fn state(&self) -> Value {
+    pub fn state(&self) -> StateBody {
         let topo = self.topology();
         let now = self.now_ms();
         let core = self.core();
-        let nodes: BTreeMap<&str, Value> = core
+        let nodes = core
             .reports
             .nodes()
             .iter()
             .map(|(n, st)| {
-                (n.as_str(), json!({
-                    "known": topo.as_ref().is_some_and(|t| t.nodes.contains_key(n)),
-                    "fresh": core.reports.is_fresh(n, now),
-                    "report_age_ms": now.saturating_sub(st.last_report_ms),
-                    "capacity_millicores": st.capacity_millicores,
-                    "used_millicores": st.used.value,
-                    "pods": st.pods.iter().map(|(p, e)| (p.clone(), e.value)).collect::<BTreeMap<_, _>>(),
-                    "unknown_pods": st.unknown_pods,
-                }))
+                let node = NodeState {
+                    known: topo.as_ref().is_some_and(|t| t.nodes.contains_key(n)),
+                    fresh: core.reports.is_fresh(n, now),
+                    report_age_ms: now.saturating_sub(st.last_report_ms),
+                    capacity_millicores: st.capacity_millicores,
+                    used_millicores: st.used.value,
+                    pods: st.pods.iter().map(|(p, e)| (p.clone(), e.value)).collect(),
+                    unknown_pods: st.unknown_pods.clone(),
+                };
+                (n.clone(), node)
             })
             .collect();
-        json!({
-            "policy": core.admin.policy,
-            "static_weights": core.admin.static_weights,
-            "drains": core.admin.drains,
-            "topology": topo.as_deref(),
-            "nodes": nodes,
-            "traffic": core.stats.traffic(now),
-            "policy_error": core.last_error,
-            "weights": core.builder.current().map(|s| s.table.clone()),
-            "config": {"damping": self.cfg.weights.damping, "dead_band": self.cfg.weights.dead_band,
-                       "ttl_ms": self.cfg.weights.ttl_ms, "ewma_half_life_ms": self.cfg.ewma_half_life_ms,
-                       "report_max_age_ms": self.cfg.report_max_age_ms, "optimal": self.cfg.optimal},
-        })
+        StateBody {
+            policy: core.admin.policy,
+            static_weights: core.admin.static_weights.clone(),
+            drains: core.admin.drains.clone(),
+            topology: topo.as_deref().cloned(),
+            nodes,
+            traffic: core.stats.traffic(now),
+            policy_error: core.last_error.clone(),
+            weights: core.builder.current().map(|s| s.table.clone()),
+            config: self.cfg.settings(),
+        }
     }
 }

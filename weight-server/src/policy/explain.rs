@@ -73,6 +73,7 @@ impl Explain {
         all.into_iter().map(str::to_string).collect()
     }
 
+    /// Whether no service is explained.
     pub fn is_empty(&self) -> bool {
         self.built.is_empty() && self.lazy.as_ref().is_none_or(|l| l.services().is_empty())
     }

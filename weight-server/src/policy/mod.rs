@@ -78,15 +78,7 @@ pub struct CpuView {
     pub pods: BTreeMap<String, f64>,
 }
 
-/// Smoothed CPU of one node.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct NodeCpu {
-    /// Capacity in millicores as the agent reported it (falls back to the
-    /// topology's capacity when the caller prefers that).
-    pub capacity_millicores: f64,
-    /// Smoothed node-wide usage in millicores (managed pods + background).
-    pub used_millicores: f64,
-}
+pub use mplb_wire::admin::NodeCpu;
 
 /// A policy's raw answer, before damping.
 #[derive(Debug, Clone, Default, Serialize)]

@@ -2,7 +2,7 @@
 //! namespaces or all), Services (watched namespaces or all; their ports)
 //! and Nodes, each followed with kube's `watcher` into a
 //! `reflector` store. After the initial sync of every stream, a fresh
-//! [`Topology`](super::Topology) is published on every change that alters it
+//! [`Topology`] is published on every change that alters it
 //! (a pod added, deleted, turning unready, a node's capacity changing). How
 //! objects map to the topology is in [`build`].
 

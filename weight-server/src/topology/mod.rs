@@ -1,115 +1,19 @@
 //! The cluster model every policy reads: nodes, services (with their tenant
-//! and fair share) and pods. Built from a file ([`file`]) or from the
+//! and fair share) and pods. Built from a file ([`file`](mod@file)) or from the
 //! Kubernetes API ([`kube`]); published through a [`TopologyTx`] watch channel.
 
 pub mod file;
 pub mod kube;
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
-
-use serde::Serialize;
 
 /// The newest topology; `None` until the source has synced once.
 pub type TopologyRx = tokio::sync::watch::Receiver<Option<Arc<Topology>>>;
 /// Sender side of [`TopologyRx`].
 pub type TopologyTx = tokio::sync::watch::Sender<Option<Arc<Topology>>>;
 
-/// A snapshot of the cluster.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Topology {
-    /// By node name.
-    pub nodes: BTreeMap<String, Node>,
-    /// By FQDN (`name.namespace.svc.<cluster domain>`), the weights table key.
-    pub services: BTreeMap<String, Service>,
-    /// By pod name (unique within the managed set; namespaces are folded into
-    /// the service key).
-    pub pods: BTreeMap<String, Pod>,
-    /// Short aliases left out because more than one service would claim them
-    /// (two namespaces with a service of the same name); lowercased.
-    #[serde(skip)]
-    pub dropped_aliases: Vec<String>,
-}
-
-/// A node and its CPU capacity.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Node {
-    pub name: String,
-    /// Allocatable CPU in millicores.
-    pub capacity_millicores: f64,
-}
-
-/// A managed service.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Service {
-    /// Short name, e.g. `profile`.
-    pub name: String,
-    pub namespace: String,
-    /// `name.namespace.svc.<cluster domain>`.
-    pub fqdn: String,
-    /// The party this service belongs to.
-    pub tenant: String,
-    /// The port clients use.
-    pub port: u16,
-    /// Explicit fair share of this service in millicores; a tenant's share is
-    /// the sum over its services. `None`: the sum of its pods' CPU requests.
-    pub fair_share_millicores: Option<f64>,
-    /// All names besides the FQDN: `name`, `name.ns`, `name.ns.svc`, extras.
-    pub aliases: Vec<String>,
-}
-
-/// A replica of a managed service.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Pod {
-    pub name: String,
-    pub namespace: String,
-    /// Canonical dashed UID (kube) or the pod name (file default).
-    pub uid: String,
-    /// FQDN of its service (a key of [`Topology::services`]).
-    pub service: String,
-    pub node: String,
-    pub address: SocketAddr,
-    pub ready: bool,
-    /// Sum of its containers' CPU requests, when known.
-    pub cpu_request_millicores: Option<f64>,
-}
-
-impl Topology {
-    /// Ready pods of a service, in stable (name) order.
-    pub fn ready_pods<'a>(&'a self, fqdn: &'a str) -> impl Iterator<Item = &'a Pod> + 'a {
-        self.pods
-            .values()
-            .filter(move |p| p.service == fqdn && p.ready)
-    }
-
-    /// Ready pods grouped by service FQDN, each in stable (name) order: one
-    /// pass over the pods instead of one per service.
-    pub fn ready_pods_by_service(&self) -> BTreeMap<&str, Vec<&Pod>> {
-        let mut out: BTreeMap<&str, Vec<&Pod>> = BTreeMap::new();
-        for p in self.pods.values().filter(|p| p.ready) {
-            out.entry(p.service.as_str()).or_default().push(p);
-        }
-        out
-    }
-
-    /// The fair share of a tenant: explicit service shares, else pod requests.
-    pub fn fair_share(&self, tenant: &str) -> f64 {
-        self.services
-            .values()
-            .filter(|s| s.tenant == tenant)
-            .map(|s| {
-                s.fair_share_millicores.unwrap_or_else(|| {
-                    self.pods
-                        .values()
-                        .filter(|p| p.service == s.fqdn)
-                        .filter_map(|p| p.cpu_request_millicores)
-                        .sum()
-                })
-            })
-            .sum()
-    }
-}
+/// The cluster model (a wire type: `GET /admin/state` carries it).
+pub use mplb_wire::admin::cluster::{Node, Pod, Service, Topology};
 
 /// Publish a topology snapshot.
 pub fn publish(tx: &TopologyTx, topology: Topology) {

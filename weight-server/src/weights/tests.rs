@@ -40,10 +40,14 @@ fn weights(s: &Served) -> Vec<f64> {
 fn damps_and_respects_the_dead_band() {
     let t = topo("");
     let mut b = TableBuilder::new(WeightsConfig::default(), 100);
+    let reader = b.published();
+    assert!(reader.get().is_none());
     let first = b
         .round(&t, &decision(1.0, 1.0), &BTreeSet::new(), 1)
         .unwrap()
         .unwrap();
+    // One table: what a reader sees is the builder's, not a copy.
+    assert!(Arc::ptr_eq(&reader.get().unwrap(), &first));
     assert_eq!(first.table.version, 100);
     assert_eq!(first.etag, "\"100\"");
     assert_eq!(weights(&first), vec![0.5, 0.5]);

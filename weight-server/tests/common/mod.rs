@@ -69,6 +69,33 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// A `GET /admin/state` answer, parsed and validated.
+    pub fn state(&self) -> mplb_wire::admin::StateBody {
+        mplb_wire::admin::StateBody::parse(&self.body).unwrap_or_else(|e| {
+            panic!("bad state ({e}): {:?}", String::from_utf8_lossy(&self.body))
+        })
+    }
+
+    /// A `GET /admin/explain/{service}` answer, parsed and validated.
+    pub fn explain(&self) -> mplb_wire::admin::ExplainBody {
+        mplb_wire::admin::ExplainBody::parse(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "bad explain ({e}): {:?}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    /// The admin state an admin mutation answers with.
+    pub fn admin(&self) -> mplb_wire::admin::AdminState {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "bad admin state ({e}): {:?}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", String::from_utf8_lossy(&self.body)))

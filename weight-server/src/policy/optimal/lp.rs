@@ -25,7 +25,9 @@ pub enum Cmp {
 pub struct Row {
     /// `(variable index, coefficient)`; each variable at most once.
     pub terms: Vec<(usize, f64)>,
+    /// How the sum compares with `rhs`.
     pub cmp: Cmp,
+    /// The right-hand side.
     pub rhs: f64,
 }
 
@@ -36,6 +38,7 @@ pub struct Lp {
     pub bounds: Vec<(f64, f64)>,
     /// `(variable index, coefficient)` of the objective.
     pub objective: Vec<(usize, f64)>,
+    /// The constraints.
     pub rows: Vec<Row>,
 }
 

@@ -72,55 +72,7 @@ pub use self::solve::{min_spare, solve};
 use super::{CpuView, Decision, Policy, PolicyKind, Round};
 use crate::topology::Topology;
 
-/// Knobs of the `optimal` policy.
-#[derive(Debug, Clone, Serialize)]
-pub struct OptimalConfig {
-    /// A node whose smoothed use is at least this fraction of its capacity is
-    /// saturated.
-    pub saturation_threshold: f64,
-    /// Raise the demand of a tenant with a pod on a saturated node to at
-    /// least its fair share (its measured demand is throttled).
-    pub protect_saturated: bool,
-    /// Slack when a stage's optimum is held in the next stage (ratio units).
-    pub tolerance: f64,
-    /// Weight of the total served fraction next to `t` in the overloaded
-    /// first stage (small: `t` comes first).
-    pub served_bonus: f64,
-    /// Weights below this fraction of a service are set to 0.
-    pub min_weight: f64,
-    /// When all demand fits: levels in all (the max-min spare, then
-    /// progressive filling of the non-bottleneck hosts; 1 = max-min only).
-    /// Each level is one LP solve with `clarabel`, a few max-flows with `flow`.
-    pub balance_rounds: u32,
-    /// How the stages are solved.
-    pub solver: SolverKind,
-}
-
-/// The solver of the `optimal` stages. Both solve the same model; `flow`
-/// is exact and scales to clusters where the interior-point LP does not.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum SolverKind {
-    /// Parametric max-flow (Dinic + Dinkelbach on minimum cuts).
-    #[default]
-    Flow,
-    /// The LP of each stage with good_lp + clarabel (interior point).
-    Clarabel,
-}
-
-impl Default for OptimalConfig {
-    fn default() -> Self {
-        Self {
-            saturation_threshold: 0.9,
-            protect_saturated: true,
-            tolerance: 1e-4,
-            served_bonus: 1e-3,
-            min_weight: 1e-6,
-            balance_rounds: 16,
-            solver: SolverKind::Flow,
-        }
-    }
-}
+pub use mplb_wire::admin::{OptimalConfig, SolverKind};
 
 /// Which stage produced the loads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -137,6 +89,7 @@ pub enum Mode {
 /// The LP's answer in millicores, before it becomes weights.
 #[derive(Debug, Clone)]
 pub struct Solved {
+    /// Which stage produced the loads.
     pub mode: Mode,
     /// Per LP pod (index of [`Inputs::pods`]): its load `x_p`, millicores.
     pub load: Vec<f64>,
@@ -146,7 +99,9 @@ pub struct Solved {
     pub min_spare_fraction: f64,
     /// The optimum of each stage solved, in order (for cross-checks).
     pub objectives: Vec<f64>,
+    /// The solver used (`flow` or `clarabel`).
     pub solver: &'static str,
+    /// Time spent solving, in milliseconds.
     pub solve_ms: f64,
 }
 

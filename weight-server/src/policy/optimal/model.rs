@@ -12,6 +12,7 @@ use crate::topology::Topology;
 /// A node with a fresh, usable report.
 #[derive(Debug, Clone)]
 pub struct Host {
+    /// The node's name.
     pub name: String,
     /// C_h, millicores.
     pub capacity: f64,
@@ -30,7 +31,9 @@ pub struct Host {
 /// A managed service.
 #[derive(Debug, Clone)]
 pub struct Svc {
+    /// The service's FQDN.
     pub fqdn: String,
+    /// Index into [`Inputs::tenants`].
     pub tenant: usize,
     /// Σ smoothed CPU of its pods on known hosts (any readiness).
     pub demand_measured: f64,
@@ -54,6 +57,7 @@ impl Svc {
 /// A tenant (party).
 #[derive(Debug, Clone)]
 pub struct Tenant {
+    /// The tenant's name.
     pub name: String,
     /// F_s, millicores (`Topology::fair_share`).
     pub fair_share: f64,
@@ -65,14 +69,18 @@ pub struct Tenant {
     pub entitled: f64,
     /// One of its ready pods sits on a saturated node.
     pub throttled: bool,
+    /// Indices into [`Inputs::services`].
     pub services: Vec<usize>,
 }
 
 /// A ready pod on a known host: one LP variable.
 #[derive(Debug, Clone)]
 pub struct LpPod {
+    /// The pod's name.
     pub name: String,
+    /// Index into [`Inputs::services`].
     pub service: usize,
+    /// Index into [`Inputs::hosts`].
     pub host: usize,
     /// Its smoothed CPU, millicores.
     pub cpu: f64,
@@ -81,9 +89,13 @@ pub struct LpPod {
 /// Everything the LP needs.
 #[derive(Debug, Clone, Default)]
 pub struct Inputs {
+    /// Nodes with a fresh, usable report.
     pub hosts: Vec<Host>,
+    /// Managed services.
     pub services: Vec<Svc>,
+    /// Tenants (parties).
     pub tenants: Vec<Tenant>,
+    /// Ready pods on known hosts: the LP variables.
     pub pods: Vec<LpPod>,
 }
 

@@ -100,15 +100,25 @@ pub fn node_millicores(node: &corev1::Node) -> f64 {
 /// What a pod contributes, or why it is skipped.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PodFacts {
+    /// The pod's name.
     pub name: String,
+    /// Its namespace.
     pub namespace: String,
+    /// Its UID.
     pub uid: String,
+    /// FQDN of its service.
     pub service: String,
+    /// The node it runs on.
     pub node: String,
+    /// Its IP and port (the port settled against its Service later).
     pub address: SocketAddr,
+    /// Whether it is ready.
     pub ready: bool,
+    /// Sum of its containers' CPU requests, when known.
     pub cpu_request_millicores: Option<f64>,
+    /// Its tenant from the `mplb.io/tenant` label, if set.
     pub tenant: Option<String>,
+    /// Its fair share from the `mplb.io/fair-share` annotation, if set.
     pub fair_share_millicores: Option<f64>,
     /// The port came from the `mplb.io/port` annotation (a Service's
     /// `targetPort` does not override it).

@@ -1,12 +1,27 @@
 //! The admin API's bodies (`/admin/*` on the weight server): the policy an
 //! operator picks, operator weights, the admin state every mutation answers
-//! with (and the server persists), and the per-node part of
-//! `GET /admin/state`. The server, the lab and the tests use these types
+//! with (and the server persists), `GET /admin/state` ([`StateBody`], with
+//! the cluster of [`cluster`]) and `GET /admin/explain/{service}`
+//! ([`ExplainBody`]). The server, the lab and the tests use these types
 //! instead of building and indexing untyped JSON.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
+
+pub mod cluster;
+mod explain;
+mod state;
+
+pub use explain::{ExplainBody, NodeCpu, PodInputs, ServiceRound};
+pub use state::{
+    EngineSettings, NodeState, OptimalConfig, PodTraffic, SolverKind, StateBody, StateSummary,
+    Traffic,
+};
+
+/// Largest `GET /admin/state` or `/admin/explain` body a reader accepts
+/// (the state carries the whole topology).
+pub const MAX_ADMIN_BODY_BYTES: usize = 64 * 1024 * 1024;
 
 /// Which policy computes the weights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -88,53 +103,6 @@ pub struct AdminState {
     /// Drained pod names.
     #[serde(default)]
     pub drains: BTreeSet<String>,
-}
-
-/// One node in `GET /admin/state` (`nodes`, by node name).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct NodeState {
-    /// Whether the topology knows the node.
-    pub known: bool,
-    /// Whether its last report is recent enough to be used.
-    pub fresh: bool,
-    /// Age of its last report.
-    pub report_age_ms: u64,
-    /// Reported capacity.
-    pub capacity_millicores: f64,
-    /// Smoothed node-wide use.
-    pub used_millicores: f64,
-    /// Smoothed use per reported pod.
-    pub pods: BTreeMap<String, f64>,
-    /// Pods in its reports the topology does not know: uid -> last CPU.
-    pub unknown_pods: BTreeMap<String, f64>,
-}
-
-/// The part of `GET /admin/state` a client reads typed: the admin state
-/// and the nodes (the rest is the server's own view, left to the server).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-pub struct StateSummary {
-    /// The policy in force.
-    pub policy: PolicyKind,
-    /// Operator weights by service FQDN.
-    #[serde(default)]
-    pub static_weights: StaticWeights,
-    /// Drained pod names.
-    #[serde(default)]
-    pub drains: BTreeSet<String>,
-    /// Nodes that have reported, by name.
-    #[serde(default)]
-    pub nodes: BTreeMap<String, NodeState>,
-}
-
-impl StateSummary {
-    /// Nodes whose reports are fresh, in name order.
-    pub fn fresh_nodes(&self) -> Vec<&str> {
-        self.nodes
-            .iter()
-            .filter(|(_, n)| n.fresh)
-            .map(|(name, _)| name.as_str())
-            .collect()
-    }
 }
 
 #[cfg(test)]
