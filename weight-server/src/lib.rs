@@ -6,13 +6,14 @@
 //! [`stats`] (proxy stats), [`policy`] (even, static, spare, optimal),
 //! [`weights`] (versioned table, damping, dead band, drains), [`engine`]
 //! (the state and the recompute round), [`api`] and [`admin`] (HTTP),
-//! [`auth`] (who may post reports), [`persist`] (admin state on disk), [`metrics`], [`render`]
+//! [`auth`] (who may post reports), [`balance`] (fairness and balance figures), [`persist`] (admin state on disk), [`metrics`], [`render`]
 //! (`render-istio`), [`config`] (flags).
 #![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod balance;
 pub mod clock;
 pub mod config;
 pub mod engine;

@@ -1,6 +1,8 @@
 //! Prometheus/OpenMetrics metrics (prometheus-client): reports and stats
 //! accepted and rejected by reason, solve time, table version, per-pod
-//! weight, per-node CPU, unknown pods.
+//! weight, per-node CPU, unknown pods, and the balance figures of
+//! [`crate::balance`] (per service max/avg node CPU, per tenant
+//! served/entitled, Jain's index, table age, weight moved per round).
 
 use std::sync::atomic::AtomicU64;
 
@@ -11,6 +13,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::balance::Figures;
 use crate::weights::Served;
 
 type Labels = Vec<(String, String)>;
@@ -42,6 +45,14 @@ pub struct Metrics {
     pod_weight: Family<Labels, FloatGauge>,
     node_used: Family<Labels, FloatGauge>,
     node_capacity: Family<Labels, FloatGauge>,
+    service_max_over_avg: Family<Labels, FloatGauge>,
+    tenant_served: Family<Labels, FloatGauge>,
+    tenant_entitled: Family<Labels, FloatGauge>,
+    tenant_ratio: Family<Labels, FloatGauge>,
+    jain: FloatGauge,
+    table_age: FloatGauge,
+    moved: Family<Labels, FloatGauge>,
+    moved_round: FloatGauge,
 }
 
 impl Default for Metrics {
@@ -65,6 +76,14 @@ impl Metrics {
             pod_weight: Family::default(),
             node_used: Family::default(),
             node_capacity: Family::default(),
+            service_max_over_avg: Family::default(),
+            tenant_served: Family::default(),
+            tenant_entitled: Family::default(),
+            tenant_ratio: Family::default(),
+            jain: FloatGauge::default(),
+            table_age: FloatGauge::default(),
+            moved: Family::default(),
+            moved_round: FloatGauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -122,6 +141,51 @@ impl Metrics {
             "Reported CPU capacity of a node",
             m.node_capacity.clone(),
         );
+        let balance: [(&str, &str, &Family<Labels, FloatGauge>); 5] = [
+            (
+                "service_node_cpu_max_over_avg",
+                "Busiest over average use (fraction of capacity) of the known nodes of a service's ready pods",
+                &m.service_max_over_avg,
+            ),
+            (
+                "tenant_served_millicores",
+                "CPU a tenant's pods use on nodes with a fresh report",
+                &m.tenant_served,
+            ),
+            (
+                "tenant_entitled_millicores",
+                "min(fair share, demand) of a tenant; demand is at least the fair share when throttled",
+                &m.tenant_entitled,
+            ),
+            (
+                "tenant_served_over_entitled",
+                "A tenant's served over entitled CPU (absent when entitled is 0)",
+                &m.tenant_ratio,
+            ),
+            (
+                "service_weight_moved",
+                "Sum of |weight change| of a service's pods in the last round",
+                &m.moved,
+            ),
+        ];
+        for (name, help, family) in balance {
+            registry.register(name, help, family.clone());
+        }
+        registry.register(
+            "tenant_fairness_jain",
+            "Jain's index over tenants' served/entitled capped at 1 (0 when no tenant is entitled)",
+            m.jain.clone(),
+        );
+        registry.register(
+            "table_age_seconds",
+            "Seconds since the served weights table was built",
+            m.table_age.clone(),
+        );
+        registry.register(
+            "round_weight_moved",
+            "Sum of |weight change| over every service in the last round",
+            m.moved_round.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -177,6 +241,50 @@ impl Metrics {
                     .set(e.weight);
             }
         }
+    }
+
+    /// Record a round's balance figures (replaces the previous round's).
+    pub fn set_balance(&self, f: &Figures) {
+        self.service_max_over_avg.clear();
+        for (svc, s) in &f.services {
+            if let Some(r) = s.max_over_avg {
+                self.service_max_over_avg
+                    .get_or_create(&labels(&[("service", svc)]))
+                    .set(r);
+            }
+        }
+        self.tenant_served.clear();
+        self.tenant_entitled.clear();
+        self.tenant_ratio.clear();
+        for (name, t) in &f.tenants {
+            let l = labels(&[("tenant", name)]);
+            self.tenant_served
+                .get_or_create(&l)
+                .set(t.served_millicores);
+            self.tenant_entitled
+                .get_or_create(&l)
+                .set(t.entitled_millicores);
+            if let Some(r) = t.served_over_entitled {
+                self.tenant_ratio.get_or_create(&l).set(r);
+            }
+        }
+        self.jain.set(f.jain.unwrap_or(0.0));
+    }
+
+    /// Record what a round moved, per service FQDN.
+    pub fn set_moved(&self, moved: &std::collections::BTreeMap<String, f64>) {
+        self.moved.clear();
+        for (svc, m) in moved {
+            self.moved
+                .get_or_create(&labels(&[("service", svc)]))
+                .set(*m);
+        }
+        self.moved_round.set(moved.values().sum());
+    }
+
+    /// The served table's age, set just before rendering.
+    pub fn set_table_age(&self, seconds: f64) {
+        self.table_age.set(seconds);
     }
 
     /// OpenMetrics text.

@@ -9,6 +9,7 @@ use std::time::Instant;
 use mplb_wire::{HostReport, ProxyStats};
 use tokio::sync::Notify;
 
+use crate::balance;
 use crate::clock::SharedClock;
 use crate::metrics::Metrics;
 use crate::persist::{AdminState, Store};
@@ -56,6 +57,8 @@ struct Core {
     /// The last round's explain, built per service when asked for.
     explain: Explain,
     last_error: Option<String>,
+    /// Per service FQDN: Σ |weight change| of the last round.
+    moved: BTreeMap<String, f64>,
 }
 
 /// Shared by the HTTP handlers and the recompute loop.
@@ -113,6 +116,7 @@ impl Engine {
             builder: TableBuilder::new(cfg.weights, now.max(1)),
             explain: Explain::default(),
             last_error: None,
+            moved: BTreeMap::new(),
         };
         Ok(Engine {
             cfg,
@@ -208,6 +212,8 @@ impl Engine {
             cpu: &cpu,
             operator: &admin.static_weights,
         };
+        let figures = balance::figures(&effective, &cpu, self.cfg.optimal.saturation_threshold);
+        self.metrics.set_balance(&figures);
         let started = Instant::now();
         let decision = policy.decide(&round).unwrap_or_else(|e| {
             tracing::warn!(policy = %policy.kind(), error = %e, "policy failed; every service falls back to even");
@@ -219,7 +225,14 @@ impl Engine {
         self.metrics
             .observe_solve(policy.kind().as_str(), started.elapsed().as_secs_f64());
         let mut core = self.core();
+        let before = core.builder.current();
         let published = core.builder.round(&topo, &decision, &admin.drains, now)?;
+        core.moved = match (&published, &before) {
+            (Some(next), _) => balance::moved(before.as_ref().map(|b| &b.table), &next.table),
+            (None, Some(b)) => b.table.services.keys().map(|s| (s.clone(), 0.0)).collect(),
+            (None, None) => BTreeMap::new(),
+        };
+        self.metrics.set_moved(&core.moved);
         core.explain = decision.explain;
         core.last_error = decision.failure;
         drop(core);

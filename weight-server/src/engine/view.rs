@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::Engine;
+use crate::balance;
 
 impl Engine {
     /// `GET /admin/explain/{service}`.
@@ -17,6 +18,14 @@ impl Engine {
         let cpu = core.reports.cpu_view(&topo, now);
         let traffic = core.stats.traffic(now).remove(&fqdn).unwrap_or_default();
         let svc = topo.services.get(&fqdn)?;
+        let served = core.builder.current();
+        let figures = balance::figures(&topo, &cpu, self.cfg.optimal.saturation_threshold);
+        let balance = figures.explain(
+            &topo,
+            &fqdn,
+            served.as_ref().map(|s| balance::age_s(&s.table, now)),
+            core.moved.get(&fqdn).copied().unwrap_or(0.0),
+        );
         let pods: BTreeMap<&str, Value> = topo
             .pods
             .values()
@@ -37,8 +46,18 @@ impl Engine {
             "policy": core.admin.policy, "operator_weights": core.admin.static_weights.get(&fqdn),
             "inputs": pods, "policy_explain": core.explain.get(&fqdn),
             "round": core.builder.rounds().get(&fqdn), "policy_error": core.last_error,
-            "served": core.builder.current().and_then(|s| s.table.services.get(&fqdn).cloned()),
+            "served": served.and_then(|s| s.table.services.get(&fqdn).cloned()),
+            "balance": balance,
         }))
+    }
+
+    /// `/metrics`: OpenMetrics text, the served table's age set to now.
+    pub fn render_metrics(&self) -> Result<String, std::fmt::Error> {
+        if let Some(t) = self.table() {
+            self.metrics
+                .set_table_age(balance::age_s(&t.table, self.now_ms()));
+        }
+        self.metrics.render()
     }
 
     /// `GET /admin/state`.
