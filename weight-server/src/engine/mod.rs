@@ -33,6 +33,9 @@ pub struct EngineConfig {
     pub ewma_half_life_ms: u64,
     pub report_max_age_ms: u64,
     pub optimal: OptimalConfig,
+    /// A host report triggers a round, at least this long after the last one
+    /// (coalescing the agents' reports); `None`: rounds on the interval only.
+    pub report_debounce_ms: Option<u64>,
 }
 
 impl Default for EngineConfig {
@@ -42,6 +45,7 @@ impl Default for EngineConfig {
             ewma_half_life_ms: 3_000,
             report_max_age_ms: 10_000,
             optimal: OptimalConfig::default(),
+            report_debounce_ms: Some(250),
         }
     }
 }
@@ -73,6 +77,9 @@ pub struct Engine {
     pub metrics: Metrics,
     /// Woken on admin changes so the next round runs at once.
     pub changed: Notify,
+    /// Woken on every accepted host report (see
+    /// [`EngineConfig::report_debounce_ms`]).
+    pub reported: Notify,
 }
 
 /// Why an admin mutation was refused.
@@ -127,6 +134,7 @@ impl Engine {
             table: RwLock::new(None),
             metrics: Metrics::new(),
             changed: Notify::new(),
+            reported: Notify::new(),
         })
     }
 
@@ -180,6 +188,7 @@ impl Engine {
         self.metrics
             .set_node_cpu(&r.node, r.capacity_millicores, smoothed);
         self.metrics.report_accepted();
+        self.reported.notify_one();
         Ok(())
     }
 

@@ -92,7 +92,8 @@ impl Engine {
             "weights": core.builder.current().map(|s| s.table.clone()),
             "config": {"damping": self.cfg.weights.damping, "dead_band": self.cfg.weights.dead_band,
                        "ttl_ms": self.cfg.weights.ttl_ms, "ewma_half_life_ms": self.cfg.ewma_half_life_ms,
-                       "report_max_age_ms": self.cfg.report_max_age_ms, "optimal": self.cfg.optimal},
+                       "report_max_age_ms": self.cfg.report_max_age_ms,
+                       "report_debounce_ms": self.cfg.report_debounce_ms, "optimal": self.cfg.optimal},
         })
     }
 }
