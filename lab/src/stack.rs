@@ -29,6 +29,8 @@ pub struct StackConfig {
     /// Policy the weight server starts with.
     pub policy: String,
     pub interval: Duration,
+    /// Extra flags for the weight server (`--server-arg`), after the lab's.
+    pub server_args: Vec<String>,
     /// Per-run files: configs, logs, state.
     pub dir: PathBuf,
 }
@@ -247,6 +249,7 @@ impl Stack {
             "--insecure-admin".into(),
             "--insecure-reports".into(),
         ];
+        stack.server_cmd.extend(cfg.server_args.iter().cloned());
         stack.start_server(client).await?;
 
         // Host agents.

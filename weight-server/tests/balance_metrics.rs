@@ -10,6 +10,9 @@ use std::time::Duration;
 use mplb_wire::balance::ExplainBalance;
 use proc::*;
 
+/// A node's report: name, used millicores, per pod its millicores.
+type NodeReport<'a> = (&'a str, f64, &'a [(&'a str, f64)]);
+
 const PROFILE: &str = "profile.default.svc.cluster.local";
 
 /// `name{labels} value` lines of the OpenMetrics text, by `name{labels}`.
@@ -56,7 +59,7 @@ fn balance_figures_on_metrics_and_explain() {
         std::thread::sleep(Duration::from_millis(50));
     }
     // node-a saturated (0.95) with profile-0 and rate-0; node-b, node-c light.
-    let nodes: [(&str, f64, &[(&str, f64)]); 3] = [
+    let nodes: [NodeReport; 3] = [
         ("node-a", 1900.0, &[("profile-0", 300.0), ("rate-0", 400.0)]),
         ("node-b", 300.0, &[("profile-1", 200.0), ("geo-0", 100.0)]),
         ("node-c", 100.0, &[("geo-1", 100.0)]),
