@@ -30,8 +30,8 @@ pub fn table(results: &[&PolicyResult]) -> String {
     for t in &tenants {
         let _ = write!(s, " {t} CPU m / fair, served/entitled |");
     }
-    s.push_str(" Jain | max/avg node | table versions | weight moves |\n|---|---:|---:|---:|---:|---:|---:|");
-    for _ in 0..nodes.len() + others.len() + tenants.len() + 4 {
+    s.push_str(" Jain | max/avg node | table versions | weight moves | settle polls | oscillations | signal→weight p99 s |\n|---|---:|---:|---:|---:|---:|---:|");
+    for _ in 0..nodes.len() + others.len() + tenants.len() + 7 {
         s.push_str("---:|");
     }
     s.push('\n');
@@ -68,13 +68,18 @@ pub fn table(results: &[&PolicyResult]) -> String {
                 100.0 * r.served_over_entitled(t)
             );
         }
+        let c = &r.convergence;
         let _ = writeln!(
             s,
-            " {:.3} | {:.2} | {} | {} |",
+            " {:.3} | {:.2} | {} | {} | {} | {} | {} |",
             r.jain(),
             r.max_over_avg(),
             r.version_changes,
-            r.weight_changes
+            r.weight_changes,
+            c.worst_settle().map_or("-".to_string(), |p| p.to_string()),
+            c.oscillations,
+            c.signal_to_weight_p99_s()
+                .map_or("-".to_string(), |l| format!("{l:.1}"))
         );
     }
     s
@@ -308,6 +313,7 @@ mod tests {
             tenant_fair_share: [("batch".to_string(), 150.0)].into(),
             version_changes: 0,
             weight_changes: 0,
+            convergence: Default::default(),
             final_weights: BTreeMap::new(),
             samples: Vec::new(),
         }

@@ -6,13 +6,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-
+use crate::convergence::{self, Convergence};
 use crate::envoy::{Balancer, CswrrSettings, Steering};
 use crate::error::{Error, Result};
 use crate::events::Applied;
-use crate::load::{self, LoadResult, LoadSpec};
+use crate::load::{self, LoadSpec};
 use crate::measure::{self, CpuSnapshot, Sample};
+pub use crate::outcome::{PolicyResult, count_version_changes, count_weight_changes};
+pub use crate::progress::Progress;
 use crate::scenario::Scenario;
 use crate::stack::{Binaries, Stack, StackConfig, prepare_cgroups};
 
@@ -38,106 +39,6 @@ pub struct RunConfig {
     pub sample_every: Duration,
     /// Envoy's client-side WRR settings of the `cswrr` baseline.
     pub cswrr: CswrrSettings,
-}
-
-/// The outcome of one policy in one repeat.
-#[derive(Debug, Clone, Serialize)]
-pub struct PolicyResult {
-    pub policy: String,
-    pub repeat: u32,
-    /// The first entry service's load (hotel in the shipped scenarios).
-    pub load: LoadResult,
-    /// Every entry service's load, by service.
-    pub entries: BTreeMap<String, LoadResult>,
-    /// Gateway Envoys' downstream response counters over the measured window.
-    pub gateway: BTreeMap<String, u64>,
-    pub node_util_pct: BTreeMap<String, f64>,
-    pub tenant_millicores: BTreeMap<String, f64>,
-    /// CPU of each pod over the measured window, in millicores.
-    pub pod_millicores: BTreeMap<String, f64>,
-    pub tenant_fair_share: BTreeMap<String, f64>,
-    /// min(fair share, offered demand) per tenant, in millicores.
-    pub tenant_entitled: BTreeMap<String, f64>,
-    /// Times the served table version changed during the measured window.
-    pub version_changes: u64,
-    /// Samples in which some normalised weight moved by more than 0.01.
-    pub weight_changes: u64,
-    pub final_weights: BTreeMap<String, f64>,
-    /// The scenario's events as applied.
-    pub events: Vec<Applied>,
-    #[serde(skip)]
-    pub samples: Vec<Sample>,
-}
-
-impl PolicyResult {
-    /// Highest node utilisation.
-    pub fn busiest_node_pct(&self) -> f64 {
-        self.node_util_pct.values().copied().fold(0.0, f64::max)
-    }
-    /// Busiest node's utilisation over the average node's.
-    pub fn max_over_avg(&self) -> f64 {
-        let n = self.node_util_pct.len().max(1) as f64;
-        let avg = self.node_util_pct.values().sum::<f64>() / n;
-        if avg > 0.0 {
-            self.busiest_node_pct() / avg
-        } else {
-            0.0
-        }
-    }
-    /// A tenant's CPU as a fraction of its fair share.
-    pub fn share_fraction(&self, tenant: &str) -> f64 {
-        let fair = self.tenant_fair_share.get(tenant).copied().unwrap_or(0.0);
-        let used = self.tenant_millicores.get(tenant).copied().unwrap_or(0.0);
-        if fair > 0.0 { used / fair } else { 0.0 }
-    }
-    /// A tenant's CPU over its entitlement (min(fair share, demand)).
-    pub fn served_over_entitled(&self, tenant: &str) -> f64 {
-        let ent = self.tenant_entitled.get(tenant).copied().unwrap_or(0.0);
-        let used = self.tenant_millicores.get(tenant).copied().unwrap_or(0.0);
-        if ent > 0.0 { used / ent } else { 0.0 }
-    }
-    /// Jain's index over tenants' served/entitled (1 = all equal).
-    pub fn jain(&self) -> f64 {
-        let xs: Vec<f64> = self
-            .tenant_entitled
-            .iter()
-            .filter(|(_, e)| **e > 0.0)
-            .map(|(t, _)| self.served_over_entitled(t).min(1.0))
-            .collect();
-        crate::fairness::jain(&xs)
-    }
-    /// Non-2xx as the larger of hey's count and the gateways'.
-    pub fn non_2xx(&self) -> u64 {
-        let gw: u64 = ["3xx", "4xx", "5xx"]
-            .iter()
-            .filter_map(|k| self.gateway.get(*k))
-            .sum();
-        let hey: u64 = self.entries.values().map(|l| l.non_2xx).sum();
-        hey.max(gw)
-    }
-}
-
-/// Progress lines on stderr: phase and time left.
-pub struct Progress {
-    start: Instant,
-    total: Duration,
-}
-
-impl Progress {
-    pub fn new(total: Duration) -> Self {
-        Progress {
-            start: Instant::now(),
-            total,
-        }
-    }
-    pub fn say(&self, what: &str) {
-        let left = self.total.saturating_sub(self.start.elapsed());
-        eprintln!(
-            "[lab {:>4}s] {what} (about {}s left)",
-            self.start.elapsed().as_secs(),
-            left.as_secs()
-        );
-    }
 }
 
 /// Rough wall time of a whole comparison.
@@ -380,6 +281,7 @@ async fn one_policy(
         .collect();
     drop(stack);
     let fair = measure::tenant_fair_share(&cfg.scenario);
+    let convergence = convergence_of(&plans, &applied, &samples, window);
     let demand = crate::fairness::tenant_demand(&cfg.scenario, &mean_rates);
     Ok(PolicyResult {
         policy: policy.to_string(),
@@ -394,6 +296,7 @@ async fn one_policy(
         tenant_fair_share: fair,
         version_changes: count_version_changes(&samples),
         weight_changes: count_weight_changes(&samples),
+        convergence,
         final_weights: samples
             .last()
             .map(|s| s.weights.clone())
@@ -417,49 +320,31 @@ async fn gateway_counters(
     Ok(sum)
 }
 
-/// How often the observed table version changed between samples.
-pub fn count_version_changes(samples: &[Sample]) -> u64 {
-    let versions: Vec<u64> = samples.iter().filter_map(|s| s.version).collect();
-    versions.windows(2).filter(|w| w[0] != w[1]).count() as u64
-}
-
-/// Samples where some normalised weight moved by more than 0.01.
-pub fn count_weight_changes(samples: &[Sample]) -> u64 {
-    samples
-        .windows(2)
-        .filter(|w| {
-            w[1].weights
-                .iter()
-                .any(|(pod, x)| w[0].weights.get(pod).is_some_and(|y| (x - y).abs() > 0.01))
-        })
-        .count() as u64
+/// Settle after every load step and applied event, signal-to-weight after
+/// every hog event.
+fn convergence_of(
+    plans: &[(String, Vec<(f64, f64)>)],
+    applied: &[Applied],
+    samples: &[Sample],
+    window: f64,
+) -> Convergence {
+    let mut changes: Vec<f64> = plans
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|s| s.0))
+        .filter(|at| *at > 0.0 && *at < window)
+        .collect();
+    changes.extend(applied.iter().map(|a| a.applied_s));
+    let signals: Vec<f64> = applied
+        .iter()
+        .filter(|a| a.label.starts_with("hog_"))
+        .map(|a| a.applied_s)
+        .collect();
+    convergence::measure(samples, &changes, &signals)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn sample(version: Option<u64>, w: f64) -> Sample {
-        Sample {
-            t_s: 0.0,
-            node_util_pct: BTreeMap::new(),
-            weights: [("p-0".to_string(), w), ("p-1".to_string(), 1.0 - w)].into(),
-            version,
-        }
-    }
-
-    #[test]
-    fn changes_are_counted_between_consecutive_samples() {
-        let s = vec![
-            sample(Some(1), 0.5),
-            sample(Some(1), 0.505),
-            sample(Some(2), 0.6),
-            sample(None, 0.6),
-            sample(Some(3), 0.6),
-        ];
-        assert_eq!(count_version_changes(&s), 2);
-        assert_eq!(count_weight_changes(&s), 1);
-    }
 
     #[test]
     fn baselines_run_without_the_filter() {

@@ -155,8 +155,7 @@ async fn readyz(State(s): State<AppState>) -> Result<axum::Json<serde_json::Valu
 async fn metrics(State(s): State<AppState>) -> Result<Response, ApiError> {
     let text = s
         .engine
-        .metrics
-        .render()
+        .render_metrics()
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     Ok((
         [(

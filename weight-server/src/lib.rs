@@ -6,7 +6,8 @@
 //! [`stats`] (proxy stats), [`policy`] (even, static, spare, optimal),
 //! [`weights`] (versioned table, damping, dead band, drains), [`engine`]
 //! (the state and the recompute round), [`api`] and [`admin`] (HTTP),
-//! [`auth`] (who may post reports), [`persist`] (admin state on disk), [`metrics`], [`render`]
+//! [`auth`] (who may post reports), [`balance`] (fairness and balance
+//! figures), [`persist`] (admin state on disk), [`metrics`], [`render`]
 //! (`render-istio`), [`config`] (flags), [`server`] ([`serve`]: the whole
 //! server on a bound listener).
 #![forbid(unsafe_code)]
@@ -15,13 +16,12 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod balance;
 pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod error;
 pub mod http;
-// metrics.rs is being changed in another branch; its doc lines come with it.
-#[allow(missing_docs)]
 pub mod metrics;
 pub mod persist;
 pub mod policy;

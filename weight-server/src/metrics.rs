@@ -1,6 +1,8 @@
 //! Prometheus/OpenMetrics metrics (prometheus-client): reports and stats
 //! accepted and rejected by reason, solve time, table version, per-pod
-//! weight, per-node CPU, unknown pods.
+//! weight, per-node CPU, unknown pods, and the balance figures of
+//! [`crate::balance`] (per service max/avg node CPU, per tenant
+//! served/entitled, Jain's index, table age, weight moved per round).
 
 use std::sync::atomic::AtomicU64;
 
@@ -11,6 +13,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::balance::Figures;
 use crate::weights::Served;
 
 type Labels = Vec<(String, String)>;
@@ -42,6 +45,14 @@ pub struct Metrics {
     pod_weight: Family<Labels, FloatGauge>,
     node_used: Family<Labels, FloatGauge>,
     node_capacity: Family<Labels, FloatGauge>,
+    service_max_over_avg: Family<Labels, FloatGauge>,
+    tenant_served: Family<Labels, FloatGauge>,
+    tenant_entitled: Family<Labels, FloatGauge>,
+    tenant_ratio: Family<Labels, FloatGauge>,
+    jain: FloatGauge,
+    table_age: FloatGauge,
+    moved: Family<Labels, FloatGauge>,
+    moved_round: FloatGauge,
 }
 
 impl Default for Metrics {
@@ -51,6 +62,7 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Every metric registered under the `mplb` prefix, all at zero.
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("mplb");
         let m = Metrics {
@@ -65,6 +77,14 @@ impl Metrics {
             pod_weight: Family::default(),
             node_used: Family::default(),
             node_capacity: Family::default(),
+            service_max_over_avg: Family::default(),
+            tenant_served: Family::default(),
+            tenant_entitled: Family::default(),
+            tenant_ratio: Family::default(),
+            jain: FloatGauge::default(),
+            table_age: FloatGauge::default(),
+            moved: Family::default(),
+            moved_round: FloatGauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -122,29 +142,79 @@ impl Metrics {
             "Reported CPU capacity of a node",
             m.node_capacity.clone(),
         );
+        let balance: [(&str, &str, &Family<Labels, FloatGauge>); 5] = [
+            (
+                "service_node_cpu_max_over_avg",
+                "Busiest over average use (fraction of capacity) of the known nodes of a service's ready pods",
+                &m.service_max_over_avg,
+            ),
+            (
+                "tenant_served_millicores",
+                "CPU a tenant's pods use on nodes with a fresh report",
+                &m.tenant_served,
+            ),
+            (
+                "tenant_entitled_millicores",
+                "min(fair share, demand) of a tenant; demand is at least the fair share when throttled",
+                &m.tenant_entitled,
+            ),
+            (
+                "tenant_served_over_entitled",
+                "A tenant's served over entitled CPU (absent when entitled is 0)",
+                &m.tenant_ratio,
+            ),
+            (
+                "service_weight_moved",
+                "Sum of |weight change| of a service's pods in the last round",
+                &m.moved,
+            ),
+        ];
+        for (name, help, family) in balance {
+            registry.register(name, help, family.clone());
+        }
+        registry.register(
+            "tenant_fairness_jain",
+            "Jain's index over tenants' served/entitled capped at 1 (0 when no tenant is entitled)",
+            m.jain.clone(),
+        );
+        registry.register(
+            "table_age_seconds",
+            "Seconds since the served weights table was built",
+            m.table_age.clone(),
+        );
+        registry.register(
+            "round_weight_moved",
+            "Sum of |weight change| over every service in the last round",
+            m.moved_round.clone(),
+        );
         Metrics { registry, ..m }
     }
 
+    /// Count a host report taken into the engine.
     pub fn report_accepted(&self) {
         self.reports_accepted.inc();
     }
 
+    /// Count a host report refused, by reason.
     pub fn report_rejected(&self, reason: &str) {
         self.reports_rejected
             .get_or_create(&labels(&[("reason", reason)]))
             .inc();
     }
 
+    /// Count a filter's stats post taken into the engine.
     pub fn stats_accepted(&self) {
         self.stats_accepted.inc();
     }
 
+    /// Count a filter's stats post refused, by reason.
     pub fn stats_rejected(&self, reason: &str) {
         self.stats_rejected
             .get_or_create(&labels(&[("reason", reason)]))
             .inc();
     }
 
+    /// Pods reported by host agents that the topology does not know.
     pub fn set_unknown_pods(&self, n: usize) {
         self.unknown_pods.set(n as i64);
     }
@@ -154,12 +224,14 @@ impl Metrics {
         self.aliases_dropped.set(n as i64);
     }
 
+    /// How long one policy's solve took this round.
     pub fn observe_solve(&self, policy: &str, seconds: f64) {
         self.solve_seconds
             .get_or_create(&labels(&[("policy", policy)]))
             .observe(seconds);
     }
 
+    /// A node's capacity and smoothed use, in millicores.
     pub fn set_node_cpu(&self, node: &str, capacity: f64, used: f64) {
         let l = labels(&[("node", node)]);
         self.node_capacity.get_or_create(&l).set(capacity);
@@ -177,6 +249,50 @@ impl Metrics {
                     .set(e.weight);
             }
         }
+    }
+
+    /// Record a round's balance figures (replaces the previous round's).
+    pub fn set_balance(&self, f: &Figures) {
+        self.service_max_over_avg.clear();
+        for (svc, s) in &f.services {
+            if let Some(r) = s.max_over_avg {
+                self.service_max_over_avg
+                    .get_or_create(&labels(&[("service", svc)]))
+                    .set(r);
+            }
+        }
+        self.tenant_served.clear();
+        self.tenant_entitled.clear();
+        self.tenant_ratio.clear();
+        for (name, t) in &f.tenants {
+            let l = labels(&[("tenant", name)]);
+            self.tenant_served
+                .get_or_create(&l)
+                .set(t.served_millicores);
+            self.tenant_entitled
+                .get_or_create(&l)
+                .set(t.entitled_millicores);
+            if let Some(r) = t.served_over_entitled {
+                self.tenant_ratio.get_or_create(&l).set(r);
+            }
+        }
+        self.jain.set(f.jain.unwrap_or(0.0));
+    }
+
+    /// Record what a round moved, per service FQDN.
+    pub fn set_moved(&self, moved: &std::collections::BTreeMap<String, f64>) {
+        self.moved.clear();
+        for (svc, m) in moved {
+            self.moved
+                .get_or_create(&labels(&[("service", svc)]))
+                .set(*m);
+        }
+        self.moved_round.set(moved.values().sum());
+    }
+
+    /// The served table's age, set just before rendering.
+    pub fn set_table_age(&self, seconds: f64) {
+        self.table_age.set(seconds);
     }
 
     /// OpenMetrics text.

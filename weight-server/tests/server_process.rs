@@ -212,6 +212,56 @@ fn the_recompute_loop_follows_admin_changes_and_reports() {
     until("spare", &|t| w(t, "profile-1") > 0.9);
 }
 
+#[test]
+fn a_report_triggers_a_round_without_waiting_for_the_interval() {
+    let topo = example("topology.yaml");
+    let srv = start(&[
+        "--topology",
+        &topo,
+        "--insecure-reports",
+        "--policy",
+        "spare",
+        "--recompute-interval",
+        "1h",
+        "--report-debounce",
+        "100ms",
+    ])
+    .unwrap();
+    let weights = || {
+        let (code, body) = http(srv.addr, "GET", "/v1/weights", &[], "");
+        (code == 200).then(|| mplb_wire::WeightsTable::parse(body.as_bytes()).unwrap())
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let v0 = loop {
+        if let Some(t) = weights() {
+            break t.version;
+        }
+        assert!(std::time::Instant::now() < deadline, "no first table");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    for (node, used) in [("node-a", 1900.0), ("node-b", 100.0)] {
+        let body = serde_json::json!({"node": node, "capacity_millicores": 2000.0, "used_millicores": used,
+            "sampled_at_ms": 1, "interval_ms": 1000, "pods": []});
+        assert_eq!(
+            http(srv.addr, "POST", "/v1/reports", &[], &body.to_string()).0,
+            204
+        );
+    }
+    // The interval is an hour: only the reports can start the round.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let t = weights().unwrap();
+        if t.version > v0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no round after the reports: {t:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// `--topology kube` builds a TLS client. When the workspace is built as a
 /// whole, rustls has two crypto providers compiled in (kube's ring and
 /// reqwest's aws-lc-rs) and would panic unless the binary picks one.

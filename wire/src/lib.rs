@@ -2,7 +2,8 @@
 //! (wasm32-wasip1), the weight server, the host agent and the lab: the
 //! weights table, host reports, proxy stats, the filter's plugin
 //! configuration, the topology file ([`topology`]), the admin API's bodies
-//! ([`admin`]) and the name rules ([`names`]).
+//! ([`admin`], the explain answer's balance figures in [`balance`]) and the
+//! name rules ([`names`]).
 //!
 //! Every type here is plain serde JSON. Readers never trust a peer: each
 //! contract has a `parse` that bounds the body size, decodes, and validates the
@@ -13,6 +14,7 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod balance;
 mod error;
 pub mod names;
 mod plugin_config;

@@ -92,6 +92,10 @@ struct Args {
     /// Kill and remove a leftover lab cgroup tree from another run.
     #[arg(long, env = "MPLB_LAB_FORCE_CLEANUP")]
     force_cleanup: bool,
+    /// An extra weight-server flag, e.g. `--server-arg=--report-debounce=0s`
+    /// (repeatable; written in the results' configuration).
+    #[arg(long = "server-arg", allow_hyphen_values = true)]
+    server_args: Vec<String>,
     /// Directory holding weight-server, host-agent, lab-app (default: next to this binary).
     #[arg(long, env = "MPLB_LAB_BIN_DIR")]
     bin_dir: Option<PathBuf>,
@@ -159,6 +163,7 @@ async fn main_inner(args: Args) -> anyhow::Result<()> {
         balancer: Balancer::LeastRequest,
         policy: "spare".into(),
         interval: args.interval.into(),
+        server_args: args.server_args.clone(),
         dir: out.join("run"),
     };
     if args.quick {
@@ -221,7 +226,7 @@ async fn main_inner(args: Args) -> anyhow::Result<()> {
         "cswrr": cfg.cswrr, "steering": format!("{:?}", cfg.steering),
         "warmup_s": cfg.warmup.as_secs_f64(), "duration_s": cfg.duration.as_secs_f64(),
         "repeat": cfg.repeat, "per_worker_rate": cfg.per_worker_rate, "hey_shards": cfg.shards,
-        "interval_s": cfg.stack.interval.as_secs_f64(),
+        "interval_s": cfg.stack.interval.as_secs_f64(), "server_args": cfg.stack.server_args,
         "loadavg": std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim(),
     });
     report::write_data(&out, &results, config)?;

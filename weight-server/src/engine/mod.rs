@@ -9,6 +9,7 @@ use std::time::Instant;
 use mplb_wire::{HostReport, ProxyStats};
 use tokio::sync::Notify;
 
+use crate::balance;
 use crate::clock::SharedClock;
 use crate::metrics::Metrics;
 use crate::persist::{AdminState, Store};
@@ -36,6 +37,9 @@ pub struct EngineConfig {
     pub report_max_age_ms: u64,
     /// Knobs of the `optimal` policy.
     pub optimal: OptimalConfig,
+    /// A host report triggers a round, at least this long after the last one
+    /// (coalescing the agents' reports); `None`: rounds on the interval only.
+    pub report_debounce_ms: Option<u64>,
 }
 
 impl Default for EngineConfig {
@@ -45,6 +49,7 @@ impl Default for EngineConfig {
             ewma_half_life_ms: 3_000,
             report_max_age_ms: 10_000,
             optimal: OptimalConfig::default(),
+            report_debounce_ms: Some(250),
         }
     }
 }
@@ -60,6 +65,8 @@ struct Core {
     /// The last round's explain, built per service when asked for.
     explain: Explain,
     last_error: Option<String>,
+    /// Per service FQDN: Σ |weight change| of the last round.
+    moved: BTreeMap<String, f64>,
 }
 
 /// Shared by the HTTP handlers and the recompute loop.
@@ -76,6 +83,9 @@ pub struct Engine {
     pub metrics: Metrics,
     /// Woken on admin changes so the next round runs at once.
     pub changed: Notify,
+    /// Woken on every accepted host report (see
+    /// [`EngineConfig::report_debounce_ms`]).
+    pub reported: Notify,
 }
 
 /// Why an admin mutation was refused.
@@ -125,6 +135,7 @@ impl Engine {
             builder,
             explain: Explain::default(),
             last_error: None,
+            moved: BTreeMap::new(),
         };
         Ok(Engine {
             cfg,
@@ -135,6 +146,7 @@ impl Engine {
             table,
             metrics: Metrics::new(),
             changed: Notify::new(),
+            reported: Notify::new(),
         })
     }
 
@@ -190,6 +202,7 @@ impl Engine {
         self.metrics
             .set_node_cpu(&r.node, r.capacity_millicores, smoothed);
         self.metrics.report_accepted();
+        self.reported.notify_one();
         Ok(())
     }
 
@@ -222,6 +235,8 @@ impl Engine {
             cpu: &cpu,
             operator: &admin.static_weights,
         };
+        let figures = balance::figures(&effective, &cpu, self.cfg.optimal.saturation_threshold);
+        self.metrics.set_balance(&figures);
         let started = Instant::now();
         let decision = policy.decide(&round).unwrap_or_else(|e| {
             tracing::warn!(policy = %policy.kind(), error = %e, "policy failed; every service falls back to even");
@@ -233,7 +248,14 @@ impl Engine {
         self.metrics
             .observe_solve(policy.kind().as_str(), started.elapsed().as_secs_f64());
         let mut core = self.core();
+        let before = core.builder.current();
         let published = core.builder.round(&topo, &decision, &admin.drains, now)?;
+        core.moved = match (&published, &before) {
+            (Some(next), _) => balance::moved(before.as_ref().map(|b| &b.table), &next.table),
+            (None, Some(b)) => b.table.services.keys().map(|s| (s.clone(), 0.0)).collect(),
+            (None, None) => BTreeMap::new(),
+        };
+        self.metrics.set_moved(&core.moved);
         core.explain = decision.explain;
         core.last_error = decision.failure;
         drop(core);

@@ -1,14 +1,18 @@
-//! The engine's rounds in time: recompute every interval, and at once when
-//! the topology or the admin state changes; a failed round keeps the last
-//! table.
+//! The engine's rounds in time: recompute every interval, at once when the
+//! topology or the admin state changes, and when a host report arrives (no
+//! sooner than the debounce after the last round, so the agents' reports of
+//! one interval coalesce); a failed round keeps the last table.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::Engine;
 
-/// Recompute every `every`, at once on a topology change or an admin change.
+/// Recompute every `every`, at once on a topology change or an admin change,
+/// and on a report after the engine's report debounce.
 pub async fn recompute_loop(engine: Arc<Engine>, every: Duration) {
+    let debounce = engine.cfg.report_debounce_ms.map(Duration::from_millis);
+    let mut last_round = Instant::now();
     let mut topo = engine.topology_rx();
     let mut topo_open = true;
     let mut tick = tokio::time::interval(every);
@@ -21,7 +25,14 @@ pub async fn recompute_loop(engine: Arc<Engine>, every: Duration) {
                 topo_open = false;
             },
             _ = engine.changed.notified() => {}
+            _ = engine.reported.notified(), if debounce.is_some() => {
+                let wait = debounce.unwrap_or_default().saturating_sub(last_round.elapsed());
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
+            }
         }
+        last_round = Instant::now();
         let e = engine.clone();
         match tokio::task::spawn_blocking(move || e.recompute()).await {
             Ok(Ok(_)) => {}

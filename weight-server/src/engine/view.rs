@@ -4,6 +4,7 @@
 use mplb_wire::admin::{EngineSettings, ExplainBody, NodeState, PodInputs, StateBody};
 
 use super::{Engine, EngineConfig};
+use crate::balance;
 
 impl EngineConfig {
     /// The tunables as `GET /admin/state` shows them.
@@ -14,6 +15,7 @@ impl EngineConfig {
             ttl_ms: self.weights.ttl_ms,
             ewma_half_life_ms: self.ewma_half_life_ms,
             report_max_age_ms: self.report_max_age_ms,
+            report_debounce_ms: self.report_debounce_ms,
             optimal: self.optimal.clone(),
         }
     }
@@ -29,6 +31,14 @@ impl Engine {
         let cpu = core.reports.cpu_view(&topo, now);
         let traffic = core.stats.traffic(now).remove(&fqdn).unwrap_or_default();
         let svc = topo.services.get(&fqdn)?;
+        let served = core.builder.current();
+        let figures = balance::figures(&topo, &cpu, self.cfg.optimal.saturation_threshold);
+        let balance = figures.explain(
+            &topo,
+            &fqdn,
+            served.as_ref().map(|s| balance::age_s(&s.table, now)),
+            core.moved.get(&fqdn).copied().unwrap_or(0.0),
+        );
         let inputs = topo
             .pods
             .values()
@@ -57,12 +67,19 @@ impl Engine {
             policy_explain: core.explain.get(&fqdn),
             round: core.builder.rounds().get(&fqdn).cloned(),
             policy_error: core.last_error.clone(),
-            served: core
-                .builder
-                .current()
-                .and_then(|s| s.table.services.get(&fqdn).cloned()),
+            served: served.and_then(|s| s.table.services.get(&fqdn).cloned()),
+            balance,
             service: fqdn,
         })
+    }
+
+    /// `/metrics`: OpenMetrics text, the served table's age set to now.
+    pub fn render_metrics(&self) -> Result<String, std::fmt::Error> {
+        if let Some(t) = self.table() {
+            self.metrics
+                .set_table_age(balance::age_s(&t.table, self.now_ms()));
+        }
+        self.metrics.render()
     }
 
     /// `GET /admin/state`.

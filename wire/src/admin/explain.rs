@@ -44,6 +44,10 @@ pub struct ExplainBody {
     /// The service's entry in the served table, if any.
     #[serde(default)]
     pub served: Option<ServiceWeights>,
+    /// Balance and fairness figures around this service (its pods' nodes,
+    /// its tenant's served/entitled CPU, the table's age, what moved).
+    #[serde(default)]
+    pub balance: Option<crate::balance::ExplainBalance>,
 }
 
 impl ExplainBody {

@@ -152,6 +152,10 @@ pub struct EngineSettings {
     pub ewma_half_life_ms: u64,
     /// A node whose last report is older than this is unknown.
     pub report_max_age_ms: u64,
+    /// A host report starts a round this long after it arrives (reports
+    /// within the wait share the round); none: rounds on the interval only.
+    #[serde(default)]
+    pub report_debounce_ms: Option<u64>,
     /// Knobs of the `optimal` policy.
     pub optimal: OptimalConfig,
 }
