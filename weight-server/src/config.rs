@@ -100,6 +100,8 @@ pub struct ServeArgs {
     /// Log as JSON lines instead of text.
     #[arg(long, env = "MPLB_LOG_JSON")]
     pub log_json: bool,
+    #[command(flatten)]
+    pub leader: crate::leader::LeaderArgs,
 }
 
 /// How `render-istio` routes.

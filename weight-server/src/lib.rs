@@ -6,7 +6,7 @@
 //! [`stats`] (proxy stats), [`policy`] (even, static, spare, optimal),
 //! [`weights`] (versioned table, damping, dead band, drains), [`engine`]
 //! (the state and the recompute round), [`api`] and [`admin`] (HTTP),
-//! [`auth`] (who may post reports), [`persist`] (admin state on disk), [`metrics`], [`render`]
+//! [`auth`] (who may post reports), [`leader`] (replicas on a Lease), [`persist`] (admin state on disk), [`metrics`], [`render`]
 //! (`render-istio`), [`config`] (flags).
 #![forbid(unsafe_code)]
 
@@ -18,6 +18,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod http;
+pub mod leader;
 pub mod metrics;
 pub mod persist;
 pub mod policy;

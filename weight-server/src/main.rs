@@ -64,8 +64,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut source_task = None;
     let mut _file_tx = None;
     let mut reports_auth = ReportAuth::Disabled;
+    let mut kube_client = None;
     if source == "kube" {
         let client = topology::kube::default_client().await?;
+        kube_client = Some(client.clone());
         reports_auth = ReportAuth::Review(Box::new(Reviewer::new(
             client.clone(),
             &args.report_audience,
@@ -128,10 +130,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         engine.clone(),
         *args.recompute_interval,
     ));
+    let replica = weight_server::leader::start(
+        &args.leader,
+        kube_client,
+        engine.clone(),
+        Arc::new(SystemClock),
+        listener.local_addr()?,
+    )?;
     let state = AppState {
         engine,
         auth: Arc::new(auth),
         reports_auth: Arc::new(reports_auth),
+        replica: replica.as_ref().map(|(r, _)| r.clone()),
     };
     api::run(listener, state, shutdown_signal()).await?;
     looper.abort();

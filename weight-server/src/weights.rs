@@ -98,6 +98,30 @@ impl TableBuilder {
         &self.rounds
     }
 
+    /// Leadership taken over: the next table gets version `next` (or
+    /// higher) and is published whatever it holds; `last` (the table served
+    /// so far, from the old leader) seeds the damping so weights move on
+    /// from where they were.
+    pub fn take_over(&mut self, next: u64, last: Option<&WeightsTable>) {
+        self.version = self.version.max(next.saturating_sub(1));
+        self.current = None;
+        if let Some(t) = last {
+            self.damped = t
+                .services
+                .iter()
+                .filter_map(|(fqdn, s)| {
+                    let mut w: BTreeMap<String, f64> = s
+                        .endpoints
+                        .iter()
+                        .filter(|e| e.weight > 0.0)
+                        .map(|e| (e.pod.clone(), e.weight))
+                        .collect();
+                    normalise(&mut w).then(|| (fqdn.clone(), w))
+                })
+                .collect();
+        }
+    }
+
     /// One round: returns the new table when the version changed.
     pub fn round(
         &mut self,
