@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use http_body_util::Full;
 use mplb_wire::{MAX_TABLE_BYTES, WeightsTable};
 
 use super::{Replica, Role};
@@ -41,23 +42,20 @@ pub async fn poll(replica: &Replica) -> Polled {
     let Role::Follower { address, .. } = replica.role() else {
         return Polled::Idle;
     };
-    let mut req = replica.http.get(format!("http://{address}/v1/weights"));
+    let mut req = http::Request::get(format!("http://{address}/v1/weights"));
     let v = replica.highest();
     if v > 0 {
         req = req.header(http::header::IF_NONE_MATCH, format!("\"{v}\""));
     }
-    let resp = match req.send().await {
+    let req = match req.body(Full::new(Bytes::new())) {
         Ok(r) => r,
         Err(e) => return Polled::Failed(format!("GET {address}/v1/weights: {e}")),
     };
-    match resp.status().as_u16() {
-        304 => return Polled::Unchanged,
-        200 => {}
-        s => return Polled::Failed(format!("GET {address}/v1/weights: status {s}")),
-    }
-    let body = match resp.bytes().await {
-        Ok(b) => b,
-        Err(e) => return Polled::Failed(format!("reading the leader's table: {e}")),
+    let body = match replica.http.send(req, MAX_TABLE_BYTES).await {
+        Ok((s, _, _)) if s == http::StatusCode::NOT_MODIFIED => return Polled::Unchanged,
+        Ok((s, _, b)) if s == http::StatusCode::OK => b,
+        Ok((s, _, _)) => return Polled::Failed(format!("GET {address}/v1/weights: status {s}")),
+        Err(e) => return Polled::Failed(format!("GET {address}/v1/weights: {e}")),
     };
     match served_of(body) {
         Ok(s) => {

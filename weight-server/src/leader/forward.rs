@@ -7,6 +7,7 @@
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use http_body_util::Full;
 
 use super::{Replica, Role};
 use crate::http::ApiError;
@@ -14,6 +15,9 @@ use crate::http::ApiError;
 /// Marks a forwarded request; a replica that does not lead answers it 503
 /// rather than forward it again.
 pub const FORWARDED: &str = "x-mplb-forwarded-by";
+
+/// The largest answer of the leader passed back (its answers are short JSON).
+const ANSWER_LIMIT: usize = 64 * 1024;
 
 /// Seconds a sender is told to wait when no leader is known.
 pub const RETRY_AFTER_S: u32 = 1;
@@ -48,18 +52,19 @@ pub async fn route(
             "forwarded by {by}, but this replica does not lead ({holder} does)"
         )));
     }
-    let mut req = replica
-        .http
-        .post(format!("http://{address}{path}"))
-        .header(FORWARDED, replica.identity())
-        .body(body);
+    let mut req = http::Request::post(format!("http://{address}{path}"))
+        .header(FORWARDED, replica.identity());
     for h in [header::AUTHORIZATION, header::CONTENT_TYPE] {
         if let Some(v) = headers.get(&h) {
             req = req.header(h, v.clone());
         }
     }
-    let resp = match req.send().await {
-        Ok(r) => r,
+    let sent = match req.body(Full::new(body)) {
+        Ok(r) => replica.http.send(r, ANSWER_LIMIT).await,
+        Err(e) => Err(e.to_string()),
+    };
+    let (status, got, bytes) = match sent {
+        Ok(a) => a,
         Err(e) => {
             tracing::warn!(leader = %holder, %address, error = %e, "forwarding to the leader");
             return Some(unavailable(format!(
@@ -67,19 +72,15 @@ pub async fn route(
             )));
         }
     };
-    let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut out = HeaderMap::new();
     for h in [
         header::CONTENT_TYPE,
         header::RETRY_AFTER,
         header::WWW_AUTHENTICATE,
     ] {
-        if let Some(v) = resp.headers().get(h.as_str())
-            && let Ok(v) = HeaderValue::from_bytes(v.as_bytes())
-        {
-            out.insert(h, v);
+        if let Some(v) = got.get(&h) {
+            out.insert(h, v.clone());
         }
     }
-    let bytes = resp.bytes().await.unwrap_or_default();
     Some((status, out, bytes).into_response())
 }

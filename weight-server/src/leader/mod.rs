@@ -14,6 +14,7 @@
 //! the clock and grow by one per publish), and it carries the old leader's
 //! weights into its damping so the traffic does not jump.
 
+pub mod client;
 pub mod election;
 pub mod follow;
 pub mod forward;
@@ -117,7 +118,7 @@ pub struct Replica {
     address: String,
     clock: SharedClock,
     inner: Mutex<Inner>,
-    pub(crate) http: reqwest::Client,
+    pub(crate) http: client::Peer,
 }
 
 impl Replica {
@@ -133,11 +134,7 @@ impl Replica {
                 seen: 0,
                 lead_from: u64::MAX,
             }),
-            http: reqwest::Client::builder()
-                .connect_timeout(Duration::from_millis(500))
-                .timeout(Duration::from_secs(3))
-                .build()
-                .unwrap_or_default(),
+            http: client::Peer::new(Duration::from_millis(500), Duration::from_secs(3)),
         }
     }
 

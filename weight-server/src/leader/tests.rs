@@ -141,3 +141,83 @@ fn a_follower_serves_the_mirror_and_a_leader_its_engine_once_above_the_floor() {
     r.step_down();
     assert_eq!(r.served(&engine).unwrap().table.version, first);
 }
+
+mod forwarding {
+    use axum::body::Bytes;
+    use axum::http::{HeaderMap, StatusCode, header};
+
+    use super::super::forward::{FORWARDED, route};
+    use super::replica;
+
+    async fn body(r: axum::response::Response) -> String {
+        use http_body_util::BodyExt;
+        let b = r.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8_lossy(&b).into_owned()
+    }
+
+    #[tokio::test]
+    async fn no_leader_known_is_a_503_with_a_reason_and_retry_after() {
+        let r = replica(1);
+        let a = route(&r, "/v1/reports", &HeaderMap::new(), Bytes::new())
+            .await
+            .unwrap();
+        assert_eq!(a.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(a.headers()[header::RETRY_AFTER], "1");
+        assert!(body(a).await.contains("no leader elected yet"));
+        // A leader that cannot be reached: 503 too.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = closed.local_addr().unwrap();
+        drop(closed);
+        r.follow("ws-1", &addr.to_string());
+        let a = route(&r, "/v1/reports", &HeaderMap::new(), Bytes::new())
+            .await
+            .unwrap();
+        assert_eq!(a.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body(a).await.contains("cannot be reached"));
+        // Already forwarded once: never forwarded again.
+        let mut h = HeaderMap::new();
+        h.insert(FORWARDED, "ws-2".parse().unwrap());
+        let a = route(&r, "/v1/reports", &h, Bytes::new()).await.unwrap();
+        assert_eq!(a.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body(a).await.contains("forwarded by ws-2"));
+        // The leader handles its own.
+        let (engine, _tx) = super::engine(1);
+        r.take_over(&engine);
+        assert!(
+            route(&r, "/v1/reports", &HeaderMap::new(), Bytes::new())
+                .await
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_follower_passes_the_token_and_body_and_returns_the_leaders_answer() {
+        // A stand-in leader that answers with what it received.
+        let app = axum::Router::new().route(
+            "/v1/reports",
+            axum::routing::post(|h: HeaderMap, b: Bytes| async move {
+                let auth = h[header::AUTHORIZATION].to_str().unwrap().to_string();
+                let by = h[FORWARDED].to_str().unwrap().to_string();
+                (
+                    StatusCode::UNAUTHORIZED,
+                    [(header::WWW_AUTHENTICATE, "Bearer")],
+                    format!("{auth}|{by}|{}", String::from_utf8_lossy(&b)),
+                )
+            }),
+        );
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let server = tokio::spawn(async move { axum::serve(l, app).await });
+        let r = replica(1);
+        r.follow("ws-1", &addr.to_string());
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, "Bearer abc".parse().unwrap());
+        let a = route(&r, "/v1/reports", &h, Bytes::from_static(b"{\"x\":1}"))
+            .await
+            .unwrap();
+        assert_eq!(a.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(a.headers()[header::WWW_AUTHENTICATE], "Bearer");
+        assert_eq!(body(a).await, "Bearer abc|ws-0|{\"x\":1}");
+        server.abort();
+    }
+}
