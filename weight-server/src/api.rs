@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 
 use crate::admin;
 pub use crate::http::{ApiError, read_body};
+use crate::leader::forward;
 pub use crate::state::AppState;
 
 fn wire_error(e: &WireError) -> (ApiError, &'static str) {
@@ -63,7 +64,11 @@ pub fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
 }
 
 async fn weights(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    let Some(served) = s.engine.table() else {
+    let served = match &s.replica {
+        Some(r) => r.served(&s.engine),
+        None => s.engine.table(),
+    };
+    let Some(served) = served else {
         return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no weights table yet")
             .into_response();
     };
@@ -89,10 +94,15 @@ async fn reports(
     State(s): State<AppState>,
     headers: HeaderMap,
     body: Body,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let bytes = read_body(body, MAX_REPORT_BYTES).await.inspect_err(|_| {
         s.engine.metrics.report_rejected("too_large");
     })?;
+    if let Some(r) = &s.replica
+        && let Some(answer) = forward::route(r, "/v1/reports", &headers, bytes.clone()).await
+    {
+        return Ok(answer);
+    }
     let report = HostReport::parse(&bytes).map_err(|e| {
         let (err, reason) = wire_error(&e);
         s.engine.metrics.report_rejected(reason);
@@ -111,13 +121,22 @@ async fn reports(
         s.engine.metrics.report_rejected("too_many_nodes");
         ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string())
     })?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn stats(State(s): State<AppState>, body: Body) -> Result<StatusCode, ApiError> {
+async fn stats(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let bytes = read_body(body, MAX_STATS_BYTES).await.inspect_err(|_| {
         s.engine.metrics.stats_rejected("too_large");
     })?;
+    if let Some(r) = &s.replica
+        && let Some(answer) = forward::route(r, "/v1/stats", &headers, bytes.clone()).await
+    {
+        return Ok(answer);
+    }
     let stats = ProxyStats::parse(&bytes).map_err(|e| {
         let (err, reason) = wire_error(&e);
         s.engine.metrics.stats_rejected(reason);
@@ -127,7 +146,7 @@ async fn stats(State(s): State<AppState>, body: Body) -> Result<StatusCode, ApiE
         s.engine.metrics.stats_rejected("too_many_windows");
         ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string())
     })?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn healthz() -> axum::Json<serde_json::Value> {

@@ -110,6 +110,9 @@ pub struct ServeArgs {
     /// Log as JSON lines instead of text.
     #[arg(long, env = "MPLB_LOG_JSON")]
     pub log_json: bool,
+    /// Leader election among replicas (`--leader-elect` and its timing).
+    #[command(flatten)]
+    pub leader: crate::leader::LeaderArgs,
 }
 
 /// `render-istio` routes for the filter's mode (`subset`: DestinationRule

@@ -7,9 +7,9 @@
 //! [`weights`] (versioned table, damping, dead band, drains), [`engine`]
 //! (the state and the recompute round), [`api`] and [`admin`] (HTTP),
 //! [`auth`] (who may post reports), [`balance`] (fairness and balance
-//! figures), [`persist`] (admin state on disk), [`metrics`], [`render`]
-//! (`render-istio`), [`config`] (flags), [`server`] ([`serve`]: the whole
-//! server on a bound listener).
+//! figures), [`leader`] (replicas on a Lease), [`persist`] (admin state on
+//! disk), [`metrics`], [`render`] (`render-istio`), [`config`] (flags),
+//! [`server`] ([`serve`]: the whole server on a bound listener).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -22,6 +22,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod http;
+pub mod leader;
 pub mod metrics;
 pub mod persist;
 pub mod policy;

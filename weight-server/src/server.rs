@@ -32,11 +32,14 @@ pub async fn serve(
 }
 
 /// A server built and ready to serve: the engine holds its first table.
-#[derive(Debug)]
 pub struct Server {
     state: AppState,
     recompute_interval: std::time::Duration,
     source_task: Option<JoinHandle<()>>,
+    /// The API server client, with `--topology kube` (for the Lease).
+    kube_client: Option<kube::Client>,
+    /// `--leader-elect` and its timing.
+    leader: crate::leader::LeaderArgs,
     /// Keeps a file topology's channel open (its receivers see no end).
     _file_tx: Option<TopologyTx>,
 }
@@ -53,8 +56,10 @@ impl Server {
         let mut source_task = None;
         let mut file_tx = None;
         let mut reports_auth = ReportAuth::Disabled;
+        let mut kube_client = None;
         if source == "kube" {
             let client = topology::kube::default_client().await?;
+            kube_client = Some(client.clone());
             reports_auth = ReportAuth::Review(Box::new(Reviewer::new(
                 client.clone(),
                 &args.report_audience,
@@ -103,9 +108,12 @@ impl Server {
                 engine,
                 auth: Arc::new(auth),
                 reports_auth: Arc::new(reports_auth),
+                replica: None,
             },
             recompute_interval: *args.recompute_interval,
             source_task,
+            kube_client,
+            leader: args.leader.clone(),
             _file_tx: file_tx,
         })
     }
@@ -115,26 +123,48 @@ impl Server {
         &self.state
     }
 
-    /// Run the recompute loop and the HTTP API on `listener` until
-    /// `shutdown` resolves, then stop the loop and the topology source.
+    /// Run the recompute loop, the election (with `--leader-elect`) and the
+    /// HTTP API on `listener` until `shutdown` resolves, then stop them and
+    /// the topology source.
     pub async fn run(
         mut self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
-        tracing::info!("listening on {}", listener.local_addr()?);
+        let local = listener.local_addr()?;
+        tracing::info!("listening on {local}");
+        let replica = crate::leader::start(
+            &self.leader,
+            self.kube_client.take(),
+            self.state.engine.clone(),
+            Arc::new(SystemClock),
+            local,
+        )?;
+        self.state.replica = replica.as_ref().map(|(r, _)| r.clone());
         let looper = tokio::spawn(engine::recompute_loop(
             self.state.engine.clone(),
             self.recompute_interval,
         ));
         let served = api::run(listener, self.state.clone(), shutdown).await;
         looper.abort();
+        drop(replica);
         if let Some(t) = self.source_task.take() {
             t.abort();
         }
         served?;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("state", &self.state)
+            .field("recompute_interval", &self.recompute_interval)
+            .field("kube", &self.kube_client.is_some())
+            .field("leader", &self.leader)
+            .finish_non_exhaustive()
     }
 }
 

@@ -14,4 +14,6 @@ pub struct AppState {
     pub auth: Arc<AdminAuth>,
     /// Who may post host reports.
     pub reports_auth: Arc<ReportAuth>,
+    /// With `--leader-elect`: this replica's role and served table.
+    pub replica: Option<Arc<crate::leader::Replica>>,
 }

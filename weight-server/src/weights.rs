@@ -73,6 +73,9 @@ pub struct TableBuilder {
     damped: BTreeMap<String, BTreeMap<String, f64>>,
     current: Published,
     rounds: BTreeMap<String, ServiceRound>,
+    /// Publish the next round's table even if it equals the current one
+    /// (set on taking over leadership).
+    publish_next: bool,
 }
 
 fn normalise(w: &mut BTreeMap<String, f64>) -> bool {
@@ -93,6 +96,7 @@ impl TableBuilder {
             version: first_version.saturating_sub(1),
             damped: BTreeMap::new(),
             current: Published::default(),
+            publish_next: false,
             rounds: BTreeMap::new(),
         }
     }
@@ -110,6 +114,30 @@ impl TableBuilder {
     /// The last round per service, for explain and state.
     pub fn rounds(&self) -> &BTreeMap<String, ServiceRound> {
         &self.rounds
+    }
+
+    /// Leadership taken over: the next table gets version `next` (or
+    /// higher) and is published whatever it holds; `last` (the table served
+    /// so far, from the old leader) seeds the damping so weights move on
+    /// from where they were.
+    pub fn take_over(&mut self, next: u64, last: Option<&WeightsTable>) {
+        self.version = self.version.max(next.saturating_sub(1));
+        self.publish_next = true;
+        if let Some(t) = last {
+            self.damped = t
+                .services
+                .iter()
+                .filter_map(|(fqdn, s)| {
+                    let mut w: BTreeMap<String, f64> = s
+                        .endpoints
+                        .iter()
+                        .filter(|e| e.weight > 0.0)
+                        .map(|e| (e.pod.clone(), e.weight))
+                        .collect();
+                    normalise(&mut w).then(|| (fqdn.clone(), w))
+                })
+                .collect();
+        }
     }
 
     /// One round: returns the new table when the version changed.
@@ -204,7 +232,8 @@ impl TableBuilder {
         }
         self.damped = damped_all;
         self.rounds = rounds;
-        if let Some(cur) = self.current.get()
+        if !self.publish_next
+            && let Some(cur) = self.current.get()
             && !self.changed(&cur.table.services, &services)
         {
             return Ok(None);
@@ -228,6 +257,7 @@ impl TableBuilder {
             body,
         });
         self.current.set(served.clone());
+        self.publish_next = false;
         Ok(Some(served))
     }
 

@@ -270,6 +270,13 @@ impl Engine {
         Ok(published.is_some())
     }
 
+    /// This replica became the leader: its next table has version `next`
+    /// or higher and is published at once, damped on from `last`.
+    pub fn take_over(&self, next: u64, last: Option<&mplb_wire::WeightsTable>) {
+        self.core().builder.take_over(next, last);
+        self.changed.notify_one();
+    }
+
     /// Resolve a service name or alias to its FQDN.
     pub fn resolve_service(&self, name: &str) -> Option<String> {
         let topo = self.topology()?;

@@ -170,3 +170,37 @@ fn drains_get_zero_and_missing_services_fall_back_to_even() {
     assert_eq!(weights(&s), vec![0.5, 0.5]);
     assert!(mplb_wire::WeightsTable::parse(&s.body).is_ok());
 }
+
+#[test]
+fn a_take_over_publishes_above_the_floor_and_damps_from_the_old_table() {
+    let t = topo("");
+    let none = BTreeSet::new();
+    let mut old = TableBuilder::new(WeightsConfig::default(), 1);
+    let served = old
+        .round(&t, &decision(0.8, 0.2), &none, 1)
+        .unwrap()
+        .unwrap();
+    let mut new = TableBuilder::new(WeightsConfig::default(), 5);
+    new.take_over(1000, Some(&served.table));
+    let s = new
+        .round(&t, &decision(0.2, 0.8), &none, 2)
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.table.version, 1000);
+    assert_eq!(weights(&s), vec![0.5, 0.5]);
+    // Nothing changed: no new version, until leadership is taken again.
+    assert!(
+        new.round(&t, &decision(0.5, 0.5), &none, 3)
+            .unwrap()
+            .is_none()
+    );
+    new.take_over(10, None);
+    let s = new
+        .round(&t, &decision(0.5, 0.5), &none, 4)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        s.table.version, 1001,
+        "a lower floor never lowers the version"
+    );
+}

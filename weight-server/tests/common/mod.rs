@@ -41,6 +41,7 @@ pub fn harness_with(auth: AdminAuth, policy: PolicyKind, publish: bool) -> Harne
     let engine =
         Arc::new(Engine::new(EngineConfig::default(), clock.clone(), store, rx, policy).unwrap());
     let app = app(AppState {
+        replica: None,
         engine: engine.clone(),
         auth: Arc::new(auth),
         reports_auth: Arc::new(weight_server::auth::ReportAuth::Insecure),

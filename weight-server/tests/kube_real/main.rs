@@ -5,6 +5,10 @@
 //! the status subresource, as a kubelet would.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod envoy_failover;
+mod failover;
+mod load;
+mod replicas;
 mod reports_auth;
 mod support;
 mod topology;
