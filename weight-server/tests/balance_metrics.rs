@@ -41,8 +41,6 @@ fn balance_figures_on_metrics_and_explain() {
     let topo = example("topology.yaml");
     // Rounds only at start and on admin changes: each round is ours.
     let srv = start(&[
-        "--report-debounce",
-        "0s",
         "--topology",
         &topo,
         "--insecure-admin",

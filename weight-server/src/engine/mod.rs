@@ -49,7 +49,7 @@ impl Default for EngineConfig {
             ewma_half_life_ms: 3_000,
             report_max_age_ms: 10_000,
             optimal: OptimalConfig::default(),
-            report_debounce_ms: Some(250),
+            report_debounce_ms: None,
         }
     }
 }

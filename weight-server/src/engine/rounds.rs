@@ -1,7 +1,8 @@
 //! The engine's rounds in time: recompute every interval, at once when the
-//! topology or the admin state changes, and when a host report arrives (no
-//! sooner than the debounce after the last round, so the agents' reports of
-//! one interval coalesce); a failed round keeps the last table.
+//! topology or the admin state changes, and, when the engine has a report
+//! debounce, when a host report arrives (no sooner than the debounce after
+//! the last round, so the agents' reports of one interval coalesce); a failed
+//! round keeps the last table.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
