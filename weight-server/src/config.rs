@@ -109,6 +109,8 @@ pub enum RenderMode {
     Subset,
     /// The Service label for Istio's persistent session header.
     Session,
+    /// The override-host Lua extension (a TrafficExtension) after the filter.
+    Override,
 }
 
 impl From<RenderMode> for crate::render::Mode {
@@ -116,6 +118,7 @@ impl From<RenderMode> for crate::render::Mode {
         match m {
             RenderMode::Subset => crate::render::Mode::Subset,
             RenderMode::Session => crate::render::Mode::Session,
+            RenderMode::Override => crate::render::Mode::Override,
         }
     }
 }
