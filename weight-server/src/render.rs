@@ -210,5 +210,11 @@ pods:
         assert!(lua.contains("setUpstreamOverrideHost, handle, host, false"), "{lua}");
         let text = yaml(&t, Mode::Override, "x-lb-endpt", "x-lb-session").unwrap();
         assert!(text.contains("inlineCode: |"), "{text}");
+        // The shipped manifest is this output (regenerate it when this fails:
+        // `weight-server render-istio --mode override --topology ...`).
+        assert_eq!(
+            text,
+            include_str!("../../envoyfilter/override/override-host.yaml")
+        );
     }
 }
