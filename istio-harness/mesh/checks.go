@@ -257,3 +257,23 @@ func GhostCheck(answers []Echo, ghost Pod) error {
 	}
 	return nil
 }
+
+// WaitSplit waits until requests through c follow want (within 0.08 over
+// 300 requests): a table the filter just got replaces the one it had
+// within a poll interval, and a single stamped answer can match by chance.
+func WaitSplit(c *Client, want map[string]float64, mode string, world World, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		answers, err := c.Many(300, 4, nil)
+		if err == nil {
+			err = SplitCheck(answers, want, mode, world, 0.08)
+		}
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s (%s): the split never followed %v within %s: %w", c.URL, c.Authority, want, timeout, err)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}

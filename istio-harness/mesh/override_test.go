@@ -27,8 +27,13 @@ func TestOverrideModeOnIstio(t *testing.T) {
 	frontendW := map[string]float64{"frontend-0": 0.2, "frontend-1": 0.5, "frontend-2": 0.3}
 	setWeights(t, s, "profile", profileW)
 	setWeights(t, s, "frontend", frontendW)
-	for _, c := range []*Client{profile, frontend} {
-		if err := WaitStamped(c, "override", s.World, 60*time.Second); err != nil {
+	for _, c := range []struct {
+		client *Client
+		want   map[string]float64
+	}{{profile, profileW}, {frontend, frontendW}} {
+		if err := WaitStamped(c.client, "override", s.World, 60*time.Second); err != nil {
+			t.Error(err)
+		} else if err := WaitSplit(c.client, c.want, "override", s.World, 15*time.Second); err != nil {
 			t.Error(err)
 		}
 	}
