@@ -6,7 +6,8 @@
 //! Override mode: one Lua `TrafficExtension` in Istio's root namespace that
 //! runs after the filter on every sidecar's outbound side and every gateway
 //! and sets Envoy's upstream override host from the header the filter
-//! stamps; nothing per service or per pod.
+//! stamps, plus the same for each namespace's waypoint (by `targetRefs`);
+//! nothing per service or per pod.
 
 use serde_json::{Value, json};
 
@@ -56,14 +57,35 @@ end
     )
 }
 
-/// The override-host TrafficExtension (in [`ROOT_NAMESPACE`], client side).
+/// Name of the Gateway (class `istio-waypoint`) the waypoint extension of
+/// each namespace targets: `istioctl waypoint apply`'s default.
+pub const WAYPOINT_NAME: &str = "waypoint";
+
+/// The override-host TrafficExtension of the sidecars (client side) and
+/// gateways: in [`ROOT_NAMESPACE`], no selector.
 pub fn override_extension() -> Value {
+    let mut ext = override_base(OVERRIDE_NAME, ROOT_NAMESPACE);
+    ext["spec"]["match"] = json!([{"mode": "CLIENT"}]);
+    ext
+}
+
+/// The override-host TrafficExtension of a namespace's waypoint (ambient):
+/// a waypoint takes extensions only by `targetRefs`, and Istio builds its
+/// chains as the inbound class, so there is no `match: CLIENT` here.
+pub fn waypoint_extension(namespace: &str) -> Value {
+    let mut ext = override_base(&format!("{OVERRIDE_NAME}-waypoint"), namespace);
+    ext["spec"]["targetRefs"] = json!([{
+        "group": "gateway.networking.k8s.io", "kind": "Gateway", "name": WAYPOINT_NAME,
+    }]);
+    ext
+}
+
+fn override_base(name: &str, namespace: &str) -> Value {
     json!({
         "apiVersion": "extensions.istio.io/v1alpha1", "kind": "TrafficExtension",
-        "metadata": {"name": OVERRIDE_NAME, "namespace": ROOT_NAMESPACE,
+        "metadata": {"name": name, "namespace": namespace,
                      "labels": {"app.kubernetes.io/managed-by": "multiparty-lb"}},
         "spec": {
-            "match": [{"mode": "CLIENT"}],
             "priority": OVERRIDE_PRIORITY,
             "lua": {"inlineCode": override_lua()},
         },
@@ -73,7 +95,12 @@ pub fn override_extension() -> Value {
 /// The Kubernetes objects, one per document.
 pub fn objects(topo: &Topology, mode: Mode, header: &str, session_header: &str) -> Vec<Value> {
     if mode == Mode::Override {
-        return vec![override_extension()];
+        let mut namespaces: Vec<&str> = topo.services.values().map(|s| s.namespace.as_str()).collect();
+        namespaces.sort_unstable();
+        namespaces.dedup();
+        let mut out = vec![override_extension()];
+        out.extend(namespaces.into_iter().map(waypoint_extension));
+        return out;
     }
     let managed = json!({"app.kubernetes.io/managed-by": "multiparty-lb"});
     let mut out = Vec::new();
@@ -201,8 +228,11 @@ pods:
         )
         .unwrap();
         let o = objects(&t, Mode::Override, "x-lb-endpt", "x-lb-session");
-        assert_eq!(o.len(), 1);
+        assert_eq!(o.len(), 2, "the mesh-wide one and hotel's waypoint's");
         assert_eq!(o[0]["kind"], "TrafficExtension");
+        assert_eq!(o[1]["metadata"]["namespace"], "hotel");
+        assert_eq!(o[1]["spec"]["targetRefs"][0]["name"], WAYPOINT_NAME);
+        assert!(o[1]["spec"].get("match").is_none());
         assert_eq!(o[0]["metadata"]["namespace"], ROOT_NAMESPACE);
         assert_eq!(o[0]["spec"]["priority"], OVERRIDE_PRIORITY);
         let lua = o[0]["spec"]["lua"]["inlineCode"].as_str().unwrap();
