@@ -95,7 +95,11 @@ fn override_base(name: &str, namespace: &str) -> Value {
 /// The Kubernetes objects, one per document.
 pub fn objects(topo: &Topology, mode: Mode, header: &str, session_header: &str) -> Vec<Value> {
     if mode == Mode::Override {
-        let mut namespaces: Vec<&str> = topo.services.values().map(|s| s.namespace.as_str()).collect();
+        let mut namespaces: Vec<&str> = topo
+            .services
+            .values()
+            .map(|s| s.namespace.as_str())
+            .collect();
         namespaces.sort_unstable();
         namespaces.dedup();
         let mut out = vec![override_extension()];
@@ -237,7 +241,10 @@ pods:
         assert_eq!(o[0]["spec"]["priority"], OVERRIDE_PRIORITY);
         let lua = o[0]["spec"]["lua"]["inlineCode"].as_str().unwrap();
         assert!(lua.contains(r#"get("x-lb-host")"#), "{lua}");
-        assert!(lua.contains("setUpstreamOverrideHost, handle, host, false"), "{lua}");
+        assert!(
+            lua.contains("setUpstreamOverrideHost, handle, host, false"),
+            "{lua}"
+        );
         let text = yaml(&t, Mode::Override, "x-lb-endpt", "x-lb-session").unwrap();
         assert!(text.contains("inlineCode: |"), "{text}");
         // The shipped manifest is this output (regenerate it when this fails:

@@ -181,7 +181,10 @@ impl PluginConfig {
         if endpoint_header == session_header {
             return Err(field("session_header", "must differ from `header`"));
         }
-        for (name, h) in [("header", &endpoint_header), ("session_header", &session_header)] {
+        for (name, h) in [
+            ("header", &endpoint_header),
+            ("session_header", &session_header),
+        ] {
             if h == OVERRIDE_HEADER {
                 return Err(field(
                     name,

@@ -140,7 +140,10 @@ fn bad_configuration_names_the_field() {
             "session_header",
         ),
         (r#"{"weight_server_cluster":"ws","mode":"random"}"#, "mode"),
-        (r#"{"weight_server_cluster":"ws","mode":"Override"}"#, "mode"),
+        (
+            r#"{"weight_server_cluster":"ws","mode":"Override"}"#,
+            "mode",
+        ),
         (r#"{"weight_server_cluster":"ws","mode":1}"#, "mode"),
         (
             r#"{"weight_server_cluster":"ws","service":"a b"}"#,
