@@ -150,13 +150,6 @@ func TestWaypointGetsTheFilterThenTheOverride(t *testing.T) {
 	if checked == 0 {
 		t.Fatalf("no HTTP chain of the waypoint serves profile: %v", xdstest.ExtractFilterChainNames(l))
 	}
-	var ws []string
-	for name := range xdstest.ExtractClusters(d.Clusters(proxy)) {
-		if strings.Contains(name, "weight-server") {
-			ws = append(ws, name)
-		}
-	}
-	t.Logf("weight-server clusters in the waypoint: %v", ws)
 }
 
 func index(list []string, part string) int {
