@@ -91,6 +91,14 @@ func stampedFor(a Echo, mode string, world World) error {
 		if a.Endpoint != "" {
 			return fmt.Errorf("session mode left x-lb-endpt %q", a.Endpoint)
 		}
+	case "override":
+		p, _ := world.PodByName(a.Pod)
+		if a.Host != p.Addr() {
+			return fmt.Errorf("pod %s (%s) answered a request stamped x-lb-host %q", a.Pod, p.Addr(), a.Host)
+		}
+		if a.Endpoint != "" {
+			return fmt.Errorf("override mode left x-lb-endpt %q", a.Endpoint)
+		}
 	default:
 		if a.Endpoint != a.Pod {
 			return fmt.Errorf("pod %s answered a request stamped x-lb-endpt %q", a.Pod, a.Endpoint)
@@ -148,8 +156,9 @@ func FallbackCheck(answers []Echo) error {
 		if a.Status != http.StatusOK {
 			return fmt.Errorf("status %d without a table", a.Status)
 		}
-		if a.Endpoint != "" || a.Session != "" {
-			return fmt.Errorf("stamped without a fresh table: x-lb-endpt %q x-lb-session %q", a.Endpoint, a.Session)
+		if a.Endpoint != "" || a.Session != "" || a.Host != "" {
+			return fmt.Errorf("stamped without a fresh table: x-lb-endpt %q x-lb-session %q x-lb-host %q",
+				a.Endpoint, a.Session, a.Host)
 		}
 	}
 	if c := Counts(answers); len(c) < 2 {
@@ -229,4 +238,42 @@ func ControlPlaneErrors(httpAddr string) ([]string, error) {
 		return nil, fmt.Errorf("istiod /metrics shows no pushes (are its metrics exported?)")
 	}
 	return bad, nil
+}
+
+// GhostCheck: every request was stamped for the ghost (a pod the table
+// names and the cluster does not have) and still succeeded, balanced over
+// more than one live pod: override mode's fallback, never a 503.
+func GhostCheck(answers []Echo, ghost Pod) error {
+	for _, a := range answers {
+		if a.Status != http.StatusOK {
+			return fmt.Errorf("status %d for a request stamped for the gone pod %s", a.Status, ghost.Addr())
+		}
+		if a.Host != ghost.Addr() {
+			return fmt.Errorf("pod %s got x-lb-host %q, want the ghost's %s", a.Pod, a.Host, ghost.Addr())
+		}
+	}
+	if c := Counts(answers); len(c) < 2 {
+		return fmt.Errorf("the fallback was served by %v only", c)
+	}
+	return nil
+}
+
+// WaitSplit waits until requests through c follow want (within 0.08 over
+// 300 requests): a table the filter just got replaces the one it had
+// within a poll interval, and a single stamped answer can match by chance.
+func WaitSplit(c *Client, want map[string]float64, mode string, world World, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		answers, err := c.Many(300, 4, nil)
+		if err == nil {
+			err = SplitCheck(answers, want, mode, world, 0.08)
+		}
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s (%s): the split never followed %v within %s: %w", c.URL, c.Authority, want, timeout, err)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 }

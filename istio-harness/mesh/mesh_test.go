@@ -230,9 +230,25 @@ func TestSessionModeOnIstio(t *testing.T) {
 		t.Errorf("no HTTP filter chain holds hotel.mplb-filter: %v", chains)
 	}
 	t.Logf("outbound HTTP filter chain: %v", chains[0])
-	// The session world has no Gateway resource (the committed one routes
-	// by subsets): only the sidecar has listeners and the filter.
-	noRejections(t, s, s.Sidecar)
+	// The gateway too: Istio adds the stateful-session filter to its HTTP
+	// chain and the per-route config on the ingress's route (the
+	// VirtualService's destination is the labelled Service).
+	t.Run("split by the table through the gateway", func(t *testing.T) {
+		frontend := s.GatewayClient("frontend")
+		fw := map[string]float64{"frontend-0": 0.5, "frontend-1": 0.1, "frontend-2": 0.4}
+		setWeights(t, s, "frontend", fw)
+		if err := WaitSplit(frontend, fw, "session", s.World, 15*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		answers := mustMany(t, frontend, 3000)
+		if err := SplitCheck(answers, fw, "session", s.World, 0.03); err != nil {
+			t.Error(err)
+		}
+		t.Logf("frontend (session, gateway): %v", Counts(answers))
+	})
+	// The session world's ingress is envoyfilter/override/hotel-ingress.yaml
+	// (no per-pod routes).
+	noRejections(t, s, s.Sidecar, s.Gateway)
 }
 
 var profileSubsetRef = regexp.MustCompile(`(?m)^(\s+subset: )(profile-[0-9]+)$`)

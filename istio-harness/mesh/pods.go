@@ -20,6 +20,8 @@ type Echo struct {
 	Endpoint string `json:"x-lb-endpt"`
 	// Session is the x-lb-session header the pod received ("" if none).
 	Session string `json:"x-lb-session"`
+	// Host is the x-lb-host header (override mode) the pod received ("" if none).
+	Host string `json:"x-lb-host"`
 	// Authority is the request's host.
 	Authority string `json:"authority"`
 	// Status is the HTTP status the client saw (filled in by the client).
@@ -47,7 +49,7 @@ func StartPods(pods []Pod) (*PodServers, error) {
 			w.Header().Set("content-type", "application/json")
 			_ = json.NewEncoder(w).Encode(Echo{
 				Pod: name, Endpoint: r.Header.Get("x-lb-endpt"),
-				Session: r.Header.Get("x-lb-session"), Authority: r.Host,
+				Session: r.Header.Get("x-lb-session"), Host: r.Header.Get("x-lb-host"), Authority: r.Host,
 			})
 		})
 		srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}

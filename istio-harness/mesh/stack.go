@@ -10,8 +10,10 @@ import (
 
 // Options choose the world a Stack runs.
 type Options struct {
-	// Mode is the filter's and render-istio's mode: "subset" or "session".
+	// Mode is the filter's and render-istio's mode: "subset", "session" or "override".
 	Mode string
+	// Ghost adds GhostPod to the weight server's topology only.
+	Ghost bool
 	// Istiod is the mplb-istiod binary.
 	Istiod string
 	// Dir holds configs and logs.
@@ -100,6 +102,9 @@ func Start(opts Options) (s *Stack, err error) {
 		return nil, err
 	}
 	s = &Stack{World: NewWorld(gwPort), Repo: repo}
+	if opts.Ghost {
+		s.World.Ghosts = []Pod{GhostPod()}
+	}
 	defer func() {
 		if err != nil {
 			err = fmt.Errorf("%w\n%s", err, s.Logs(30))
@@ -199,10 +204,15 @@ func (s *Stack) controlPlaneInput(opts Options, topo, wasm string) (config, kube
 	ws, gwPlugin, scPlugin, gateway := read("weight-server.yaml"), read("wasmplugin-gateway.yaml"),
 		read("hotel/wasmplugin-sidecar.yaml"), read("hotel/hotel-gateway.yaml")
 	ns, app := read("namespace.yaml"), read("hotel/hotel-app.yaml")
+	// Session and override modes route no header: the ingress without subsets.
+	plain := read("override/hotel-ingress.yaml")
 	if err != nil {
 		return "", "", err
 	}
 	if gateway, err = BindGateways(gateway, s.World.Gateway.IP); err != nil {
+		return "", "", err
+	}
+	if plain, err = BindGateways(plain, s.World.Gateway.IP); err != nil {
 		return "", "", err
 	}
 	set := map[string]string{"mode": opts.Mode}
@@ -237,8 +247,11 @@ func (s *Stack) controlPlaneInput(opts Options, topo, wasm string) (config, kube
 		if err = ApplyLabelPatches(objects, patches); err != nil {
 			return "", "", err
 		}
+		parts = append(parts, plain)
+	case "override":
+		parts = append(parts, plain, rendered)
 	default:
-		return "", "", fmt.Errorf("mode %q is neither subset nor session", opts.Mode)
+		return "", "", fmt.Errorf("mode %q is not subset, session or override", opts.Mode)
 	}
 	kube, err = s.KubeObjects(objects)
 	return strings.Join(parts, "\n---\n"), kube, err

@@ -58,7 +58,14 @@ type World struct {
 	Gateway Pod
 	// GatewayPort is the gateway pod's HTTP port (the Service's targetPort for port 80).
 	GatewayPort int
+	// Ghosts are pods the weight server's topology (and so its table) names
+	// but Kubernetes does not: no echo server, no endpoint in Istio. They
+	// stand for a pod that is gone while the table still names it.
+	Ghosts []Pod
 }
+
+// GhostPod is the ghost the override world adds: a third geo pod.
+func GhostPod() Pod { return hotelPod("geo", 2, "127.0.0.43", 8083) }
 
 // NewWorld lays out the pods on fixed loopback addresses. The ports are the
 // committed Services' ports (hotel-app.yaml, weight-server.yaml).
@@ -121,7 +128,7 @@ func (w World) Topology() string {
 		fmt.Fprintf(&b, "  - {name: %s, namespace: %s, tenant: hotel, port: %d}\n", p.Service, p.Namespace, p.Port)
 	}
 	b.WriteString("pods:\n")
-	for _, p := range w.Pods {
+	for _, p := range append(append([]Pod{}, w.Pods...), w.Ghosts...) {
 		fmt.Fprintf(&b, "  - {name: %s, service: %s, node: node-a, address: \"%s\", cpu_request_millicores: 500}\n",
 			p.Name, p.Service, p.Addr())
 	}

@@ -119,12 +119,14 @@ pub struct ServeArgs {
 
 /// `render-istio` routes for the filter's mode (`subset`: DestinationRule
 /// subsets + VirtualService header matches; `session`: the Service label
-/// for Istio's persistent session header).
+/// for Istio's persistent session header; `override`: the override-host
+/// Lua extension after the filter).
 impl From<Mode> for crate::render::Mode {
     fn from(m: Mode) -> Self {
         match m {
             Mode::Subset => crate::render::Mode::Subset,
             Mode::Session => crate::render::Mode::Session,
+            Mode::Override => crate::render::Mode::Override,
         }
     }
 }

@@ -29,7 +29,7 @@ pub mod topology;
 
 pub use error::WireError;
 pub use names::{NameClash, NameIndex, ambiguous_names, check_name, default_aliases};
-pub use plugin_config::{MAX_CONFIG_BYTES, Mode, PluginConfig};
+pub use plugin_config::{MAX_CONFIG_BYTES, Mode, OVERRIDE_HEADER, PluginConfig};
 pub use report::{HostReport, MAX_REPORT_BYTES, MAX_REPORT_PODS, PodCpu};
 pub use stats::{MAX_STATS_BYTES, MAX_STATS_PODS, PodStats, ProxyStats};
 pub use table::{

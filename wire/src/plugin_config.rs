@@ -28,7 +28,17 @@ pub enum Mode {
     Subset,
     /// Stamp `session_header: base64(ip:port)` for Envoy's stateful_session filter.
     Session,
+    /// Stamp [`OVERRIDE_HEADER`]` ip:port`; an extension after the filter
+    /// (Lua `setUpstreamOverrideHost`, non-strict) makes Envoy send the
+    /// request to that host, or balance it as usual when the host is not in
+    /// the cluster or unhealthy.
+    Override,
 }
+
+/// The header override mode stamps with the chosen pod's `ip:port`: the one
+/// the override-host extension (`weight-server render-istio --mode override`)
+/// reads. Fixed, so the filter and the rendered extension cannot disagree.
+pub const OVERRIDE_HEADER: &str = "x-lb-host";
 
 /// The parsed, validated configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -173,13 +183,25 @@ impl PluginConfig {
         if endpoint_header == session_header {
             return Err(field("session_header", "must differ from `header`"));
         }
+        for (name, h) in [
+            ("header", &endpoint_header),
+            ("session_header", &session_header),
+        ] {
+            if h == OVERRIDE_HEADER {
+                return Err(field(
+                    name,
+                    format!("must differ from `{OVERRIDE_HEADER}` (override mode's header)"),
+                ));
+            }
+        }
         let mode = match string("mode", keys.mode)?.as_deref() {
             None | Some("subset") => Mode::Subset,
             Some("session") => Mode::Session,
+            Some("override") => Mode::Override,
             Some(other) => {
                 return Err(field(
                     "mode",
-                    format!("{other:?} is not `subset` or `session`"),
+                    format!("{other:?} is not `subset`, `session` or `override`"),
                 ));
             }
         };

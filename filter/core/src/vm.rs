@@ -10,7 +10,7 @@ use crate::poller::Poller;
 use crate::route::{Action, LastDest, act, decide};
 use crate::stats::{LocalStats, Outcome};
 use crate::table_store::TableStore;
-use mplb_wire::{Mode, PluginConfig};
+use mplb_wire::{Mode, OVERRIDE_HEADER, PluginConfig};
 
 /// A request the filter sent to a known pod (for the proxy stats).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,6 +210,12 @@ impl VmFilter {
                     self.cfg.session_header.as_str(),
                     entry.session_value.as_str(),
                 )),
+                stamped,
+                sample,
+            },
+            (Mode::Override, _) => Edits {
+                remove: (!pinned && endpoint_header.is_some()).then_some(self.cfg.header.as_str()),
+                set: Some((OVERRIDE_HEADER, entry.address.as_str())),
                 stamped,
                 sample,
             },

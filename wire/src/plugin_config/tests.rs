@@ -64,6 +64,12 @@ fn every_key_is_read() {
 }
 
 #[test]
+fn override_mode_is_read() {
+    let c = PluginConfig::parse(br#"{"weight_server_cluster":"ws","mode":"override"}"#).unwrap();
+    assert_eq!(c.mode, Mode::Override);
+}
+
+#[test]
 fn bad_configuration_names_the_field() {
     let cases: &[(&str, &str)] = &[
         ("", "<config>"),
@@ -125,7 +131,19 @@ fn bad_configuration_names_the_field() {
             r#"{"weight_server_cluster":"ws","session_header":"x-lb-endpt"}"#,
             "session_header",
         ),
+        (
+            r#"{"weight_server_cluster":"ws","header":"x-lb-host"}"#,
+            "header",
+        ),
+        (
+            r#"{"weight_server_cluster":"ws","session_header":"x-lb-host"}"#,
+            "session_header",
+        ),
         (r#"{"weight_server_cluster":"ws","mode":"random"}"#, "mode"),
+        (
+            r#"{"weight_server_cluster":"ws","mode":"Override"}"#,
+            "mode",
+        ),
         (r#"{"weight_server_cluster":"ws","mode":1}"#, "mode"),
         (
             r#"{"weight_server_cluster":"ws","service":"a b"}"#,

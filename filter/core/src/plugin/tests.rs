@@ -248,6 +248,51 @@ fn session_mode_end_to_end() {
 }
 
 #[test]
+fn override_mode_end_to_end() {
+    let (_p, host, mut plugin) = setup(r#","mode":"override""#);
+    install(&mut plugin, &host, &table(1, [0, 0, 1], DAY));
+    // A pick: the pod's ip:port, in the clear (the Lua extension reads it).
+    let out = request(
+        &mut plugin,
+        &host,
+        1,
+        &[(":authority", "backend")],
+        Some(200),
+    );
+    assert_eq!(
+        out,
+        pairs(&[(":authority", "backend"), ("x-lb-host", "[fd00::3]:80")])
+    );
+    // A pin keeps its header and gets its pod's address.
+    let out = request(
+        &mut plugin,
+        &host,
+        2,
+        &[(":authority", "backend"), ("x-lb-endpt", "b-0")],
+        Some(200),
+    );
+    assert_eq!(get(&out, "x-lb-endpt"), Some("b-0"));
+    assert_eq!(get(&out, "x-lb-host"), Some("10.0.0.1:80"));
+    // A stale endpoint header is removed, and a client's own x-lb-host is
+    // replaced by the pick.
+    let out = request(
+        &mut plugin,
+        &host,
+        3,
+        &[
+            (":authority", "backend"),
+            ("x-lb-endpt", "o-0"),
+            ("x-lb-host", "10.9.9.9:80"),
+        ],
+        Some(200),
+    );
+    assert_eq!(
+        out,
+        pairs(&[(":authority", "backend"), ("x-lb-host", "[fd00::3]:80")])
+    );
+}
+
+#[test]
 fn only_sampled_responses_are_read_and_timed() {
     // 20 per second over 50 ms ticks: 1 observed per pod and tick.
     let (p, host, mut plugin) = setup(r#","response_samples_per_s":20"#);
