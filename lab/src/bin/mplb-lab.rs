@@ -202,6 +202,9 @@ async fn main_inner(args: Args) -> anyhow::Result<()> {
         steering: match args.mode {
             mplb_wire::Mode::Subset => Steering::Subset,
             mplb_wire::Mode::Session => Steering::Session,
+            mplb_wire::Mode::Override => anyhow::bail!(
+                "--mode override: the lab's Envoys steer by subset or session; override mode runs on Istio's generation (istio-harness)"
+            ),
         },
         stack,
         force_cleanup: args.force_cleanup,
