@@ -73,7 +73,7 @@ class Validate(unittest.TestCase):
             """, "no served CRD version")
 
     def test_deployment_wrong_type(self):
-        self.bad(GOOD_DEPLOYMENT.replace("replicas: 1", "replicas: one"), "Deployment/weight-server")
+        self.bad(GOOD_DEPLOYMENT.replace("replicas: 2", "replicas: two"), "Deployment/weight-server")
 
     def test_deployment_unknown_container_field(self):
         self.bad(GOOD_DEPLOYMENT.replace("readinessProbe:", "readynessProbe:"), "readynessProbe")
