@@ -63,6 +63,24 @@ pub fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
     })
 }
 
+/// The highest version named in `If-None-Match`, if any.
+fn newest_held(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|s| s.split(','))
+        .filter_map(|t| {
+            let t = t.trim();
+            t.strip_prefix("W/")
+                .unwrap_or(t)
+                .trim_matches('"')
+                .parse()
+                .ok()
+        })
+        .max()
+}
+
 async fn weights(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let served = match &s.replica {
         Some(r) => r.served(&s.engine),
@@ -73,7 +91,10 @@ async fn weights(State(s): State<AppState>, headers: HeaderMap) -> Response {
             .into_response();
     };
     let etag = HeaderValue::from_str(&served.etag).unwrap_or(HeaderValue::from_static("\"0\""));
-    if etag_matches(&headers, &served.etag) {
+    // Replicas: a reader holding a newer version (from a replica ahead of
+    // this one) keeps it rather than step back.
+    let ahead = s.replica.is_some() && newest_held(&headers) >= Some(served.table.version);
+    if ahead || etag_matches(&headers, &served.etag) {
         return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
     }
     (
