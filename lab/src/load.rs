@@ -140,7 +140,7 @@ impl LoadRun {
 /// Figures from one load run.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct LoadResult {
-    /// The rate asked for, in requests per second.
+    /// The rate asked for (a schedule's time-weighted mean), in requests per second.
     pub offered_rps: f64,
     /// 2xx responses per second of the load's duration.
     pub achieved_rps: f64,
