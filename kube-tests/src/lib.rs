@@ -10,6 +10,7 @@
 //! API server, kubeconfigs, tokens, restarts, compaction), [`objects`]
 //! (namespaces, nodes, pods, services), [`kubectl`].
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod binaries;
 pub mod control_plane;

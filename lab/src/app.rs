@@ -51,8 +51,11 @@ pub struct AppConfig {
 /// Counters served at [`STATS_PATH`].
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct AppStats {
+    /// The pod these counters belong to (its [`AppConfig::pod`]).
     pub pod: String,
+    /// Requests answered 200 (after the next tier answered, if any).
     pub served: u64,
+    /// Requests that failed: the CPU burn's worker or the call to the next tier.
     pub errors: u64,
     /// Requests that arrived carrying `x-lb-endpt` naming this pod.
     pub stamped_for_me: u64,

@@ -9,9 +9,13 @@ use crate::error::{Error, Result};
 /// Where the lab's executables and files are.
 #[derive(Debug, Clone)]
 pub struct Binaries {
+    /// The `weight-server` executable.
     pub weight_server: PathBuf,
+    /// The `host-agent` executable (one process per node).
     pub host_agent: PathBuf,
+    /// The `lab-app` executable: each pod, and each event hog.
     pub lab_app: PathBuf,
+    /// The Envoy executable (see [`crate::envoy::find_envoy`]).
     pub envoy: PathBuf,
     /// The filter; needed unless steering is off.
     pub wasm: Option<PathBuf>,

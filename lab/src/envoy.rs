@@ -100,13 +100,19 @@ pub struct Upstream {
 pub struct EnvoySpec {
     /// Process name for logs (`gateway`, `sidecar-frontend-0`).
     pub name: String,
+    /// The outbound listener's address (where clients send requests).
     pub listen: SocketAddr,
+    /// Envoy's admin address (stats, `/ready`).
     pub admin: SocketAddr,
+    /// The destination service and its pods.
     pub upstream: Upstream,
+    /// How the filter steers; `Off` leaves the filter out.
     pub steering: Steering,
     /// The filter's `service`: the workload this proxy belongs to.
     pub own_service: Option<String>,
+    /// The weight server the filter polls (the `weight_server` cluster).
     pub weight_server: SocketAddr,
+    /// The filter's wasm file; required unless steering is off.
     pub wasm: Option<PathBuf>,
     /// The filter's `poll_interval_ms`.
     pub poll_interval_ms: u64,

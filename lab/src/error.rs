@@ -11,17 +11,30 @@ pub enum Error {
     /// A filesystem operation failed.
     #[error("{what} {path}: {source}")]
     Io {
+        /// The operation, e.g. `read` or `create`.
         what: &'static str,
+        /// The file or directory it was done on.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
     /// A child process could not be started or died early.
     #[error("process {name}: {reason}")]
-    Process { name: String, reason: String },
+    Process {
+        /// The process's name in the lab (`gateway`, `frontend-0`, ...).
+        name: String,
+        /// What went wrong, e.g. the spawn error or the tail of its log.
+        reason: String,
+    },
     /// An HTTP exchange with a lab component failed.
     #[error("http {url}: {reason}")]
-    Http { url: String, reason: String },
+    Http {
+        /// The URL requested.
+        url: String,
+        /// The transport or decoding error, or a refusal's status and body.
+        reason: String,
+    },
     /// A component did not become ready in time.
     #[error("timed out waiting for {0}")]
     Timeout(String),

@@ -12,6 +12,8 @@
 //! plot ([`report`], [`plot`]). `--quick` runs the end-to-end checks ([`quick`], through
 //! [`weight_server_client`]).
 
+#![warn(missing_docs)]
+
 pub mod app;
 pub mod bench;
 pub mod binaries;

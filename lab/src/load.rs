@@ -18,10 +18,13 @@ use crate::procs::Proc;
 /// One load run.
 #[derive(Debug, Clone)]
 pub struct LoadSpec {
+    /// The URL hey requests (a gateway's listener).
     pub url: String,
     /// `Host` header (the service authority).
     pub host: String,
+    /// Offered rate over all shards, in requests per second.
     pub rate: f64,
+    /// How long each shard sends (hey's `-z`).
     pub duration: Duration,
     /// Per-worker rate; workers = rate / this.
     pub per_worker_rate: f64,
@@ -137,13 +140,21 @@ impl LoadRun {
 /// Figures from one load run.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct LoadResult {
+    /// The rate asked for (a schedule's time-weighted mean), in requests per second.
     pub offered_rps: f64,
+    /// 2xx responses per second of the load's duration.
     pub achieved_rps: f64,
+    /// Rows in hey's CSV (every request, any status).
     pub requests: u64,
+    /// Requests answered with a status outside 200..300.
     pub non_2xx: u64,
+    /// Median latency, in milliseconds (nearest rank).
     pub p50_ms: f64,
+    /// 99th-percentile latency, in milliseconds.
     pub p99_ms: f64,
+    /// 99.9th-percentile latency, in milliseconds.
     pub p999_ms: f64,
+    /// Mean latency, in milliseconds (0 with no requests).
     pub mean_ms: f64,
 }
 

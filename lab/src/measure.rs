@@ -17,12 +17,16 @@ use crate::scenario::Scenario;
 /// Cumulative CPU of every node and pod cgroup at one instant.
 #[derive(Debug, Clone)]
 pub struct CpuSnapshot {
+    /// When the counters were read.
     pub at: Instant,
+    /// `cpuacct.usage` of each node cgroup, in nanoseconds, by node.
     pub nodes: BTreeMap<String, u64>,
+    /// `cpuacct.usage` of each pod cgroup, in nanoseconds, by pod.
     pub pods: BTreeMap<String, u64>,
 }
 
 impl CpuSnapshot {
+    /// Read every node's and pod's cgroup CPU counter now.
     pub fn take(cg: &CgroupFs, scenario: &Scenario) -> Result<Self> {
         let mut nodes = BTreeMap::new();
         for n in &scenario.nodes {
@@ -180,9 +184,13 @@ pub async fn app_stats(client: &reqwest::Client, addr: SocketAddr) -> Result<App
 /// One row of the time series.
 #[derive(Debug, Clone, Serialize)]
 pub struct Sample {
+    /// Seconds since the measured window started.
     pub t_s: f64,
+    /// Each node's utilisation since the previous sample, in percent of its capacity.
     pub node_util_pct: BTreeMap<String, f64>,
+    /// Normalised served weight of each pod (empty when no table was served).
     pub weights: BTreeMap<String, f64>,
+    /// Version of the served table (`None` when the server had none or was down).
     pub version: Option<u64>,
 }
 

@@ -14,7 +14,9 @@ use crate::measure::Sample;
 /// The outcome of one policy in one repeat.
 #[derive(Debug, Clone, Serialize)]
 pub struct PolicyResult {
+    /// Policy name as given (`even`, `cswrr` or a weight-server policy).
     pub policy: String,
+    /// Which repeat this is, from 1.
     pub repeat: u32,
     /// The first entry service's load (hotel in the shipped scenarios).
     pub load: LoadResult,
@@ -22,10 +24,13 @@ pub struct PolicyResult {
     pub entries: BTreeMap<String, LoadResult>,
     /// Gateway Envoys' downstream response counters over the measured window.
     pub gateway: BTreeMap<String, u64>,
+    /// Each node's CPU over the measured window, in percent of its capacity.
     pub node_util_pct: BTreeMap<String, f64>,
+    /// Each tenant's CPU over the measured window (sum of its pods), in millicores.
     pub tenant_millicores: BTreeMap<String, f64>,
     /// CPU of each pod over the measured window, in millicores.
     pub pod_millicores: BTreeMap<String, f64>,
+    /// Each tenant's fair share (sum over its services), in millicores.
     pub tenant_fair_share: BTreeMap<String, f64>,
     /// min(fair share, offered demand) per tenant, in millicores.
     pub tenant_entitled: BTreeMap<String, f64>,
@@ -33,12 +38,14 @@ pub struct PolicyResult {
     pub version_changes: u64,
     /// Samples in which some normalised weight moved by more than 0.01.
     pub weight_changes: u64,
+    /// Normalised served weight of each pod in the last sample.
     pub final_weights: BTreeMap<String, f64>,
     /// Settle time after each change and signal-to-weight latency of each
     /// hog event ([`crate::convergence`]).
     pub convergence: Convergence,
     /// The scenario's events as applied.
     pub events: Vec<Applied>,
+    /// The measured window's time series (not in the JSON; `timeseries.csv` holds it).
     #[serde(skip)]
     pub samples: Vec<Sample>,
 }

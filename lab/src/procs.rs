@@ -16,7 +16,9 @@ use crate::error::{Error, Result};
 /// A running child; killed (its whole process group) on drop.
 #[derive(Debug)]
 pub struct Proc {
+    /// Name for logs and errors; also the log file's stem.
     pub name: String,
+    /// The file receiving the child's stdout and stderr.
     pub log: PathBuf,
     child: std::process::Child,
 }
@@ -85,6 +87,7 @@ impl Proc {
         })
     }
 
+    /// The child's process id (also its process group id).
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -180,6 +183,7 @@ pub struct Ports {
 }
 
 impl Ports {
+    /// Ports from `base` upwards, or kernel-chosen ones when `base` is 0.
     pub fn new(base: u16) -> Self {
         Ports {
             next: base,

@@ -44,8 +44,11 @@ pub const SPLIT: &[(&str, &[(&str, f64)])] = &[
 pub struct QuickReport {
     /// Nodes with a fresh report on the server.
     pub nodes_reporting: Vec<String>,
+    /// Every node of the scenario (each should report).
     pub nodes_expected: Vec<String>,
+    /// Version of the first served table (0 when none was served).
     pub first_version: u64,
+    /// Version served after waiting for it to advance (0 when none).
     pub later_version: u64,
     /// Per pod: (served weight, mean over the load; observed share of its
     /// service's requests).
@@ -57,14 +60,21 @@ pub struct QuickReport {
     /// Version served after the split load (the expected share of a pod is
     /// the mean of its weight in the two).
     pub version_after_split: u64,
+    /// Requests the pods of the split's services served during the split load.
     pub split_requests: u64,
+    /// Largest gap between a pod's observed share and its expected share.
     pub max_split_error: f64,
-    /// Requests that reached a pod with `x-lb-endpt` naming it, and naming another pod.
+    /// Requests of the split load that reached a pod with `x-lb-endpt` naming it.
     pub stamped_for_me: u64,
+    /// Requests of the split load that reached a pod with `x-lb-endpt` naming another.
     pub stamped_other: u64,
+    /// hey's figures for the load during which the weight server was killed.
     pub drill: LoadResult,
+    /// The first gateway's response counters (`2xx`, `5xx`, ...) over the drill.
     pub drill_gateway: BTreeMap<String, u64>,
+    /// Seconds into the drill load at which the weight server was killed.
     pub server_killed_after_s: f64,
+    /// One line per failed check (empty: every check passed).
     pub failures: Vec<String>,
 }
 

@@ -177,10 +177,15 @@ pub fn ordering(results: &[PolicyResult]) -> (Vec<Vec<String>>, bool) {
 /// One target: its name, the measured value, the bound, met or not.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Target {
+    /// What is required, e.g. `optimal hotel p99 <= 1/2 of even's`.
     pub name: String,
+    /// The measured median over repeats (ms or percent, as the name says).
     pub measured: f64,
+    /// The bound the measured value is compared with, in the same unit.
     pub bound: f64,
+    /// Whether the measured value is within the bound.
     pub met: bool,
+    /// The figures behind the verdict, for people.
     pub detail: String,
 }
 
@@ -280,6 +285,7 @@ pub fn timeseries_csv(results: &[PolicyResult]) -> String {
     s
 }
 
+/// Write `text` to `path`, naming the path on error.
 pub fn write(path: &Path, text: &str) -> Result<()> {
     std::fs::write(path, text).map_err(|e| Error::io("write", path, e))
 }

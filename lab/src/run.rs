@@ -20,22 +20,32 @@ use crate::stack::{Binaries, Stack, StackConfig, prepare_cgroups};
 /// What to compare.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
+    /// The scenario every policy runs.
     pub scenario: Scenario,
+    /// Policy names in run order: `even`, `cswrr` or a weight-server policy.
     pub policies: Vec<String>,
     /// A constant entry rate for the first entry service, replacing its
     /// schedule (`--rate` / `--utilisation`).
     pub rate_override: Option<f64>,
+    /// hey's per-worker rate, in requests per second (workers = rate / this).
     pub per_worker_rate: f64,
     /// hey processes per load (see [`crate::load`]).
     pub shards: u64,
+    /// Load before each measured window (zero: none).
     pub warmup: Duration,
+    /// Length of each policy's measured window.
     pub duration: Duration,
+    /// How many times the whole comparison runs (0 counts as 1).
     pub repeat: u32,
     /// Steering for the filter's policies.
     pub steering: Steering,
+    /// Stack settings; steering, balancer, policy and dir are set per policy.
     pub stack: StackConfig,
+    /// Kill and remove a leftover lab cgroup tree instead of refusing to start.
     pub force_cleanup: bool,
+    /// The hey executable.
     pub hey: PathBuf,
+    /// Period of the CPU and weights samples.
     pub sample_every: Duration,
     /// Envoy's client-side WRR settings of the `cswrr` baseline.
     pub cswrr: CswrrSettings,

@@ -37,17 +37,23 @@ pub const SHIPPED: &[(&str, &str)] = &[
 /// A cgroup "node".
 #[derive(Debug, Clone, Serialize)]
 pub struct NodeSpec {
+    /// Node name: also the name of its cgroup under the lab subtree.
     pub name: String,
+    /// CPU quota of the node's cgroup, in millicores.
     pub capacity_millicores: u64,
 }
 
 /// A service of a tenant.
 #[derive(Debug, Clone, Serialize)]
 pub struct ServiceSpec {
+    /// Short name (`frontend`); [`ServiceSpec::fqdn`] adds the namespace.
     pub name: String,
+    /// The tenant that owns the service (a name from the scenario's `tenants`).
     pub tenant: String,
     /// The port clients put in `:authority`.
     pub port: u16,
+    /// Fair share in millicores: the service's own, else its tenant's split
+    /// evenly over the tenant's services; `None` when neither is set.
     pub fair_share_millicores: Option<f64>,
     /// CPU per request, in microseconds.
     pub cost_us: u64,
@@ -64,19 +70,28 @@ pub struct ServiceSpec {
 /// A replica, bound to a loopback port when the lab starts.
 #[derive(Debug, Clone, Serialize)]
 pub struct PodSpec {
+    /// Pod name (`frontend-0`): also its cgroup's name and its topology uid.
     pub name: String,
+    /// The service this pod is a replica of.
     pub service: String,
+    /// The node (cgroup) the pod runs on.
     pub node: String,
 }
 
 /// A whole scenario.
 #[derive(Debug, Clone, Serialize)]
 pub struct Scenario {
+    /// The scenario's name, from the file.
     pub name: String,
+    /// Free text from the scenario file, printed in the run's summary.
     pub description: String,
+    /// Nodes, in file order.
     pub nodes: Vec<NodeSpec>,
+    /// Tenants as the file declares them.
     pub tenants: Vec<TenantDef>,
+    /// Services, in file order.
     pub services: Vec<ServiceSpec>,
+    /// Every pod of every service, including pods that start absent.
     pub pods: Vec<PodSpec>,
     /// Offered load per entry service.
     pub load: Vec<LoadDef>,
@@ -227,14 +242,17 @@ impl Scenario {
         Self::by_name("shared-node")
     }
 
+    /// The service named `name`, if the scenario has one.
     pub fn service(&self, name: &str) -> Option<&ServiceSpec> {
         self.services.iter().find(|s| s.name == name)
     }
 
+    /// The pods of `service`, in file order.
     pub fn pods_of<'a>(&'a self, service: &'a str) -> impl Iterator<Item = &'a PodSpec> + 'a {
         self.pods.iter().filter(move |p| p.service == service)
     }
 
+    /// Sum of all nodes' capacities, in millicores.
     pub fn total_capacity(&self) -> u64 {
         self.nodes.iter().map(|n| n.capacity_millicores).sum()
     }

@@ -19,15 +19,20 @@ pub use crate::binaries::Binaries;
 /// How to start one stack.
 #[derive(Debug, Clone)]
 pub struct StackConfig {
+    /// Mount root of the cgroup v1 hierarchies (`--cgroup-root`, default `/sys/fs/cgroup`).
     pub cgroup_root: PathBuf,
     /// Name of the lab subtree in each hierarchy.
     pub cgroup_name: String,
+    /// First loopback port to hand out (0 = kernel-chosen ports).
     pub base_port: u16,
+    /// How the Envoys' filter steers (`Off`: no filter, the baselines).
     pub steering: Steering,
     /// The service clusters' balancer (`cswrr` makes the pods answer ORCA).
     pub balancer: Balancer,
     /// Policy the weight server starts with.
     pub policy: String,
+    /// Agents' report interval and the server's recompute interval; the
+    /// filters poll every half of it (within 50 ms..2.5 s).
     pub interval: Duration,
     /// Extra flags for the weight server (`--server-arg`), after the lab's.
     pub server_args: Vec<String>,
@@ -38,34 +43,45 @@ pub struct StackConfig {
 /// The gateway Envoy of one entry service.
 #[derive(Debug, Clone)]
 pub struct Gateway {
+    /// The entry service this gateway routes to.
     pub service: String,
+    /// Where the load generator sends this service's requests.
     pub listen: SocketAddr,
+    /// The gateway Envoy's admin address (stats, readiness).
     pub admin: SocketAddr,
 }
 
 /// The running stack. Field order matters: processes drop before cgroups.
 pub struct Stack {
+    /// Gateway and sidecar Envoy processes.
     pub envoys: Vec<Proc>,
     /// Host agents by node (a killed one is absent).
     pub agents: BTreeMap<String, Proc>,
     /// Event hogs by node.
     pub hogs: BTreeMap<String, Proc>,
+    /// The weight server (`None` after [`Stack::kill_server`]).
     pub server: Option<Proc>,
     /// Pods by name (absent and removed pods are not here).
     pub apps: BTreeMap<String, Proc>,
+    /// The weight server's listen address.
     pub server_addr: SocketAddr,
     /// The first entry service's gateway.
     pub gateway: SocketAddr,
+    /// Admin address of the first entry service's gateway.
     pub gateway_admin: SocketAddr,
     /// One gateway per entry service, in scenario order.
     pub gateways: Vec<Gateway>,
     /// Envoy admin addresses by process name.
     pub envoy_admins: BTreeMap<String, SocketAddr>,
+    /// Every pod's listen address, by pod name (absent pods included).
     pub pod_addrs: BTreeMap<String, SocketAddr>,
+    /// The scenario the stack was started for.
     pub scenario: Scenario,
-    /// Pods not in the topology now, and pods listed as not ready.
+    /// Pods not in the topology now (absent at start, or removed by an event).
     pub absent: BTreeSet<String>,
+    /// Pods the topology lists as not ready.
     pub not_ready: BTreeSet<String>,
+    /// The lab's cgroup subtree, removed when the stack drops.
     pub cgroups: CgroupGuard,
     /// `cgroup.procs` files of the lab's `infra` cgroup.
     pub infra: Vec<PathBuf>,
@@ -359,6 +375,7 @@ impl Stack {
         format!("http://{}/", self.gateway)
     }
 
+    /// The weight server URL of `path` (e.g. `/admin/state`).
     pub fn server_url(&self, path: &str) -> String {
         format!("http://{}{path}", self.server_addr)
     }

@@ -11,6 +11,7 @@
 //! steps.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 /// How many times the configuration `text` names `step`: steps are joined
 /// by `+` or `,`, and `step*N` counts N (a bad N counts 1).
