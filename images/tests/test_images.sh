@@ -183,6 +183,8 @@ check_weight_server() { # runtime ref label
   wport="$(free_port)"
   info="$("$py" "$here/bundle.py" "$b/config.json" "$repo/envoyfilter/weight-server.yaml" weight-server \
     --arg --listen="127.0.0.1:$wport" --arg --topology=/etc/mplb/topology.yaml \
+    --arg --leader-elect=false \
+    --env POD_NAME=weight-server-0 --env POD_NAMESPACE=mplb-system --env POD_IP=127.0.0.1 \
     --volume state="$b-state" --volume admin-token="$b-token" \
     --mount "$repo/examples/topology.yaml=/etc/mplb/topology.yaml")" || { echo "  $what: bundle.py refused"; return 1; }
   start_ctr "$rt" "$b" "$id" "$b.log"

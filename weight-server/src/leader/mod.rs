@@ -36,7 +36,10 @@ pub use run::start;
 pub struct LeaderArgs {
     /// Run as one of several replicas: elect a leader on a Lease
     /// (`--topology kube` only; off: a single replica, as before).
-    #[arg(long, env = "MPLB_LEADER_ELECT")]
+    /// `--leader-elect` alone means true; `--leader-elect=false` turns it
+    /// off again (as Kubernetes' own components take it).
+    #[arg(long, env = "MPLB_LEADER_ELECT", num_args = 0..=1, default_missing_value = "true",
+          action = clap::ArgAction::Set, default_value = "false")]
     pub leader_elect: bool,
     /// Name of the Lease.
     #[arg(long, env = "MPLB_LEASE_NAME", default_value = "weight-server")]

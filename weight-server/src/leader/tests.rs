@@ -221,3 +221,25 @@ mod forwarding {
         server.abort();
     }
 }
+
+#[derive(clap::Parser)]
+struct Flags {
+    #[command(flatten)]
+    leader: LeaderArgs,
+}
+
+fn leader_elect(args: &[&str]) -> Result<bool, clap::Error> {
+    use clap::Parser;
+    Flags::try_parse_from(std::iter::once("weight-server").chain(args.iter().copied()))
+        .map(|f| f.leader.leader_elect)
+}
+
+#[test]
+fn leader_elect_takes_an_optional_value_as_kubernetes_components_do() {
+    assert!(!leader_elect(&[]).unwrap());
+    assert!(leader_elect(&["--leader-elect"]).unwrap());
+    assert!(leader_elect(&["--leader-elect=true"]).unwrap());
+    assert!(!leader_elect(&["--leader-elect=false"]).unwrap());
+    assert!(leader_elect(&["--leader-elect", "--lease-name=x"]).unwrap());
+    assert!(leader_elect(&["--leader-elect=maybe"]).is_err());
+}
