@@ -72,19 +72,26 @@ pub struct ServeArgs {
     #[arg(long, env = "MPLB_RECOMPUTE_INTERVAL", default_value = "1s")]
     pub recompute_interval: humantime::Duration,
     /// When > 0, a host report triggers a round no sooner than this after
-    /// the last one (the reports of one interval coalesce); `0s` (default):
-    /// rounds on the interval (and admin or topology changes) only. Off by
-    /// default: on the lab's `hog` scenario it moved the first weight change
-    /// earlier but not the signal-to-weight p99 (docs/scenarios.md).
-    #[arg(long, env = "MPLB_REPORT_DEBOUNCE", default_value = "0s")]
+    /// the last one (the reports of one interval coalesce), so a node's CPU
+    /// change reaches the table without waiting for the interval; `0s`:
+    /// rounds on the interval (and admin or topology changes) only.
+    #[arg(long, env = "MPLB_REPORT_DEBOUNCE", default_value = "250ms")]
     pub report_debounce: humantime::Duration,
     /// Half-life of the CPU EWMA.
     #[arg(long, env = "MPLB_EWMA_HALF_LIFE", default_value = "3s")]
     pub ewma_half_life: humantime::Duration,
+    /// A host report whose node use is further than this fraction of the
+    /// node's capacity from the smoothed use (a hog started or stopped, a
+    /// load step) resets the node's averages to the report, so the policy
+    /// sees the change at once; smaller moves stay smoothed. In [0, 1];
+    /// 0: always smooth.
+    #[arg(long, env = "MPLB_EWMA_RESET_STEP", default_value_t = 0.2)]
+    pub ewma_reset_step: f64,
     /// A node whose last report is older than this is unknown.
     #[arg(long, env = "MPLB_REPORT_MAX_AGE", default_value = "10s")]
     pub report_max_age: humantime::Duration,
-    /// Fraction of the way to the target moved per round, in (0, 1].
+    /// Fraction of the way to the target moved per round, in (0, 1]
+    /// (`optimal` is not damped: its target does not follow the split).
     #[arg(long, env = "MPLB_DAMPING", default_value_t = 0.5)]
     pub damping: f64,
     /// A weight change below this is not a change (no new version).
@@ -170,6 +177,12 @@ impl ServeArgs {
                 self.dead_band
             )));
         }
+        if !(0.0..=1.0).contains(&self.ewma_reset_step) {
+            return Err(Error::Config(format!(
+                "--ewma-reset-step {} is not in [0, 1]",
+                self.ewma_reset_step
+            )));
+        }
         if ms(self.table_ttl) == 0 || self.recompute_interval.is_zero() {
             return Err(Error::Config(
                 "--table-ttl and --recompute-interval must be > 0".into(),
@@ -182,6 +195,7 @@ impl ServeArgs {
                 ttl_ms: ms(self.table_ttl),
             },
             ewma_half_life_ms: ms(self.ewma_half_life),
+            ewma_reset_step: self.ewma_reset_step,
             report_max_age_ms: ms(self.report_max_age),
             report_debounce_ms: Some(ms(self.report_debounce)).filter(|d| *d > 0),
             optimal: OptimalConfig {
@@ -202,12 +216,14 @@ mod tests {
         let c = cli.serve.engine_config().unwrap();
         assert_eq!(c.weights.ttl_ms, 30_000);
         assert_eq!(c.ewma_half_life_ms, 3_000);
-        assert_eq!(c.report_debounce_ms, None);
-        let on = Cli::try_parse_from(["weight-server", "--report-debounce", "250ms"]).unwrap();
-        assert_eq!(
-            on.serve.engine_config().unwrap().report_debounce_ms,
-            Some(250)
-        );
+        assert_eq!(c.ewma_reset_step, 0.2);
+        let nan = Cli::try_parse_from(["weight-server", "--ewma-reset-step", "NaN"]).unwrap();
+        assert!(nan.serve.engine_config().is_err());
+        let off = Cli::try_parse_from(["weight-server", "--ewma-reset-step", "0"]).unwrap();
+        assert_eq!(off.serve.engine_config().unwrap().ewma_reset_step, 0.0);
+        assert_eq!(c.report_debounce_ms, Some(250));
+        let off = Cli::try_parse_from(["weight-server", "--report-debounce", "0s"]).unwrap();
+        assert_eq!(off.serve.engine_config().unwrap().report_debounce_ms, None);
         assert_eq!(cli.serve.listen.port(), 8080);
         assert_eq!(c.optimal.solver, SolverKind::Flow);
         let lp = Cli::try_parse_from(["weight-server", "--optimal-solver", "clarabel"]).unwrap();

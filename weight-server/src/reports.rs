@@ -1,7 +1,12 @@
 //! Host reports: per-node and per-pod CPU, smoothed with an EWMA of a given
 //! half-life, aged out after a maximum age, and turned into the [`CpuView`]
-//! the policies read. Pods are matched by uid, else (namespace, name), else
-//! name; unknown pods and nodes are kept but flagged.
+//! the policies read. A report whose node use, or whose background (node use
+//! beyond the matched pods), differs from the smoothed one by more than the
+//! reset step (a fraction of the node's capacity: a hog started, a load
+//! step) resets that node's averages to the report, so a real change reaches
+//! the policy at once while small noise stays smoothed.
+//! Pods are matched by uid, else (namespace, name), else name; unknown pods
+//! and nodes are kept but flagged.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -83,6 +88,7 @@ struct PodIndex {
 #[derive(Debug)]
 pub struct Reports {
     half_life_ms: u64,
+    reset_step: f64,
     max_age_ms: u64,
     nodes: BTreeMap<String, NodeState>,
     index: Option<(Arc<Topology>, PodIndex)>,
@@ -93,10 +99,23 @@ impl Reports {
     pub fn new(half_life_ms: u64, max_age_ms: u64) -> Self {
         Reports {
             half_life_ms,
+            reset_step: 0.0,
             max_age_ms,
             nodes: BTreeMap::new(),
             index: None,
         }
+    }
+
+    /// Reset a node's averages to a report whose node use is more than
+    /// `fraction` of the node's capacity away from the smoothed use; `0`
+    /// never resets (plain EWMA).
+    pub fn with_reset_step(mut self, fraction: f64) -> Self {
+        self.reset_step = if fraction.is_finite() {
+            fraction.max(0.0)
+        } else {
+            0.0
+        };
+        self
     }
 
     fn index(&mut self, topo: &Arc<Topology>) -> &PodIndex {
@@ -170,15 +189,30 @@ impl Reports {
                 unknown_pods: BTreeMap::new(),
             });
         state.capacity_millicores = r.capacity_millicores;
-        state.used.update(r.used_millicores, now_ms, hl);
+        let step = self.reset_step * r.capacity_millicores;
+        // Background (node use beyond the matched pods) as reported and as
+        // smoothed: a hog starting on a saturated node shows only there.
+        let background_now = r.used_millicores - matched.iter().map(|(_, c)| c).sum::<f64>();
+        let background_smoothed = state.used.value
+            - matched
+                .iter()
+                .map(|(n, c)| state.pods.get(n).map_or(*c, |e| e.value))
+                .sum::<f64>();
+        let reset = step > 0.0
+            && ((r.used_millicores - state.used.value).abs() > step
+                || (background_now - background_smoothed).abs() > step);
+        if reset {
+            state.used = Ewma::new(r.used_millicores, now_ms);
+        } else {
+            state.used.update(r.used_millicores, now_ms, hl);
+        }
         state.last_report_ms = now_ms;
         let mut pods = BTreeMap::new();
         for (name, cpu) in matched {
-            let mut e = state
-                .pods
-                .get(&name)
-                .copied()
-                .unwrap_or(Ewma::new(cpu, now_ms));
+            let mut e = match state.pods.get(&name) {
+                Some(e) if !reset => *e,
+                _ => Ewma::new(cpu, now_ms),
+            };
             e.update(cpu, now_ms, hl);
             pods.insert(name, e);
         }

@@ -1,6 +1,7 @@
 //! The versioned weights table. Each round the raw targets of a policy are
 //! completed (even fallback for services the policy left out, weight 0 for
-//! drained pods), damped (a fraction of the way per round), and published
+//! drained pods), damped (a fraction of the way per round, unless the
+//! policy's targets do not follow the split), and published
 //! only when some weight moved beyond the dead band or an endpoint came or
 //! went. The version is monotonic and is the ETag; endpoints keep name order.
 
@@ -85,6 +86,32 @@ fn normalise(w: &mut BTreeMap<String, f64>) -> bool {
     }
     w.values_mut().for_each(|v| *v /= sum);
     true
+}
+
+/// Pods in `held` that had a share in `prev` keep it; the other pods of
+/// `target` (normalised) share the rest in their proportions.
+fn hold(target: &mut BTreeMap<String, f64>, held: &BTreeSet<String>, prev: &BTreeMap<String, f64>) {
+    let kept: BTreeMap<String, f64> = target
+        .keys()
+        .filter(|p| held.contains(*p))
+        .filter_map(|p| prev.get(p).map(|w| (p.clone(), *w)))
+        .collect();
+    let kept_sum: f64 = kept.values().sum();
+    if kept.is_empty() || !(kept_sum.is_finite() && kept_sum < 1.0) {
+        return;
+    }
+    let rest: f64 = target
+        .iter()
+        .filter(|(p, _)| !kept.contains_key(*p))
+        .map(|(_, w)| w)
+        .sum();
+    if rest.is_nan() || rest <= 0.0 {
+        return;
+    }
+    let scale = (1.0 - kept_sum) / rest;
+    for (p, w) in target.iter_mut() {
+        *w = kept.get(p).copied().unwrap_or(*w * scale);
+    }
 }
 
 impl TableBuilder {
@@ -181,13 +208,22 @@ impl TableBuilder {
                 source = "even-fallback";
                 let even = 1.0 / active.len() as f64;
                 target.values_mut().for_each(|v| *v = even);
+            } else if let (Some(held), Some(prev)) =
+                (decision.held.get(fqdn), self.damped.get(fqdn))
+            {
+                hold(&mut target, held, prev);
             }
+            let damping = if decision.undamped {
+                1.0
+            } else {
+                self.cfg.damping
+            };
             let mut damped = match self.damped.get(fqdn) {
                 Some(prev) if prev.keys().eq(target.keys()) => prev
                     .iter()
                     .map(|(p, old)| {
                         let t = target.get(p).copied().unwrap_or(0.0);
-                        let mut v = old + self.cfg.damping * (t - old);
+                        let mut v = old + damping * (t - old);
                         if (v - t).abs() < 1e-4 {
                             v = t;
                         }

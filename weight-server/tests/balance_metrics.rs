@@ -49,6 +49,8 @@ fn balance_figures_on_metrics_and_explain() {
         "even",
         "--recompute-interval",
         "1h",
+        "--report-debounce",
+        "0s",
     ])
     .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);

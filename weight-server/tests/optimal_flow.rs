@@ -64,7 +64,12 @@ fn the_flow_solver_balances_what_the_overloaded_stage_leaves() {
         .pod("hot-0", "hot", "n1", 1500.0)
         .pod("cool-1", "cool", "n2", 300.0)
         .pod("cool-2", "cool", "n3", 100.0);
-    let cfg = unprotected();
+    // n1 planned to its full capacity (saturated nodes are planned to 80 %
+    // by default: `a_saturated_node_is_planned_below_saturation`).
+    let cfg = OptimalConfig {
+        saturated_plan: 1.0,
+        ..unprotected()
+    };
     let d = decide(&s.topology, &s.cpu, &cfg).unwrap();
     assert_well_formed(&s, &d);
     assert_eq!(explain_of(&d, "cool")["mode"], "overloaded");

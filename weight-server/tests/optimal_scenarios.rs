@@ -59,9 +59,11 @@ fn prototype_answer(s: &Scenario, d: &Decision) {
     // An even split would have put half of t1 on node 1 next to t3: overload.
     let even_node1 = 50.0 + load["t3-a"] + 0.5 * explained(&d, "t1", "service_demand_millicores");
     assert!(even_node1 > 2000.0, "{even_node1}");
-    // Everyone is fully served; the bottleneck is node 1 with (2000-50-1500)/2000.
+    // Everyone is fully served; the bottleneck is node 1, saturated and so
+    // planned to 80 %: (0.8 x 2000 - 50 - 1500)/2000 spare against its plan
+    // (22.5 % of its capacity).
     assert_eq!(explain_of(&d, "t1")["mode"], "all-served");
-    assert!((explained(&d, "t1", "min_spare_fraction") - 0.225).abs() < 1e-4);
+    assert!((explained(&d, "t1", "min_spare_fraction") - 0.025).abs() < 1e-4);
     // Balancing after the max-min: nodes 2 and 3 end equally spare, so t2
     // stays off node 2 (where t1 moved) and sits on node 3.
     let spare = |svc: &str, pod: &str| {
@@ -159,6 +161,31 @@ fn infeasible_entitlements_share_the_shortfall_equally() {
         assert_well_formed(&s, &d);
         assert!((explained(&d, "a", "min_served_over_entitled") - 0.5).abs() < 1e-3);
     }
+}
+
+#[test]
+fn a_saturated_node_is_planned_below_saturation() {
+    // n1 (1000m) is saturated: a hog shows 600m beside web-0's 400m, and may
+    // want more. It is planned to 80 %: 200m for web, the rest to n2.
+    let s = Scenario::default()
+        .node("n1", 1000.0, 600.0)
+        .node("n2", 1000.0, 0.0)
+        .service("web", "web", None)
+        .pod("web-0", "web", "n1", 400.0)
+        .pod("web-1", "web", "n2", 400.0);
+    let d = decide(&s.topology, &s.cpu, &OptimalConfig::default()).unwrap();
+    assert_well_formed(&s, &d);
+    let load = loads(&d);
+    // Both nodes end equally spare: n1 (200m room) and n2 (1000m) share 800m.
+    assert!(load["web-0"] < 1.0, "{load:?}");
+    assert!((load["web-1"] - 800.0).abs() < 1e-3, "{load:?}");
+    // Planned to full capacity (the earlier model), n1 keeps 100m of web.
+    let full = OptimalConfig {
+        saturated_plan: 1.0,
+        ..OptimalConfig::default()
+    };
+    let load = loads(&decide(&s.topology, &s.cpu, &full).unwrap());
+    assert!((load["web-0"] - 100.0).abs() < 1e-3, "{load:?}");
 }
 
 #[test]

@@ -33,6 +33,9 @@ pub struct EngineConfig {
     pub weights: WeightsConfig,
     /// Half-life of the CPU EWMA.
     pub ewma_half_life_ms: u64,
+    /// A report this far (fraction of capacity) from a node's smoothed use
+    /// resets the node's averages to the report; 0: never.
+    pub ewma_reset_step: f64,
     /// A node whose last report is older than this is unknown.
     pub report_max_age_ms: u64,
     /// Knobs of the `optimal` policy.
@@ -47,6 +50,7 @@ impl Default for EngineConfig {
         EngineConfig {
             weights: WeightsConfig::default(),
             ewma_half_life_ms: 3_000,
+            ewma_reset_step: 0.2,
             report_max_age_ms: 10_000,
             optimal: OptimalConfig::default(),
             report_debounce_ms: None,
@@ -128,7 +132,8 @@ impl Engine {
         let builder = TableBuilder::new(cfg.weights, now.max(1));
         let table = builder.published();
         let core = Core {
-            reports: Reports::new(cfg.ewma_half_life_ms, cfg.report_max_age_ms),
+            reports: Reports::new(cfg.ewma_half_life_ms, cfg.report_max_age_ms)
+                .with_reset_step(cfg.ewma_reset_step),
             stats: Stats::new(cfg.report_max_age_ms),
             policy: policy::for_kind(admin.policy, &cfg.optimal),
             admin,

@@ -14,6 +14,7 @@ impl EngineConfig {
             dead_band: self.weights.dead_band,
             ttl_ms: self.weights.ttl_ms,
             ewma_half_life_ms: self.ewma_half_life_ms,
+            ewma_reset_step: self.ewma_reset_step,
             report_max_age_ms: self.report_max_age_ms,
             report_debounce_ms: self.report_debounce_ms,
             optimal: self.optimal.clone(),

@@ -4,8 +4,9 @@
 //! and `spare` live beside this file; `optimal` (the multi-party LP) lives in
 //! [`optimal`]. [`Operator`] lays operator weights over any other policy
 //! (the `static` policy is those weights alone, so they are computed once a
-//! round). Damping, the dead band, drains and the even fallback are applied
-//! by the caller to the raw [`Decision`] a policy returns. Its explain JSON
+//! round). Damping (unless the decision is [`Decision::undamped`]), the dead
+//! band, drains and the even fallback are applied by the caller to the raw
+//! [`Decision`] a policy returns. Its explain JSON
 //! is built when an operator asks for it ([`Explain`]).
 
 pub mod even;
@@ -21,7 +22,7 @@ pub use explain::{Explain, Explainer};
 pub use kind::PolicyKind;
 pub use operator::Operator;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -93,4 +94,16 @@ pub struct Decision {
     /// even; operator weights still apply), if it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
+    /// The targets do not depend on the split being served (they come from
+    /// background CPU and demand, as `optimal`'s do), so there is no
+    /// feedback loop to calm: the caller moves straight to them instead of
+    /// damping. Policies whose target follows the load the split itself
+    /// puts on a node (`spare`) leave this false.
+    pub undamped: bool,
+    /// Per service FQDN: pods the policy could not judge (their node has no
+    /// fresh report). The caller keeps the share each had last round and
+    /// scales the other pods' weights into the rest, so no load moves
+    /// toward a node on stale numbers; a pod with no share yet keeps the
+    /// policy's weight.
+    pub held: BTreeMap<String, BTreeSet<String>>,
 }

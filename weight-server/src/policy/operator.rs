@@ -35,6 +35,7 @@ impl<P: Policy> Policy for Operator<P> {
         });
         let overrides = static_::decide(round.topology, round.operator);
         for (svc, w) in overrides.weights {
+            decision.held.remove(&svc);
             decision.weights.insert(svc.clone(), w);
             if let Some(x) = overrides.explain.get(&svc) {
                 decision.explain.insert(svc, x);

@@ -3,7 +3,7 @@
 //! the mean spare of the known nodes; with no known node at all the service
 //! is left out (even fallback).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::json;
 
@@ -56,10 +56,17 @@ pub fn decide(topology: &Topology, cpu: &CpuView) -> Decision {
         }
         let mut w = BTreeMap::new();
         let mut why = BTreeMap::new();
+        let mut held = BTreeSet::new();
         for p in pods {
             let (s, src) = match spare.get(&p.node) {
                 Some(s) => (*s, "reported"),
-                None => (mean, "unknown node: mean of known nodes"),
+                None => {
+                    held.insert(p.name.clone());
+                    (
+                        mean,
+                        "unknown node: keeps its last share (mean of known nodes if none)",
+                    )
+                }
             };
             w.insert(p.name.clone(), s);
             why.insert(
@@ -77,6 +84,9 @@ pub fn decide(topology: &Topology, cpu: &CpuView) -> Decision {
                    "why": "weight proportional to the spare CPU of the pod's node"}),
         );
         d.weights.insert(fqdn.to_string(), w);
+        if !held.is_empty() {
+            d.held.insert(fqdn.to_string(), held);
+        }
     }
     d
 }

@@ -127,3 +127,86 @@ fn pods_missing_from_a_report_are_dropped() {
     r.ingest(&report("n1", 1.0, &[]), Some(&t), 1).unwrap();
     assert!(r.cpu_view(&t, 1).pods.is_empty());
 }
+
+#[test]
+fn a_step_beyond_the_reset_fraction_resets_the_node_and_noise_is_smoothed() {
+    let t = topo();
+    // Capacity 2000: a step of more than 400 (20 %) resets.
+    let mut r = Reports::new(1000, 10_000).with_reset_step(0.2);
+    r.ingest(
+        &report("n1", 500.0, &[("uid-a0", None, 300.0)]),
+        Some(&t),
+        0,
+    )
+    .unwrap();
+    // 300 up: smoothed half way (one half-life).
+    r.ingest(
+        &report("n1", 800.0, &[("uid-a0", None, 300.0)]),
+        Some(&t),
+        1000,
+    )
+    .unwrap();
+    let v = r.cpu_view(&t, 1000);
+    assert!((v.nodes["n1"].used_millicores - 650.0).abs() < 1e-9);
+    // 1,250 above the smoothed 650: a hog started; node and pods take the report.
+    r.ingest(
+        &report("n1", 1900.0, &[("uid-a0", None, 100.0)]),
+        Some(&t),
+        2000,
+    )
+    .unwrap();
+    let v = r.cpu_view(&t, 2000);
+    assert_eq!(v.nodes["n1"].used_millicores, 1900.0);
+    assert_eq!(v.pods["a-0"], 100.0);
+    // Without a reset step the same reports stay smoothed.
+    let mut plain = Reports::new(1000, 10_000);
+    for (used, at) in [(500.0, 0), (800.0, 1000), (1900.0, 2000)] {
+        plain
+            .ingest(
+                &report("n1", used, &[("uid-a0", None, 300.0)]),
+                Some(&t),
+                at,
+            )
+            .unwrap();
+    }
+    assert!((plain.cpu_view(&t, 2000).nodes["n1"].used_millicores - 1275.0).abs() < 1e-9);
+}
+
+#[test]
+fn a_reset_step_that_is_not_a_number_never_resets() {
+    let t = topo();
+    let mut r = Reports::new(1000, 10_000).with_reset_step(f64::NAN);
+    for (used, at) in [(0.0, 0), (2000.0, 1000)] {
+        r.ingest(&report("n1", used, &[]), Some(&t), at).unwrap();
+    }
+    assert!((r.cpu_view(&t, 1000).nodes["n1"].used_millicores - 1000.0).abs() < 1e-9);
+}
+
+#[test]
+fn a_background_step_on_a_saturated_node_resets_too() {
+    let t = topo();
+    let mut r = Reports::new(3000, 10_000).with_reset_step(0.2);
+    // Saturated throughout (node use 2000): the hog shows only as the pod's
+    // share falling from 1,900 to 1,000 (background 100 -> 1,000).
+    r.ingest(
+        &report("n1", 2000.0, &[("uid-a0", None, 1900.0)]),
+        Some(&t),
+        0,
+    )
+    .unwrap();
+    r.ingest(
+        &report("n1", 2000.0, &[("uid-a0", None, 1000.0)]),
+        Some(&t),
+        1000,
+    )
+    .unwrap();
+    assert_eq!(r.cpu_view(&t, 1000).pods["a-0"], 1000.0);
+    // A move of 100 (5 % of capacity) stays smoothed.
+    r.ingest(
+        &report("n1", 2000.0, &[("uid-a0", None, 900.0)]),
+        Some(&t),
+        4000,
+    )
+    .unwrap();
+    assert!((r.cpu_view(&t, 4000).pods["a-0"] - 950.0).abs() < 1e-9);
+}

@@ -204,3 +204,50 @@ fn a_take_over_publishes_above_the_floor_and_damps_from_the_old_table() {
         "a lower floor never lowers the version"
     );
 }
+
+#[test]
+fn an_undamped_decision_moves_straight_to_its_target() {
+    let t = topo("");
+    let mut b = TableBuilder::new(WeightsConfig::default(), 1);
+    b.round(&t, &decision(1.0, 1.0), &BTreeSet::new(), 1)
+        .unwrap();
+    let mut d = decision(9.0, 1.0);
+    d.undamped = true;
+    let s = b.round(&t, &d, &BTreeSet::new(), 2).unwrap().unwrap();
+    assert!((weights(&s)[0] - 0.9).abs() < 1e-9);
+    assert!((b.rounds()[A].damped["a-0"] - 0.9).abs() < 1e-9);
+}
+
+#[test]
+fn held_pods_keep_their_last_share_and_the_rest_is_scaled() {
+    let t = topo("  - {name: a-2, service: a, node: n, address: \"127.0.0.1:3\"}\n");
+    let mut b = TableBuilder::new(WeightsConfig::default(), 1);
+    let three = |w: [f64; 3]| {
+        let mut d = Decision {
+            undamped: true,
+            ..Decision::default()
+        };
+        d.weights.insert(
+            A.into(),
+            [("a-0", w[0]), ("a-1", w[1]), ("a-2", w[2])]
+                .map(|(p, w)| (p.to_string(), w))
+                .into(),
+        );
+        d
+    };
+    b.round(&t, &three([0.45, 0.45, 0.1]), &BTreeSet::new(), 1)
+        .unwrap();
+    // a-2's node went unknown: the policy says 1/3, the builder keeps 0.1.
+    let mut d = three([0.5, 0.25, 1.0 / 3.0]);
+    d.held.insert(A.into(), ["a-2".to_string()].into());
+    let s = b.round(&t, &d, &BTreeSet::new(), 2).unwrap().unwrap();
+    let w = weights(&s);
+    assert!((w[2] - 0.1).abs() < 1e-9, "{w:?}");
+    assert!((w[0] - 0.6).abs() < 1e-9, "{w:?}");
+    assert!((w[1] - 0.3).abs() < 1e-9, "{w:?}");
+    // A held pod with no share yet (a new builder) keeps the policy's weight
+    // (normalised: (1/3) / (13/12)).
+    let mut fresh = TableBuilder::new(WeightsConfig::default(), 1);
+    let s = fresh.round(&t, &d, &BTreeSet::new(), 1).unwrap().unwrap();
+    assert!((weights(&s)[2] - 4.0 / 13.0).abs() < 1e-9);
+}

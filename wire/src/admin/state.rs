@@ -150,6 +150,10 @@ pub struct EngineSettings {
     pub ttl_ms: u64,
     /// Half-life of the CPU EWMA.
     pub ewma_half_life_ms: u64,
+    /// A report this far from a node's smoothed use, as a fraction of its
+    /// capacity, resets the node's averages to the report (0: never).
+    #[serde(default)]
+    pub ewma_reset_step: f64,
     /// A node whose last report is older than this is unknown.
     pub report_max_age_ms: u64,
     /// A host report starts a round this long after it arrives (reports
@@ -166,6 +170,12 @@ pub struct OptimalConfig {
     /// A node whose smoothed use is at least this fraction of its capacity is
     /// saturated.
     pub saturation_threshold: f64,
+    /// A saturated node hides how much its background wants (the background
+    /// is throttled too), so it is planned to at most this fraction of its
+    /// capacity: load moves off it at once instead of step by step as the
+    /// background's use shows.
+    #[serde(default = "default_saturated_plan")]
+    pub saturated_plan: f64,
     /// Raise the demand of a tenant with a pod on a saturated node to at
     /// least its fair share (its measured demand is throttled).
     pub protect_saturated: bool,
@@ -188,6 +198,7 @@ impl Default for OptimalConfig {
     fn default() -> Self {
         Self {
             saturation_threshold: 0.9,
+            saturated_plan: default_saturated_plan(),
             protect_saturated: true,
             tolerance: 1e-4,
             served_bonus: 1e-3,
@@ -196,6 +207,10 @@ impl Default for OptimalConfig {
             solver: SolverKind::Flow,
         }
     }
+}
+
+fn default_saturated_plan() -> f64 {
+    0.8
 }
 
 /// The solver of the `optimal` stages. Both solve the same model; `flow`

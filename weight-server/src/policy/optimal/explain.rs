@@ -15,7 +15,7 @@ const MODEL: &str = "hosts = nodes with a fresh report; background = node use - 
 demand = smoothed CPU of a service's pods on known nodes (raised to the tenant's fair share when a \
 pod of the tenant sits on a saturated node); if all demand fits: maximise the minimum spare \
 fraction over hosts; else maximise the minimum over tenants of served/min(fair share, demand), \
-then the minimum spare fraction; pods on unknown nodes keep an even share; weight = load / \
+then the minimum spare fraction; pods on unknown nodes keep their last share (an even one if they had none); weight = load / \
 service load";
 
 /// Build the [`Decision`]: weights for placed services now, explain for all
@@ -27,18 +27,25 @@ pub fn decision(inputs: Inputs, solved: Solved, cfg: &OptimalConfig) -> Decision
         cfg: cfg.clone(),
     };
     let mut weights = BTreeMap::new();
+    let mut held = BTreeMap::new();
     if round.solved.mode != Mode::Idle {
         for (s, svc) in round.inputs.services.iter().enumerate() {
             let (placed, left_out) = round.outcome(s);
             if left_out.is_none() {
                 weights.insert(svc.fqdn.clone(), round.weights(s, placed));
+                if !svc.unknown_pods.is_empty() {
+                    held.insert(svc.fqdn.clone(), svc.unknown_pods.iter().cloned().collect());
+                }
             }
         }
     }
     Decision {
         weights,
+        held,
         explain: Explain::lazy(Arc::new(round)),
         failure: None,
+        // Background CPU, capacity and demand do not follow the split.
+        undamped: true,
     }
 }
 
@@ -145,8 +152,8 @@ impl Round {
                 "node_known": false,
                 "weight": weights.get(name).copied(),
                 "why": format!(
-                    "its node has no fresh CPU report: keeps an even share (1/{ready}), no load \
-                     moved toward it"
+                    "its node has no fresh CPU report: keeps the share it had last round (an \
+                     even 1/{ready} if it had none), no load moved toward it"
                 ),
             }));
         }

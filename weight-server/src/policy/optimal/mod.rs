@@ -17,9 +17,12 @@
 //!   `F_s` (spread over its services in proportion to their measured demand).
 //! * One variable `x_p ≥ 0` (millicores) per ready pod on a known host; a
 //!   service's pods carry its demand; weights are `x_p / Σ_svc x`.
-//! * Pods on unknown nodes keep the share of an even split (`1/N` each of a
-//!   service with `N` ready pods) and get no variable: no load is moved toward
-//!   them on stale numbers; the LP splits the other `(N−U)/N` of the traffic.
+//! * Pods on unknown nodes get no variable: the LP places the other
+//!   `(N−U)/N` of the traffic as if each of the `U` kept `1/N` (an even
+//!   split of `N` ready pods). The decision marks them
+//!   [`Decision::held`](crate::policy::Decision::held): the table builder
+//!   keeps the share each had last round and scales the LP's pods into the
+//!   rest, so no load moves toward a node on stale numbers.
 //!
 //! # Stages
 //!

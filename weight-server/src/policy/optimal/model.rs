@@ -22,7 +22,8 @@ pub struct Host {
     pub managed: f64,
     /// B_h = max(0, used − managed).
     pub background: f64,
-    /// A_h = max(0, C_h − B_h): what managed load may use.
+    /// A_h = max(0, C_h − B_h): what managed load may use; on a saturated
+    /// node at most `saturated_plan × C_h − B_h` while all demand fits.
     pub available: f64,
     /// used ≥ saturation threshold × capacity.
     pub saturated: bool,
@@ -223,7 +224,34 @@ impl Inputs {
         for t in 0..inputs.tenants.len() {
             inputs.raise_demand(t, cfg);
         }
+        inputs.plan_saturated(cfg);
         inputs
+    }
+
+    /// A saturated node's background use is a lower bound of what it wants
+    /// (it is throttled too): when all demand still fits, plan such a node
+    /// to at most `saturated_plan × C_h`, so load leaves it at once rather
+    /// than step by step as the background's use shows. When it does not
+    /// fit (overload), saturation is expected and nodes keep their room.
+    fn plan_saturated(&mut self, cfg: &OptimalConfig) {
+        let planned: Vec<f64> = self
+            .hosts
+            .iter()
+            .map(|h| {
+                if h.saturated {
+                    h.available
+                        .min((cfg.saturated_plan * h.capacity - h.background).max(0.0))
+                } else {
+                    h.available
+                }
+            })
+            .collect();
+        let demand: f64 = self.placed().map(|(_, s)| s.demand).sum();
+        if demand <= planned.iter().sum::<f64>() {
+            for (h, a) in self.hosts.iter_mut().zip(planned) {
+                h.available = a;
+            }
+        }
     }
 
     /// D_s from its services; a throttled tenant's demand is raised to at
