@@ -32,7 +32,7 @@ pub const NOISE: f64 = 0.005;
 pub const MOVED: f64 = 0.05;
 
 /// The settle figures of one run.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct Convergence {
     /// Per change: its time (s into the window) and polls to settle (`None`:
     /// never settled before the next change).

@@ -19,7 +19,7 @@ use crate::procs::{Proc, wait_ready};
 use crate::stack::Stack;
 
 /// What applying one event did, for the results.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Applied {
     /// Seconds into the measured window it was due.
     pub at_s: f64,

@@ -9,7 +9,8 @@
 //! ([`scenario`]) are loaded with `hey` ([`load`]), sampled ([`measure`]) and
 //! compared per policy ([`run`], each policy's [`outcome`], [`progress`]), with settle time and signal-to-weight
 //! latency ([`convergence`]); results become a table, JSON, CSV and an SVG
-//! plot ([`report`], [`plot`]). `--quick` runs the end-to-end checks ([`quick`], through
+//! plot ([`report`], [`plot`]); [`verdict`] judges committed runs against
+//! the policy targets. `--quick` runs the end-to-end checks ([`quick`], through
 //! [`weight_server_client`]).
 
 #![warn(missing_docs)]
@@ -38,6 +39,7 @@ pub mod stack;
 pub mod summary;
 pub mod thresholds;
 pub mod validate_wasm;
+pub mod verdict;
 pub mod weight_server_client;
 
 pub use error::{Error, Result};

@@ -138,7 +138,7 @@ impl LoadRun {
 }
 
 /// Figures from one load run.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
 pub struct LoadResult {
     /// The rate asked for (a schedule's time-weighted mean), in requests per second.
     pub offered_rps: f64,

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::convergence::Convergence;
 use crate::events::Applied;
@@ -12,7 +12,7 @@ use crate::load::LoadResult;
 use crate::measure::Sample;
 
 /// The outcome of one policy in one repeat.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PolicyResult {
     /// Policy name as given (`even`, `cswrr` or a weight-server policy).
     pub policy: String,
@@ -42,8 +42,10 @@ pub struct PolicyResult {
     pub final_weights: BTreeMap<String, f64>,
     /// Settle time after each change and signal-to-weight latency of each
     /// hog event ([`crate::convergence`]).
+    #[serde(default)]
     pub convergence: Convergence,
     /// The scenario's events as applied.
+    #[serde(default)]
     pub events: Vec<Applied>,
     /// The measured window's time series (not in the JSON; `timeseries.csv` holds it).
     #[serde(skip)]

@@ -73,8 +73,10 @@ pub struct ServeArgs {
     pub recompute_interval: humantime::Duration,
     /// When > 0, a host report triggers a round no sooner than this after
     /// the last one (the reports of one interval coalesce), so a node's CPU
-    /// change reaches the table without waiting for the interval; `0s`:
-    /// rounds on the interval (and admin or topology changes) only.
+    /// change reaches the table without waiting for the interval; only for
+    /// a policy whose decisions are undamped (`optimal`): `spare` damps per
+    /// round and keeps the interval. `0s`: rounds on the interval (and admin
+    /// or topology changes) only.
     #[arg(long, env = "MPLB_REPORT_DEBOUNCE", default_value = "250ms")]
     pub report_debounce: humantime::Duration,
     /// Half-life of the CPU EWMA.

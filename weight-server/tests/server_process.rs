@@ -220,7 +220,7 @@ fn a_report_triggers_a_round_without_waiting_for_the_interval() {
         &topo,
         "--insecure-reports",
         "--policy",
-        "spare",
+        "optimal",
         "--recompute-interval",
         "1h",
         "--report-debounce",
@@ -239,9 +239,14 @@ fn a_report_triggers_a_round_without_waiting_for_the_interval() {
         assert!(std::time::Instant::now() < deadline, "no first table");
         std::thread::sleep(Duration::from_millis(50));
     };
-    for (node, used) in [("node-a", 1900.0), ("node-b", 100.0)] {
+    // `optimal` (undamped: it follows reports) moves profile off the busy node-a.
+    let reports = [
+        ("node-a", 1900.0, serde_json::json!([{"uid": "profile-0", "millicores": 300.0, "sampled_at_ms": 1}])),
+        ("node-b", 300.0, serde_json::json!([{"uid": "profile-1", "millicores": 200.0, "sampled_at_ms": 1}])),
+    ];
+    for (node, used, pods) in reports {
         let body = serde_json::json!({"node": node, "capacity_millicores": 2000.0, "used_millicores": used,
-            "sampled_at_ms": 1, "interval_ms": 1000, "pods": []});
+            "sampled_at_ms": 1, "interval_ms": 1000, "pods": pods});
         assert_eq!(
             http(srv.addr, "POST", "/v1/reports", &[], &body.to_string()).0,
             204

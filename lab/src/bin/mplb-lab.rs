@@ -28,6 +28,15 @@ enum Cmd {
         )]
         weight_server_cluster: String,
     },
+    /// Judge committed runs against the policy targets (docs/scenarios.md):
+    /// prints the table of all scenarios x policies and the targets, medians
+    /// over each run's repeats.
+    Verdict {
+        /// Run directories (`results/<scenario>/<UTC time>`), each holding
+        /// `results.json`; the table links their `summary.md`.
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+    },
 }
 
 /// Run multiparty-lb on one machine: cgroup nodes, test-app pods, real
@@ -295,6 +304,20 @@ fn main() -> anyhow::Result<()> {
             return Ok(());
         }
         Some(Cmd::BenchFilter(bench)) => return bench_filter(*bench),
+        Some(Cmd::Verdict { runs }) => {
+            use mplb_lab::verdict;
+            let mut read = Vec::new();
+            for dir in &runs {
+                read.push((
+                    dir.join("summary.md").display().to_string(),
+                    verdict::read_run(dir)?,
+                ));
+            }
+            let all: Vec<_> = read.iter().flat_map(|(_, r)| verdict::verdicts(r)).collect();
+            println!("{}", verdict::table(&read));
+            println!("{}", verdict::targets_table(&all));
+            return Ok(());
+        }
         None => {}
     }
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -41,7 +41,8 @@ pub struct EngineConfig {
     /// Knobs of the `optimal` policy.
     pub optimal: OptimalConfig,
     /// A host report triggers a round, at least this long after the last one
-    /// (coalescing the agents' reports); `None`: rounds on the interval only.
+    /// (coalescing the agents' reports), when the policy's last decision was
+    /// undamped; `None`: rounds on the interval only.
     pub report_debounce_ms: Option<u64>,
 }
 
@@ -90,6 +91,10 @@ pub struct Engine {
     /// Woken on every accepted host report (see
     /// [`EngineConfig::report_debounce_ms`]).
     pub reported: Notify,
+    /// The last decision was undamped (its targets do not follow the
+    /// split): reports trigger rounds. A damped policy moves a fraction per
+    /// round, so extra rounds would make it swing: it keeps the interval.
+    follows_reports: std::sync::atomic::AtomicBool,
 }
 
 /// Why an admin mutation was refused.
@@ -152,11 +157,19 @@ impl Engine {
             metrics: Metrics::new(),
             changed: Notify::new(),
             reported: Notify::new(),
+            follows_reports: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
     fn core(&self) -> MutexGuard<'_, Core> {
         self.core.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether a host report should trigger a round: the policy's last
+    /// decision was undamped (see [`EngineConfig::report_debounce_ms`]).
+    pub fn follows_reports(&self) -> bool {
+        self.follows_reports
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Now, from the engine's clock.
@@ -261,6 +274,8 @@ impl Engine {
             (None, None) => BTreeMap::new(),
         };
         self.metrics.set_moved(&core.moved);
+        self.follows_reports
+            .store(decision.undamped, std::sync::atomic::Ordering::Relaxed);
         core.explain = decision.explain;
         core.last_error = decision.failure;
         drop(core);

@@ -1,8 +1,9 @@
 //! The engine's rounds in time: recompute every interval, at once when the
 //! topology or the admin state changes, and, when the engine has a report
-//! debounce, when a host report arrives (no sooner than the debounce after
-//! the last round, so the agents' reports of one interval coalesce); a failed
-//! round keeps the last table.
+//! debounce and the policy's decisions are undamped (`optimal`), when a host
+//! report arrives (no sooner than the debounce after the last round, so the
+//! agents' reports of one interval coalesce); a failed round keeps the last
+//! table.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,6 +28,9 @@ pub async fn recompute_loop(engine: Arc<Engine>, every: Duration) {
             },
             _ = engine.changed.notified() => {}
             _ = engine.reported.notified(), if debounce.is_some() => {
+                if !engine.follows_reports() {
+                    continue;
+                }
                 let wait = debounce.unwrap_or_default().saturating_sub(last_round.elapsed());
                 if !wait.is_zero() {
                     tokio::time::sleep(wait).await;
