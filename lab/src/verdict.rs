@@ -90,7 +90,11 @@ fn median(mut xs: Vec<f64>) -> f64 {
     }
     xs.sort_by(f64::total_cmp);
     let n = xs.len();
-    if n % 2 == 1 { xs[n / 2] } else { (xs[n / 2 - 1] + xs[n / 2]) / 2.0 }
+    if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    }
 }
 
 /// A scenario's figures per policy, medians over its repeats.
@@ -263,7 +267,11 @@ pub fn verdicts(run: &RunFile) -> Vec<Verdict> {
 }
 
 fn pct(v: f64) -> String {
-    if v.is_finite() { format!("{:.0}%", 100.0 * v) } else { "-".into() }
+    if v.is_finite() {
+        format!("{:.0}%", 100.0 * v)
+    } else {
+        "-".into()
+    }
 }
 
 /// The table of all scenarios x policies (medians over repeats).
@@ -295,7 +303,11 @@ pub fn table(runs: &[(String, RunFile)]) -> String {
                 })
                 .collect();
             let opt = |v: f64, digits: usize| {
-                if v.is_finite() { format!("{v:.digits$}") } else { "-".into() }
+                if v.is_finite() {
+                    format!("{v:.digits$}")
+                } else {
+                    "-".into()
+                }
             };
             let _ = writeln!(
                 s,
@@ -304,14 +316,22 @@ pub fn table(runs: &[(String, RunFile)]) -> String {
                 m.of(p, |r| r.entries.get(first).map(|l| l.p50_ms)),
                 m.p99(p, first),
                 m.of(p, |r| r.entries.get(first).map(|l| l.p999_ms)),
-                if others.is_empty() { "-".into() } else { others.join(", ") },
+                if others.is_empty() {
+                    "-".into()
+                } else {
+                    others.join(", ")
+                },
                 m.of(p, |r| Some(r.non_2xx() as f64)),
                 m.of(p, |r| Some(r.max_over_avg())),
                 m.of(p, |r| Some(r.busiest_node_pct())),
                 tenants.join(", "),
                 m.of(p, |r| Some(r.jain())),
                 opt(m.of(p, |r| r.convergence.worst_settle().map(f64::from)), 0),
-                opt(m.of(p, |r| (r.policy != "even" && r.policy != "cswrr").then_some(r.convergence.oscillations as f64)), 0),
+                opt(
+                    m.of(p, |r| (r.policy != "even" && r.policy != "cswrr")
+                        .then_some(r.convergence.oscillations as f64)),
+                    0
+                ),
                 opt(m.of(p, |r| r.convergence.signal_to_weight_p99_s()), 1),
             );
         }

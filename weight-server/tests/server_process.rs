@@ -241,8 +241,16 @@ fn a_report_triggers_a_round_without_waiting_for_the_interval() {
     };
     // `optimal` (undamped: it follows reports) moves profile off the busy node-a.
     let reports = [
-        ("node-a", 1900.0, serde_json::json!([{"uid": "profile-0", "millicores": 300.0, "sampled_at_ms": 1}])),
-        ("node-b", 300.0, serde_json::json!([{"uid": "profile-1", "millicores": 200.0, "sampled_at_ms": 1}])),
+        (
+            "node-a",
+            1900.0,
+            serde_json::json!([{"uid": "profile-0", "millicores": 300.0, "sampled_at_ms": 1}]),
+        ),
+        (
+            "node-b",
+            300.0,
+            serde_json::json!([{"uid": "profile-1", "millicores": 200.0, "sampled_at_ms": 1}]),
+        ),
     ];
     for (node, used, pods) in reports {
         let body = serde_json::json!({"node": node, "capacity_millicores": 2000.0, "used_millicores": used,

@@ -313,7 +313,10 @@ fn main() -> anyhow::Result<()> {
                     verdict::read_run(dir)?,
                 ));
             }
-            let all: Vec<_> = read.iter().flat_map(|(_, r)| verdict::verdicts(r)).collect();
+            let all: Vec<_> = read
+                .iter()
+                .flat_map(|(_, r)| verdict::verdicts(r))
+                .collect();
             println!("{}", verdict::table(&read));
             println!("{}", verdict::targets_table(&all));
             return Ok(());

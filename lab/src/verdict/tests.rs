@@ -1,7 +1,7 @@
 use super::*;
-use std::collections::BTreeMap;
 use crate::convergence::Convergence;
 use crate::load::LoadResult;
+use std::collections::BTreeMap;
 
 fn result(policy: &str, repeat: u32, p99: f64, busiest: f64, shop: f64) -> PolicyResult {
     let load = LoadResult {
@@ -46,7 +46,13 @@ fn run() -> RunFile {
         // Medians: even 300 ms (node a at 99 %), spare 100 ms, optimal 105 ms.
         results.push(result("even", rep, 300.0 + rep as f64, 99.0, 300.0));
         results.push(result("spare", rep, 100.0, 60.0, 380.0));
-        results.push(result("optimal", rep, [90.0, 105.0, 200.0][rep as usize - 1], 55.0, 400.0));
+        results.push(result(
+            "optimal",
+            rep,
+            [90.0, 105.0, 200.0][rep as usize - 1],
+            55.0,
+            400.0,
+        ));
     }
     RunFile {
         config: RunConfigView {
@@ -64,7 +70,10 @@ fn every_target_that_applies_is_judged_on_medians() {
     assert!(best.met, "{best:?}");
     assert_eq!(best.measured, "105.0 ms vs spare 100.0 ms (1.05x)");
     let even = by["frontend p99 <= 0.5x even's (a node is contended)"];
-    assert!(even.met && even.measured.starts_with("105.0 ms vs 302.0 ms"), "{even:?}");
+    assert!(
+        even.met && even.measured.starts_with("105.0 ms vs 302.0 ms"),
+        "{even:?}"
+    );
     let shop = by["shop served >= 99 % of its entitlement"];
     assert!(shop.met);
     assert_eq!(shop.measured, "100 % (spare 95 %)");
@@ -78,7 +87,10 @@ fn every_target_that_applies_is_judged_on_medians() {
     assert!(!signal.met);
     assert_eq!(signal.measured, "2.5 s");
     let t = targets_table(&v);
-    assert!(t.contains("| two | signal-to-weight p99 <= 2 s | 2.5 s | **no** |"), "{t}");
+    assert!(
+        t.contains("| two | signal-to-weight p99 <= 2 s | 2.5 s | **no** |"),
+        "{t}"
+    );
 }
 
 #[test]
