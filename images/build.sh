@@ -161,9 +161,11 @@ make_sboms() {
   (cd "$repo" && cargo cyclonedx -q --format json --spec-version 1.5 --target "${triples[0]}" \
      --override-filename mplb-sbom-build --manifest-path "$repo/Cargo.toml" >&2) \
     || die "cargo cyclonedx failed"
-  for m in "$repo"/*/mplb-sbom-build.json; do
-    [ -f "$m" ] && mv "$m" "$work/sbom-$(basename "$(dirname "$m")").json"
-  done
+  # Members sit one or two levels deep (weight-server/, filter/core/): move
+  # every SBOM out of the tree, named for the member's folder path.
+  while IFS= read -r m; do
+    mv "$m" "$work/sbom-$(dirname "${m#"$repo"/}" | tr / -).json"
+  done < <(find "$repo" -path "$repo/target" -prune -o -name mplb-sbom-build.json -print)
 }
 make_sbom() { # name out
   local name="$1" out="$2" raw="$work/sbom-$1.json" uuid

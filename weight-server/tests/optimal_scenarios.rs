@@ -189,6 +189,28 @@ fn a_saturated_node_is_planned_below_saturation() {
 }
 
 #[test]
+fn the_plan_is_dropped_when_it_would_cut_a_service_it_cannot_move() {
+    // n1 is saturated (hog 500m + api 400m of 1000m). Planned to 80 %, n1
+    // would leave api 300m, and api has no pod elsewhere; the total demand
+    // (400m + 100m) still fits the planned total, but not per node. The
+    // plan is dropped: api keeps its 400m and web moves to n2.
+    let s = Scenario::default()
+        .node("n1", 1000.0, 500.0)
+        .node("n2", 1000.0, 0.0)
+        .service("api", "a", None)
+        .service("web", "w", None)
+        .pod("api-0", "api", "n1", 400.0)
+        .pod("web-0", "web", "n1", 0.0)
+        .pod("web-1", "web", "n2", 100.0);
+    for d in by_every_solver(&s, &OptimalConfig::default()) {
+        assert_well_formed(&s, &d);
+        let load = loads(&d);
+        assert!((load["api-0"] - 400.0).abs() < 1e-3, "{load:?}");
+        assert!((load["web-1"] - 100.0).abs() < 1e-3, "{load:?}");
+    }
+}
+
+#[test]
 fn pods_on_unknown_nodes_keep_their_even_share() {
     let s = Scenario::default()
         .node("n1", 2000.0, 1500.0)

@@ -138,10 +138,27 @@ pub fn decide(topology: &Topology, cpu: &CpuView, cfg: &OptimalConfig) -> crate:
         SolverKind::Clarabel => decide_with(topology, cpu, cfg, &Clarabel),
         SolverKind::Flow => {
             let inputs = Inputs::build(topology, cpu, cfg);
-            let solved = flow::solve(&inputs, cfg)?;
+            let (inputs, solved) = with_plan(inputs, cfg, |i| flow::solve(i, cfg))?;
             Ok(explain::decision(inputs, solved, cfg))
         }
     }
+}
+
+/// Solve with saturated nodes planned down ([`Inputs::planned`]) when that
+/// still serves every demand; otherwise with the nodes' full room.
+fn with_plan(
+    inputs: Inputs,
+    cfg: &OptimalConfig,
+    solve: impl Fn(&Inputs) -> crate::Result<Solved>,
+) -> crate::Result<(Inputs, Solved)> {
+    if let Some(planned) = inputs.planned(cfg) {
+        let solved = solve(&planned)?;
+        if solved.mode == Mode::AllServed {
+            return Ok((planned, solved));
+        }
+    }
+    let solved = solve(&inputs)?;
+    Ok((inputs, solved))
 }
 
 /// [`decide`] with the stages as LPs and a given LP solver (clarabel in
@@ -153,6 +170,6 @@ pub fn decide_with(
     solver: &dyn LpSolver,
 ) -> crate::Result<Decision> {
     let inputs = Inputs::build(topology, cpu, cfg);
-    let solved = solve(&inputs, cfg, solver)?;
+    let (inputs, solved) = with_plan(inputs, cfg, |i| solve(i, cfg, solver))?;
     Ok(explain::decision(inputs, solved, cfg))
 }

@@ -224,16 +224,17 @@ impl Inputs {
         for t in 0..inputs.tenants.len() {
             inputs.raise_demand(t, cfg);
         }
-        inputs.plan_saturated(cfg);
         inputs
     }
 
     /// A saturated node's background use is a lower bound of what it wants
-    /// (it is throttled too): when all demand still fits, plan such a node
+    /// (it is throttled too): while all demand still fits, plan such a node
     /// to at most `saturated_plan × C_h`, so load leaves it at once rather
-    /// than step by step as the background's use shows. When it does not
-    /// fit (overload), saturation is expected and nodes keep their room.
-    fn plan_saturated(&mut self, cfg: &OptimalConfig) {
+    /// than step by step as the background's use shows. `None` when no node
+    /// is saturated or the total demand exceeds the planned room; the caller
+    /// keeps the plan only if every demand is served under it (otherwise,
+    /// overload, nodes keep their room so entitlements are not cut).
+    pub fn planned(&self, cfg: &OptimalConfig) -> Option<Inputs> {
         let planned: Vec<f64> = self
             .hosts
             .iter()
@@ -246,12 +247,16 @@ impl Inputs {
                 }
             })
             .collect();
+        let changed = (self.hosts.iter().zip(&planned)).any(|(h, a)| *a < h.available);
         let demand: f64 = self.placed().map(|(_, s)| s.demand).sum();
-        if demand <= planned.iter().sum::<f64>() {
-            for (h, a) in self.hosts.iter_mut().zip(planned) {
-                h.available = a;
-            }
+        if !changed || demand > planned.iter().sum::<f64>() {
+            return None;
         }
+        let mut inputs = self.clone();
+        for (h, a) in inputs.hosts.iter_mut().zip(planned) {
+            h.available = a;
+        }
+        Some(inputs)
     }
 
     /// D_s from its services; a throttled tenant's demand is raised to at
