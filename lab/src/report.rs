@@ -1,5 +1,6 @@
-//! Results of a comparison: the per-policy table (markdown), the targets
-//! check, the spread over repeats, `results.json` and `timeseries.csv`.
+//! Results of a comparison: the per-policy table (markdown), the spread
+//! over repeats, the ordering, `results.json` and `timeseries.csv` (the
+//! targets are judged in [`crate::verdict`]).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -9,6 +10,7 @@ use serde_json::json;
 
 use crate::error::{Error, Result};
 use crate::run::PolicyResult;
+use crate::verdict::Verdict;
 
 /// The markdown table of one repeat.
 pub fn table(results: &[&PolicyResult]) -> String {
@@ -85,7 +87,9 @@ pub fn table(results: &[&PolicyResult]) -> String {
     s
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+/// Median of the finite values of `v` (NaN when there are none).
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
+    v.retain(|x| x.is_finite());
     if v.is_empty() {
         return f64::NAN;
     }
@@ -109,12 +113,6 @@ const METRICS: &[Metric] = &[
     ("busiest node %", PolicyResult::busiest_node_pct),
     ("max/avg node", PolicyResult::max_over_avg),
     ("Jain (served/entitled)", PolicyResult::jain),
-    ("batch % of fair share", |r| {
-        100.0 * r.share_fraction("batch")
-    }),
-    ("hotel % of fair share", |r| {
-        100.0 * r.share_fraction("hotel")
-    }),
 ];
 
 fn by_policy(results: &[PolicyResult]) -> BTreeMap<&str, Vec<&PolicyResult>> {
@@ -125,24 +123,29 @@ fn by_policy(results: &[PolicyResult]) -> BTreeMap<&str, Vec<&PolicyResult>> {
     m
 }
 
-/// Median of a metric over a policy's repeats.
-pub fn median_of(results: &[PolicyResult], policy: &str, f: fn(&PolicyResult) -> f64) -> f64 {
-    median(
-        results
-            .iter()
-            .filter(|r| r.policy == policy)
-            .map(f)
-            .collect(),
-    )
-}
-
-/// min / median / max per metric and policy.
+/// min / median / max per metric and policy, then each tenant's served
+/// over entitled CPU (in %).
 pub fn spread(results: &[PolicyResult]) -> String {
     let mut s =
         String::from("| policy | metric | min | median | max |\n|---|---|---:|---:|---:|\n");
+    let tenants: Vec<&String> = results
+        .first()
+        .map(|r| r.tenant_entitled.keys().collect())
+        .unwrap_or_default();
     for (policy, rs) in by_policy(results) {
-        for (name, f) in METRICS {
-            let v: Vec<f64> = rs.iter().map(|r| f(r)).collect();
+        let mut rows: Vec<(String, Vec<f64>)> = METRICS
+            .iter()
+            .map(|(name, f)| (name.to_string(), rs.iter().map(|r| f(r)).collect()))
+            .collect();
+        for t in &tenants {
+            rows.push((
+                format!("{t} served/entitled %"),
+                rs.iter()
+                    .map(|r| 100.0 * r.served_over_entitled(t))
+                    .collect(),
+            ));
+        }
+        for (name, v) in rows {
             let min = v.iter().copied().fold(f64::INFINITY, f64::min);
             let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             let _ = writeln!(
@@ -155,7 +158,7 @@ pub fn spread(results: &[PolicyResult]) -> String {
     s
 }
 
-/// Policies ordered by hotel p99 (best first) in each repeat, and whether
+/// Policies ordered by the first entry service's p99 (best first) in each repeat, and whether
 /// every repeat gives the same order.
 pub fn ordering(results: &[PolicyResult]) -> (Vec<Vec<String>>, bool) {
     let mut repeats: BTreeMap<u32, Vec<&PolicyResult>> = BTreeMap::new();
@@ -174,79 +177,20 @@ pub fn ordering(results: &[PolicyResult]) -> (Vec<Vec<String>>, bool) {
     (orders, same)
 }
 
-/// One target: its name, the measured value, the bound, met or not.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Target {
-    /// What is required, e.g. `optimal hotel p99 <= 1/2 of even's`.
-    pub name: String,
-    /// The measured median over repeats (ms or percent, as the name says).
-    pub measured: f64,
-    /// The bound the measured value is compared with, in the same unit.
-    pub bound: f64,
-    /// Whether the measured value is within the bound.
-    pub met: bool,
-    /// The figures behind the verdict, for people.
-    pub detail: String,
-}
-
-/// The targets, on medians over repeats.
-pub fn targets(results: &[PolicyResult]) -> Vec<Target> {
-    let has = |p: &str| results.iter().any(|r| r.policy == p);
-    if !has("even") || !has("optimal") {
-        return Vec::new();
-    }
-    let p99_even = median_of(results, "even", |r| r.load.p99_ms);
-    let p99_opt = median_of(results, "optimal", |r| r.load.p99_ms);
-    let batch = median_of(results, "optimal", |r| 100.0 * r.share_fraction("batch"));
-    let busy_even = median_of(results, "even", PolicyResult::busiest_node_pct);
-    let busy_opt = median_of(results, "optimal", PolicyResult::busiest_node_pct);
-    let has_batch = results
-        .iter()
-        .any(|r| r.tenant_fair_share.contains_key("batch"));
-    let mut out = vec![
-        Target {
-            name: "optimal hotel p99 <= 1/2 of even's".into(),
-            measured: p99_opt,
-            bound: p99_even / 2.0,
-            met: p99_opt <= p99_even / 2.0,
-            detail: format!(
-                "optimal {p99_opt:.1} ms vs even {p99_even:.1} ms (ratio {:.2})",
-                p99_opt / p99_even
-            ),
-        },
-        Target {
-            name: "optimal batch >= 95% of its fair share".into(),
-            measured: batch,
-            bound: 95.0,
-            met: batch >= 95.0,
-            detail: format!("{batch:.1}% of fair share"),
-        },
-    ];
-    out.push(Target {
-        name: "optimal busiest node >= 15 points below even's".into(),
-        measured: busy_opt,
-        bound: busy_even - 15.0,
-        met: busy_opt <= busy_even - 15.0,
-        detail: format!(
-            "optimal {busy_opt:.1}% vs even {busy_even:.1}% ({:.1} points lower)",
-            busy_even - busy_opt
-        ),
-    });
-    if !has_batch {
-        // The batch target is the shared-node scenario's.
-        out.remove(1);
-    }
-    out
-}
-
-/// Write `results.json` and `timeseries.csv` into `dir`.
-pub fn write_data(dir: &Path, results: &[PolicyResult], config: serde_json::Value) -> Result<()> {
+/// Write `results.json` (the configuration document, the results, the
+/// targets judged on them and the ordering) and `timeseries.csv` into `dir`.
+pub fn write_data(
+    dir: &Path,
+    config: &serde_json::Value,
+    results: &[PolicyResult],
+    verdicts: &[Verdict],
+) -> Result<()> {
     let (orders, same) = ordering(results);
     let doc = json!({
         "config": config,
         "results": results,
-        "targets": targets(results),
-        "ordering_by_hotel_p99": orders,
+        "targets": verdicts,
+        "ordering_by_first_entry_p99": orders,
         "ordering_held": same,
     });
     let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::Results(e.to_string()))?;
@@ -326,26 +270,18 @@ mod tests {
     }
 
     #[test]
-    fn targets_use_medians_and_report_misses() {
-        let rs = vec![
-            res("even", 1, 100.0, 95.0, 100.0),
-            res("optimal", 1, 40.0, 70.0, 145.0),
-            res("even", 2, 120.0, 97.0, 100.0),
-            res("optimal", 2, 70.0, 85.0, 140.0),
-        ];
-        let t = targets(&rs);
-        assert_eq!(t.len(), 3);
-        // p99 medians: optimal 55 vs even 110 -> exactly half: met.
-        assert!(t[0].met, "{t:?}");
-        // batch median (145+140)/2/150 = 95%: met.
-        assert!(t[1].met, "{t:?}");
-        // busiest: optimal 77.5 vs even 96 -> 18.5 points: met.
-        assert!(t[2].met, "{t:?}");
-        let rs2 = vec![
-            res("even", 1, 100.0, 80.0, 100.0),
-            res("optimal", 1, 60.0, 70.0, 100.0),
-        ];
-        assert!(targets(&rs2).iter().all(|t| !t.met));
+    fn spread_has_a_row_per_tenant_the_run_has() {
+        let mut a = res("even", 1, 100.0, 95.0, 120.0);
+        a.tenant_entitled = [("batch".to_string(), 150.0)].into();
+        let mut b = a.clone();
+        b.repeat = 2;
+        b.tenant_millicores = [("batch".to_string(), 150.0)].into();
+        let s = spread(&[a, b]);
+        assert!(
+            s.contains("| even | batch served/entitled % | 80.0 | 90.0 | 100.0 |"),
+            "{s}"
+        );
+        assert!(!s.contains("hotel"), "{s}");
     }
 
     #[test]

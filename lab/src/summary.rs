@@ -1,14 +1,29 @@
-//! `summary.md`: what was run, the table per policy (per repeat), the
-//! targets with the margin by which each is met or missed, the spread over
-//! repeats and whether the policy ordering held.
+//! `summary.md`: a header saying what was run (from the run's
+//! configuration), then a body rendered from the results alone (the table
+//! per policy and repeat, the targets of docs/scenarios.md judged by
+//! [`crate::verdict`], the spread over repeats and whether the ordering
+//! held), so `mplb-lab summarize` can render the body again from a
+//! committed `results.json`.
 
 use std::fmt::Write as _;
+use std::path::Path;
 
-use crate::report::{ordering, spread, table, targets};
+use crate::error::{Error, Result};
+use crate::report::{ordering, spread, table};
 use crate::run::{PolicyResult, RunConfig, schedules};
+use crate::verdict::{RunFile, read_run, verdicts};
+
+/// Where the body starts: the first repeat's heading.
+pub const BODY_START: &str = "## Repeat 1\n";
 
 /// The whole summary.
-pub fn markdown(cfg: &RunConfig, results: &[PolicyResult], command: &str) -> String {
+pub fn markdown(cfg: &RunConfig, run: &RunFile, command: &str) -> String {
+    header(cfg, command) + &body(run)
+}
+
+/// What was run: the command, the scenario, the load, the events, the
+/// baseline's settings and how to read the tables.
+pub fn header(cfg: &RunConfig, command: &str) -> String {
     let sc = &cfg.scenario;
     let mut s = format!("# Lab results: scenario `{}`\n\n", sc.name);
     let _ = writeln!(s, "Command: `{command}`\n");
@@ -74,37 +89,45 @@ pub fn markdown(cfg: &RunConfig, results: &[PolicyResult], command: &str) -> Str
          Jain = Jain's index over tenants' served/entitled (capped at 1); max/avg = busiest node's CPU % over the mean node's. `table versions`: changes of the served version seen by \
          the sampler; `weight moves`: samples where a normalised weight moved by > 0.01.\n\n",
     );
-    for r in 1..=cfg.repeat.max(1) {
+    s
+}
+
+/// The tables of every repeat, the targets, the spread and the ordering.
+pub fn body(run: &RunFile) -> String {
+    let results = &run.results;
+    let repeats = run.repeats();
+    let mut s = String::new();
+    for r in 1..=repeats {
         let rows: Vec<&PolicyResult> = results.iter().filter(|x| x.repeat == r).collect();
         let _ = writeln!(s, "## Repeat {r}\n\n{}", table(&rows));
     }
-    let ts = targets(results);
+    let ts = verdicts(run);
     if !ts.is_empty() {
         s.push_str(
-            "## Targets (medians over repeats)\n\n| target | result | met |\n|---|---|---|\n",
+            "## Targets (docs/scenarios.md; medians over repeats)\n\n| target | optimal | met |\n|---|---|---|\n",
         );
         for t in &ts {
             let _ = writeln!(
                 s,
                 "| {} | {} | {} |",
-                t.name,
-                t.detail,
+                t.target,
+                t.measured,
                 if t.met { "yes" } else { "**no**" }
             );
         }
         s.push('\n');
     }
-    if cfg.repeat > 1 {
+    if repeats > 1 {
         let (orders, same) = ordering(results);
         let _ = writeln!(
             s,
             "## Spread over {} repeats\n\n{}",
-            cfg.repeat,
+            repeats,
             spread(results)
         );
         let _ = writeln!(
             s,
-            "Ordering by hotel p99 (best first) per repeat: {}. Same in every repeat: **{}**.\n",
+            "Ordering by the first entry's p99 (best first) per repeat: {}. Same in every repeat: **{}**.\n",
             orders
                 .iter()
                 .map(|o| o.join(" < "))
@@ -115,4 +138,54 @@ pub fn markdown(cfg: &RunConfig, results: &[PolicyResult], command: &str) -> Str
     }
     s.push_str("Files: `results.json` (all figures), `timeseries.csv` (per-node CPU and served weights every sample), `plot.svg`, `command.txt`, `runs/` (configs and logs of every process).\n");
     s
+}
+
+/// The summary again with its body rendered from `run`: the header (what
+/// was run) stays as written; an error when `existing` has no body.
+pub fn rerender(existing: &str, run: &RunFile) -> Result<String> {
+    let at = existing.find(BODY_START).ok_or_else(|| {
+        Error::Results(format!("summary.md has no {:?} heading", BODY_START.trim()))
+    })?;
+    Ok(format!("{}{}", &existing[..at], body(run)))
+}
+
+/// Render `dir/summary.md`'s body again from `dir/results.json`
+/// (`mplb-lab summarize`), e.g. after the targets' definitions change.
+pub fn rewrite(dir: &Path) -> Result<()> {
+    let run = read_run(dir)?;
+    let path = dir.join("summary.md");
+    let existing = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
+    crate::report::write(&path, &rerender(&existing, &run)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_with(results: serde_json::Value) -> RunFile {
+        let doc = serde_json::json!({
+            "config": {"scenario": {"name": "s", "tenants": [{"name": "hotel"}],
+                "load": [{"service": "frontend", "steps": [{"cpu_fraction": 0.5}]}]}},
+            "results": results,
+        });
+        serde_json::from_value(doc).unwrap()
+    }
+
+    #[test]
+    fn rerender_keeps_the_header_and_replaces_the_body() {
+        let run = run_with(serde_json::json!([]));
+        let old = "# Lab results\n\nheader text\n\n## Repeat 1\n\nold table\n## Targets\nold\n";
+        let new = rerender(old, &run).unwrap();
+        assert!(new.starts_with("# Lab results\n\nheader text\n\n"), "{new}");
+        assert!(
+            !new.contains("old table") && !new.contains("old\n"),
+            "{new}"
+        );
+        assert!(
+            new.ends_with("`runs/` (configs and logs of every process).\n"),
+            "{new}"
+        );
+        let err = rerender("# no body\n", &run).unwrap_err().to_string();
+        assert!(err.contains("## Repeat 1"), "{err}");
+    }
 }

@@ -8,10 +8,11 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::outcome::PolicyResult;
+use crate::report::median;
 
 /// The parts of `results.json` the verdict reads.
 #[derive(Debug, Clone, Deserialize)]
@@ -82,18 +83,18 @@ pub fn read_run(dir: &Path) -> Result<RunFile> {
     serde_json::from_str(&text).map_err(|e| Error::Results(format!("{}: {e}", path.display())))
 }
 
-/// Median of `xs` (NaN when empty).
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.retain(|x| x.is_finite());
-    if xs.is_empty() {
-        return f64::NAN;
+impl RunFile {
+    /// The run as `results.json` will hold it: the configuration document
+    /// the lab writes (read through the same typed view) and the results.
+    pub fn from_parts(config: serde_json::Value, results: Vec<PolicyResult>) -> Result<Self> {
+        let config = serde_json::from_value(config)
+            .map_err(|e| Error::Results(format!("the run's configuration: {e}")))?;
+        Ok(RunFile { config, results })
     }
-    xs.sort_by(f64::total_cmp);
-    let n = xs.len();
-    if n % 2 == 1 {
-        xs[n / 2]
-    } else {
-        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+
+    /// How many repeats the results hold.
+    pub fn repeats(&self) -> u32 {
+        self.results.iter().map(|r| r.repeat).max().unwrap_or(0)
     }
 }
 
@@ -139,7 +140,7 @@ impl<'a> Medians<'a> {
 }
 
 /// One target in one scenario.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Verdict {
     /// The scenario.
     pub scenario: String,

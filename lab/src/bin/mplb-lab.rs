@@ -37,6 +37,13 @@ enum Cmd {
         #[arg(required = true)]
         runs: Vec<PathBuf>,
     },
+    /// Render each run's `summary.md` body (tables, targets, spread) again
+    /// from its `results.json`; the header stays as written.
+    Summarize {
+        /// Run directories (`results/<scenario>/<UTC time>`).
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+    },
 }
 
 /// Run multiparty-lb on one machine: cgroup nodes, test-app pods, real
@@ -241,7 +248,8 @@ async fn main_inner(args: Args) -> anyhow::Result<()> {
         "interval_s": cfg.stack.interval.as_secs_f64(), "server_args": cfg.stack.server_args,
         "loadavg": std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim(),
     });
-    report::write_data(&out, &results, config)?;
+    let run = mplb_lab::verdict::RunFile::from_parts(config.clone(), results.clone())?;
+    report::write_data(&out, &config, &results, &mplb_lab::verdict::verdicts(&run))?;
     let plot_path = out.join("plot.svg");
     let pod_node = scenario
         .pods
@@ -254,7 +262,7 @@ async fn main_inner(args: Args) -> anyhow::Result<()> {
         .map(|s| s.name.clone())
         .unwrap_or_default();
     plot::draw(&plot_path, &results, &pod_node, &entry)?;
-    let summary = mplb_lab::summary::markdown(&cfg, &results, &command.join(" "));
+    let summary = mplb_lab::summary::markdown(&cfg, &run, &command.join(" "));
     report::write(&out.join("summary.md"), &summary)?;
     println!("{summary}");
     println!("plot: {}", plot_path.display());
@@ -319,6 +327,13 @@ fn main() -> anyhow::Result<()> {
                 .collect();
             println!("{}", verdict::table(&read));
             println!("{}", verdict::targets_table(&all));
+            return Ok(());
+        }
+        Some(Cmd::Summarize { runs }) => {
+            for dir in &runs {
+                mplb_lab::summary::rewrite(dir)?;
+                println!("{}", dir.join("summary.md").display());
+            }
             return Ok(());
         }
         None => {}
