@@ -38,6 +38,9 @@ type Run struct {
 	Config, BareConfig mesh.ConfigSize
 	// Filter: unstamped requests through the filter's sidecar.
 	Filter Path `json:"filter"`
+	// Pinned: requests naming their pod in x-lb-endpt (spread as Stamped)
+	// through the filter's sidecar: the filter's path without a pick.
+	Pinned Path `json:"pinned"`
 	// Stamped: requests carrying the stamp the filter would set (spread
 	// over the pods as even weights would), through the sidecar without
 	// the filter. Plain: unstamped, without the filter (Istio's default route).
@@ -101,6 +104,8 @@ func runOne(cfg Config, istiod, mode string, n int, keep bool) *Run {
 	check := mesh.StampCheck(mode, s.World)
 	unstamped := func(int) map[string]string { return nil }
 	measure(cfg, r, s, &r.Filter, "filter", unstamped, check, &r.IdleFilter)
+	pin := func(i int) map[string]string { return map[string]string{"x-lb-endpt": pods[i%len(pods)].Name} }
+	measure(cfg, r, s, &r.Pinned, "pinned, filter", pin, spread(pods), nil)
 	if r.Memory, err = s.Sidecar.Memory(); err != nil {
 		r.fail("memory: %v", err)
 	}
@@ -119,18 +124,22 @@ func runOne(cfg Config, istiod, mode string, n int, keep bool) *Run {
 		r.fail("bare config size: %v", err)
 	}
 	stamped := func(i int) map[string]string { return mesh.StampHeader(mode, pods[i%len(pods)]) }
-	followed := func(i int, e mesh.Echo) error {
-		if want := pods[i%len(pods)].Name; e.Pod != want {
-			return fmt.Errorf("stamped for %s, answered by %s", want, e.Pod)
-		}
-		return nil
-	}
-	measure(cfg, r, s, &r.Stamped, "stamped, no filter", stamped, followed, &r.IdleBare)
+	measure(cfg, r, s, &r.Stamped, "stamped, no filter", stamped, spread(pods), &r.IdleBare)
 	measure(cfg, r, s, &r.Plain, "plain, no filter", unstamped, nil, nil)
 	if r.BareMemory, err = s.Sidecar.Memory(); err != nil {
 		r.fail("bare memory: %v", err)
 	}
 	return r
+}
+
+// spread checks that request i was answered by pod i mod len(pods).
+func spread(pods []mesh.Pod) func(int, mesh.Echo) error {
+	return func(i int, e mesh.Echo) error {
+		if want := pods[i%len(pods)].Name; e.Pod != want {
+			return fmt.Errorf("stamped for %s, answered by %s", want, e.Pod)
+		}
+		return nil
+	}
 }
 
 // measure runs a warm-up burst (connections to every pod opened), reads

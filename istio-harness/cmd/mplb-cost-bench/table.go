@@ -15,15 +15,15 @@ func Markdown(cfg Config, runs []*Run) string {
 	fmt.Fprintf(&b, "Envoy CPU per request: median of %d bursts of %d requests over %d connections "+
 		"(sidecar Envoy, --concurrency 2); the filter's poll period is 1 s.\n\n", cfg.Reps, cfg.Requests, cfg.Workers)
 	b.WriteString("| mode | endpoints | clusters / routes | CDS+LDS+RDS+ECDS KB | EDS KB | " +
-		"Envoy µs/req with filter | stamped, no filter | added by filter | plain, no filter | " +
+		"Envoy µs/req with filter | pinned, with filter | stamped, no filter | added by filter | plain, no filter | " +
 		"RSS MB with / without | allocated MB with / without | table change ms: served / followed (median, max) |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range runs {
 		f, st, pl := r.Filter.Median(), r.Stamped.Median(), r.Plain.Median()
-		fmt.Fprintf(&b, "| %s | %d | %d / %d | %s | %s | %s | %s | %s | %s | %s / %s | %s / %s | %s |\n",
+		fmt.Fprintf(&b, "| %s | %d | %d / %d | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s / %s | %s |\n",
 			r.Mode, r.Endpoints, r.Config.Clusters, r.Config.Routes,
 			kb(r.Config.NonEDS()), kb(r.Config.Bytes["EDS"]),
-			num(f), num(st), diff(f, st), num(pl),
+			num(f), num(r.Pinned.Median()), num(st), diff(f, st), num(pl),
 			mb(r.Memory.RSS), mb(r.BareMemory.RSS), mb(r.Memory.Allocated), mb(r.BareMemory.Allocated),
 			applyCell(r.Applies))
 	}
