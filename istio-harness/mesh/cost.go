@@ -209,15 +209,13 @@ func (b Burst) MicrosPerRequest() float64 {
 	return float64(b.EnvoyCPU.Microseconds()) / float64(b.Requests)
 }
 
-// RunBurst sends n requests through the sidecar's listener for the scale
-// service over `workers` keep-alive connections, bounded by `limit`;
-// headers(i) gives request i's extra headers. Every 97th answer is decoded
-// and given to check (nil: none). The sidecar's CPU is read around it.
-func RunBurst(s *Stack, n, workers int, limit time.Duration, headers func(i int) map[string]string,
+// RunBurst sends n requests to the target's listener over `workers`
+// keep-alive connections, bounded by `limit`; headers(i) gives request i's
+// extra headers. Every 97th answer is decoded and given to check (nil:
+// none). The target Envoy's CPU is read around it.
+func RunBurst(t Target, n, workers int, limit time.Duration, headers func(i int) map[string]string,
 	check func(i int, e Echo) error) (Burst, error) {
-	p := s.PodsOf(ScaleService)[0]
-	url := fmt.Sprintf("http://127.0.0.1:%d/", p.Port)
-	authority := fmt.Sprintf("%s:%d", p.FQDN(), p.Port)
+	url, authority := "http://"+t.Listener+"/", t.Authority
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 		MaxIdleConnsPerHost: workers, MaxConnsPerHost: workers, DisableCompression: true}}
 	defer client.CloseIdleConnections()
@@ -226,7 +224,7 @@ func RunBurst(s *Stack, n, workers int, limit time.Duration, headers func(i int)
 	var next, done, non200, wrong atomic.Int64
 	var firstErr error
 	var mu sync.Mutex
-	pid := s.Sidecar.Pid()
+	pid := t.Envoy.Pid()
 	cpu0, err := ProcessCPU(pid)
 	if err != nil {
 		return Burst{}, err

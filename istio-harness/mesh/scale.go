@@ -48,41 +48,72 @@ func BenchClientPod() Pod {
 	}
 }
 
-// StartSidecar starts the sidecar Envoy of the world's frontend-0 (the
-// filter's sidecar, as Start does), stopping any running sidecar first:
-// both bind the same outbound ports.
-func (s *Stack) StartSidecar() error {
-	return s.startSidecar(s.PodsOf("frontend")[0], "frontend", "sidecar")
+// BenchBind is the address the bench client's sidecar binds its outbound
+// listener for the scale service to (its Sidecar resource's egress `bind`),
+// so it runs beside the filter's sidecar, whose listeners take 127.0.0.1.
+const BenchBind = "127.0.0.2"
+
+// BenchSidecarResource is the bench client's Istio Sidecar: one egress
+// listener, the scale service's port bound to BenchBind, every host.
+func BenchSidecarResource() string {
+	return fmt.Sprintf(`apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata:
+  name: bench
+  namespace: %s
+spec:
+  workloadSelector:
+    labels:
+      app: bench
+  egress:
+    - port:
+        number: 8081
+        protocol: GRPC
+        name: grpc
+      bind: %s
+      captureMode: NONE
+      hosts: ["*/*"]
+`, BenchClientNamespace, BenchBind)
 }
 
-// StartBareSidecar replaces the running sidecar with the bench client's
-// (BenchClientPod): the same outbound listeners, routes and clusters from
-// Istio, without the hotel WasmPlugin.
+// StartBareSidecar starts the bench client's sidecar (BenchClientPod) as
+// s.Bare: Istio's routes and clusters for the scale service without the
+// hotel WasmPlugin, its listener on BenchBind.
 func (s *Stack) StartBareSidecar() error {
-	return s.startSidecar(BenchClientPod(), "bench", "sidecar-bare")
-}
-
-func (s *Stack) startSidecar(p Pod, workload, name string) error {
-	if s.Sidecar != nil {
-		s.Sidecar.Stop()
-		s.Sidecar = nil
-	}
-	boot, err := Bootstrap(Sidecar, p, workload, s.ADS)
+	boot, err := Bootstrap(Sidecar, BenchClientPod(), "bench", s.ADS)
 	if err != nil {
 		return err
 	}
-	e, err := StartEnvoy(s.dir, name, s.envoyBin, boot, []string{"ISTIO_META_WORKLOAD_NAME=" + workload})
-	if err != nil {
-		return err
-	}
-	s.Sidecar = e
-	return nil
+	s.Bare, err = StartEnvoy(s.dir, "sidecar-bare", s.envoyBin, boot, []string{"ISTIO_META_WORKLOAD_NAME=bench"})
+	return err
 }
 
-// WaitListener waits until the sidecar's outbound listener for the scale
-// service answers 200 to a request with the given headers.
-func (s *Stack) WaitListener(headers map[string]string, timeout time.Duration) error {
-	c := s.SidecarClient(ScaleService)
+// Target is a listener of a sidecar for the scale service.
+type Target struct {
+	// Envoy is the sidecar whose CPU is measured.
+	Envoy *Envoy
+	// Listener is host:port; Authority the service's host:port.
+	Listener, Authority string
+}
+
+// FilterTarget is the filter's sidecar (frontend-0's): 127.0.0.1:8081.
+func (s *Stack) FilterTarget() Target {
+	p := s.PodsOf(ScaleService)[0]
+	return Target{Envoy: s.Sidecar, Listener: fmt.Sprintf("127.0.0.1:%d", p.Port),
+		Authority: fmt.Sprintf("%s:%d", p.FQDN(), p.Port)}
+}
+
+// BareTarget is the bench client's sidecar, without the filter.
+func (s *Stack) BareTarget() Target {
+	p := s.PodsOf(ScaleService)[0]
+	return Target{Envoy: s.Bare, Listener: fmt.Sprintf("%s:%d", BenchBind, p.Port),
+		Authority: fmt.Sprintf("%s:%d", p.FQDN(), p.Port)}
+}
+
+// WaitListener waits until the target answers 200 to a request with the
+// given headers.
+func WaitListener(t Target, headers map[string]string, timeout time.Duration) error {
+	c := NewClient(t.Listener, t.Authority)
 	deadline := time.Now().Add(timeout)
 	var last string
 	for time.Now().Before(deadline) {
@@ -97,5 +128,5 @@ func (s *Stack) WaitListener(headers map[string]string, timeout time.Duration) e
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	return fmt.Errorf("%s: no 200 within %s; last: %s", s.Sidecar.Name, timeout, last)
+	return fmt.Errorf("%s (%s): no 200 within %s; last: %s", t.Envoy.Name, t.Listener, timeout, last)
 }

@@ -43,8 +43,9 @@ type Stack struct {
 	// Istiod is the control plane process; IstiodHTTP its metrics address.
 	Istiod     *Process
 	IstiodHTTP string
-	// Gateway and Sidecar are the Envoys.
-	Gateway, Sidecar *Envoy
+	// Gateway and Sidecar are the Envoys; Bare is the scale world's bench
+	// client sidecar (StartBareSidecar), if started.
+	Gateway, Sidecar, Bare *Envoy
 	// Config and Kube are what the control plane was given.
 	Config, Kube string
 	// ADS is the control plane's ADS address.
@@ -55,7 +56,7 @@ type Stack struct {
 
 // Close stops everything, last started first.
 func (s *Stack) Close() {
-	for _, e := range []*Envoy{s.Sidecar, s.Gateway} {
+	for _, e := range []*Envoy{s.Bare, s.Sidecar, s.Gateway} {
 		if e != nil {
 			e.Stop()
 		}
@@ -79,7 +80,7 @@ func (s *Stack) Logs(lines int) string {
 			fmt.Fprintf(&b, "--- %s (%s)\n%s\n", p.Name, p.Log, p.Tail(lines))
 		}
 	}
-	for _, e := range []*Envoy{s.Gateway, s.Sidecar} {
+	for _, e := range []*Envoy{s.Gateway, s.Sidecar, s.Bare} {
 		if e != nil {
 			fmt.Fprintf(&b, "--- %s (%s)\n%s\n", e.Name, e.Log, e.Tail(lines))
 		}
@@ -188,7 +189,16 @@ func Start(opts Options) (s *Stack, err error) {
 			return s, err
 		}
 	}
-	return s, s.StartSidecar()
+	front := s.PodsOf("frontend")[0]
+	scBoot, err := Bootstrap(Sidecar, front, "frontend", s.ADS)
+	if err != nil {
+		return s, err
+	}
+	if s.Sidecar, err = StartEnvoy(opts.Dir, "sidecar", s.envoyBin, scBoot,
+		[]string{"ISTIO_META_WORKLOAD_NAME=frontend"}); err != nil {
+		return s, err
+	}
+	return s, nil
 }
 
 // controlPlaneInput is the Istio config (committed manifests, the filter's
@@ -242,6 +252,9 @@ func (s *Stack) controlPlaneInput(opts Options, topo, wasm string) (config, kube
 		objects = append(objects, doc{"apiVersion": "v1", "kind": "Namespace", "metadata": doc{"name": c.Namespace}})
 	}
 	parts := []string{ws, gwPlugin, scPlugin}
+	if len(s.World.Clients) > 0 {
+		parts = append(parts, BenchSidecarResource())
+	}
 	switch opts.Mode {
 	case "subset":
 		parts = append(parts, gateway, rendered)

@@ -56,9 +56,9 @@ var (
 func main() {
 	modes := flag.String("modes", "subset,session,override", "modes, comma-separated")
 	sizes := flag.String("sizes", "2,10,100,1000", "profile's pod counts, comma-separated")
-	requests := flag.Int("requests", 20000, "requests per measured burst")
+	requests := flag.Int("requests", 10000, "requests per measured burst")
 	workers := flag.Int("workers", 8, "concurrent connections per burst")
-	reps := flag.Int("reps", 3, "measured bursts per path (the median is reported)")
+	reps := flag.Int("reps", 5, "measured bursts per path, the paths interleaved (the median is reported)")
 	changes := flag.Int("changes", 5, "table changes timed per world")
 	results := flag.String("results", "", "folder for table.md and raw.json (none: print only)")
 	keep := flag.Bool("keep", false, "keep each world's logs and configs (printed path)")

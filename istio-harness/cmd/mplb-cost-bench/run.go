@@ -97,38 +97,68 @@ func runOne(cfg Config, istiod, mode string, n int, keep bool) *Run {
 	}
 	r.Ready = time.Since(t0)
 	log.Printf("stamped after %s", r.Ready.Round(time.Millisecond))
-	time.Sleep(2 * time.Second)
-	if r.Config, err = s.Sidecar.ConfigSize(); err != nil {
-		r.fail("config size: %v", err)
-	}
-	check := mesh.StampCheck(mode, s.World)
-	unstamped := func(int) map[string]string { return nil }
-	measure(cfg, r, s, &r.Filter, "filter", unstamped, check, &r.IdleFilter)
-	pin := func(i int) map[string]string { return map[string]string{"x-lb-endpt": pods[i%len(pods)].Name} }
-	measure(cfg, r, s, &r.Pinned, "pinned, filter", pin, spread(pods), nil)
-	if r.Memory, err = s.Sidecar.Memory(); err != nil {
-		r.fail("memory: %v", err)
-	}
-	applies(cfg, r, s, mode, pods)
-
 	if err := s.StartBareSidecar(); err != nil {
 		r.fail("bare sidecar: %v", err)
 		return r
 	}
-	if err := s.WaitListener(mesh.StampHeader(mode, pods[0]), 120*time.Second); err != nil {
-		r.fail("%v", err)
+	if err := mesh.WaitListener(s.BareTarget(), mesh.StampHeader(mode, pods[0]), 120*time.Second); err != nil {
+		r.fail("%v\n%s", err, s.Logs(20))
 		return r
 	}
 	time.Sleep(2 * time.Second)
-	if r.BareConfig, err = s.Sidecar.ConfigSize(); err != nil {
+	if r.Config, err = s.Sidecar.ConfigSize(); err != nil {
+		r.fail("config size: %v", err)
+	}
+	if r.BareConfig, err = s.Bare.ConfigSize(); err != nil {
 		r.fail("bare config size: %v", err)
 	}
+	ft, bt := s.FilterTarget(), s.BareTarget()
+	unstamped := func(int) map[string]string { return nil }
+	pin := func(i int) map[string]string { return map[string]string{"x-lb-endpt": pods[i%len(pods)].Name} }
 	stamped := func(i int) map[string]string { return mesh.StampHeader(mode, pods[i%len(pods)]) }
-	measure(cfg, r, s, &r.Stamped, "stamped, no filter", stamped, spread(pods), &r.IdleBare)
-	measure(cfg, r, s, &r.Plain, "plain, no filter", unstamped, nil, nil)
-	if r.BareMemory, err = s.Sidecar.Memory(); err != nil {
+	paths := []struct {
+		p       *Path
+		name    string
+		t       mesh.Target
+		headers func(int) map[string]string
+		check   func(int, mesh.Echo) error
+	}{
+		{&r.Filter, "filter", ft, unstamped, mesh.StampCheck(mode, s.World)},
+		{&r.Pinned, "pinned, filter", ft, pin, spread(pods)},
+		{&r.Stamped, "stamped, no filter", bt, stamped, spread(pods)},
+		{&r.Plain, "plain, no filter", bt, unstamped, nil},
+	}
+	// Warm-up: every path once, enough requests to open each pod's connections.
+	warm := max(cfg.Requests, 20*n)
+	for _, p := range paths {
+		if _, err := mesh.RunBurst(p.t, warm, cfg.Workers, burstLimit, p.headers, p.check); err != nil {
+			r.fail("%s warm-up: %v", p.name, err)
+			return r
+		}
+	}
+	r.IdleFilter, r.IdleBare = idle(s.Sidecar), idle(s.Bare)
+	// Measured bursts, the paths interleaved in each round.
+	for i := 0; i < cfg.Reps; i++ {
+		for _, p := range paths {
+			b, err := mesh.RunBurst(p.t, cfg.Requests, cfg.Workers, burstLimit, p.headers, p.check)
+			if err != nil {
+				r.fail("%s burst %d: %v", p.name, i, err)
+			}
+			if b.Non200 > 0 || b.Wrong > 0 {
+				r.fail("%s burst %d: %d not 200, %d sampled answers wrong", p.name, i, b.Non200, b.Wrong)
+			}
+			p.p.Bursts = append(p.p.Bursts, b)
+			log.Printf("%s: %d requests in %s, Envoy CPU %s: %.1f µs/request", p.name, b.Requests,
+				b.Wall.Round(time.Millisecond), b.EnvoyCPU, b.MicrosPerRequest())
+		}
+	}
+	if r.Memory, err = s.Sidecar.Memory(); err != nil {
+		r.fail("memory: %v", err)
+	}
+	if r.BareMemory, err = s.Bare.Memory(); err != nil {
 		r.fail("bare memory: %v", err)
 	}
+	applies(cfg, r, s, mode, pods)
 	return r
 }
 
@@ -142,34 +172,15 @@ func spread(pods []mesh.Pod) func(int, mesh.Echo) error {
 	}
 }
 
-// measure runs a warm-up burst (connections to every pod opened), reads
-// the sidecar's idle CPU (when idle is not nil), then cfg.Reps bursts.
-func measure(cfg Config, r *Run, s *mesh.Stack, p *Path, name string, headers func(int) map[string]string,
-	check func(int, mesh.Echo) error, idle *float64) {
-	if _, err := mesh.RunBurst(s, cfg.Requests, cfg.Workers, burstLimit, headers, check); err != nil {
-		r.fail("%s warm-up: %v", name, err)
-		return
+// idle is an Envoy's CPU ms per second over 3 s at rest.
+func idle(e *mesh.Envoy) float64 {
+	c0, err0 := mesh.ProcessCPU(e.Pid())
+	time.Sleep(3 * time.Second)
+	c1, err1 := mesh.ProcessCPU(e.Pid())
+	if err0 != nil || err1 != nil {
+		return 0
 	}
-	if idle != nil {
-		c0, err0 := mesh.ProcessCPU(s.Sidecar.Pid())
-		time.Sleep(3 * time.Second)
-		c1, err1 := mesh.ProcessCPU(s.Sidecar.Pid())
-		if err0 == nil && err1 == nil {
-			*idle = float64((c1 - c0).Microseconds()) / 3000
-		}
-	}
-	for i := 0; i < cfg.Reps; i++ {
-		b, err := mesh.RunBurst(s, cfg.Requests, cfg.Workers, burstLimit, headers, check)
-		if err != nil {
-			r.fail("%s burst %d: %v", name, i, err)
-		}
-		if b.Non200 > 0 || b.Wrong > 0 {
-			r.fail("%s burst %d: %d not 200, %d sampled answers wrong", name, i, b.Non200, b.Wrong)
-		}
-		p.Bursts = append(p.Bursts, b)
-		log.Printf("%s: %d requests in %s, Envoy CPU %s: %.1f µs/request", name, b.Requests,
-			b.Wall.Round(time.Millisecond), b.EnvoyCPU, b.MicrosPerRequest())
-	}
+	return float64((c1 - c0).Microseconds()) / 3000
 }
 
 // applies times cfg.Changes table changes, each giving all the weight to
