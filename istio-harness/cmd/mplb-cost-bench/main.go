@@ -62,7 +62,16 @@ func main() {
 	changes := flag.Int("changes", 5, "table changes timed per world")
 	results := flag.String("results", "", "folder for table.md and raw.json (none: print only)")
 	keep := flag.Bool("keep", false, "keep each world's logs and configs (printed path)")
+	from := flag.String("table-from", "", "print the table of a raw.json written before (runs nothing)")
 	flag.Parse()
+	if *from != "" {
+		cfg, runs, err := readRaw(*from)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Print(Markdown(cfg, runs))
+		return
+	}
 	cfg := Config{Modes: strings.Split(*modes, ","), Requests: *requests, Workers: *workers,
 		Reps: *reps, Changes: *changes, TableTTL: "10s"}
 	for _, s := range strings.Split(*sizes, ",") {
@@ -119,6 +128,18 @@ func write(dir string, cfg Config, runs []*Run, table string) error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, "table.md"), []byte(table), 0o644)
+}
+
+func readRaw(path string) (Config, []*Run, error) {
+	var raw struct {
+		Config Config `json:"config"`
+		Runs   []*Run `json:"runs"`
+	}
+	data, err := os.ReadFile(path)
+	if err == nil {
+		err = json.Unmarshal(data, &raw)
+	}
+	return raw.Config, raw.Runs, err
 }
 
 // istiodBinary is MPLB_ISTIOD, else mplb-istiod built into a temp folder.

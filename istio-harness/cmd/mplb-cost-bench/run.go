@@ -27,6 +27,17 @@ func (p Path) Micros() []float64 {
 // Median is the median Envoy µs per request.
 func (p Path) Median() float64 { return mesh.Median(p.Micros()) }
 
+// Added is the median over rounds of a's minus b's µs per request, the
+// bursts of one round paired (they ran one after the other).
+func Added(a, b Path) float64 {
+	x, y := a.Micros(), b.Micros()
+	var d []float64
+	for i := 0; i < len(x) && i < len(y); i++ {
+		d = append(d, x[i]-y[i])
+	}
+	return mesh.Median(d)
+}
+
 // Run is one world's figures: a mode and a size of profile.
 type Run struct {
 	Mode      string `json:"mode"`

@@ -13,7 +13,8 @@ import (
 func Markdown(cfg Config, runs []*Run) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Envoy CPU per request: median of %d bursts of %d requests over %d connections "+
-		"(sidecar Envoy, --concurrency 2); the filter's poll period is 1 s.\n\n", cfg.Reps, cfg.Requests, cfg.Workers)
+		"(sidecar Envoy, --concurrency 2), the four paths interleaved in each round; "+
+		"added by filter: median over rounds of (with filter - stamped, no filter). The filter's poll period is 1 s.\n\n", cfg.Reps, cfg.Requests, cfg.Workers)
 	b.WriteString("| mode | endpoints | clusters / routes | CDS+LDS+RDS+ECDS KB | EDS KB | " +
 		"Envoy µs/req with filter | pinned, with filter | stamped, no filter | added by filter | plain, no filter | " +
 		"RSS MB with / without | allocated MB with / without | table change ms: served / followed (median, max) |\n")
@@ -23,7 +24,7 @@ func Markdown(cfg Config, runs []*Run) string {
 		fmt.Fprintf(&b, "| %s | %d | %d / %d | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s / %s | %s |\n",
 			r.Mode, r.Endpoints, r.Config.Clusters, r.Config.Routes,
 			kb(r.Config.NonEDS()), kb(r.Config.Bytes["EDS"]),
-			num(f), num(r.Pinned.Median()), num(st), diff(f, st), num(pl),
+			num(f), num(r.Pinned.Median()), num(st), diff(r.Filter, r.Stamped), num(pl),
 			mb(r.Memory.RSS), mb(r.BareMemory.RSS), mb(r.Memory.Allocated), mb(r.BareMemory.Allocated),
 			applyCell(r.Applies))
 	}
@@ -43,8 +44,7 @@ func Markdown(cfg Config, runs []*Run) string {
 		if first == nil || first == last {
 			continue
 		}
-		a0 := first.Filter.Median() - first.Stamped.Median()
-		a1 := last.Filter.Median() - last.Stamped.Median()
+		a0, a1 := Added(first.Filter, first.Stamped), Added(last.Filter, last.Stamped)
 		fmt.Fprintf(&b, "| %s | %.1f (%d) | %.1f (%d) | %s | %s | %s | %s |\n", mode, a0, first.Endpoints,
 			a1, last.Endpoints, ratio(a1, a0), ratio(last.Filter.Median(), first.Filter.Median()),
 			ratio(last.Stamped.Median(), first.Stamped.Median()),
@@ -69,11 +69,11 @@ func num(x float64) string {
 	return fmt.Sprintf("%.1f", x)
 }
 
-func diff(a, b float64) string {
-	if a == 0 || b == 0 {
+func diff(a, b Path) string {
+	if len(a.Bursts) == 0 || len(b.Bursts) == 0 {
 		return "-"
 	}
-	return fmt.Sprintf("%.1f", a-b)
+	return fmt.Sprintf("%.1f", Added(a, b))
 }
 
 func ratio(a, b float64) string {
