@@ -105,6 +105,11 @@ func main() {
 			for _, e := range r.Errors {
 				log.Printf("%s %d: %s", mode, n, e)
 			}
+			if *results != "" { // after every world, so a cut run keeps what it measured
+				if err := write(*results, cfg, runs, Markdown(cfg, runs)); err != nil {
+					log.Fatal(err)
+				}
+			}
 		}
 	}
 	table := Markdown(cfg, runs)

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log"
+	"math/rand/v2"
 	"os"
 	"time"
 
@@ -212,7 +213,9 @@ func applies(cfg Config, r *Run, s *mesh.Stack, mode string, pods []mesh.Pod) {
 		if next == prev {
 			next = (next + 1) % len(pods)
 		}
-		time.Sleep(700 * time.Millisecond)
+		// A spacing that is not a multiple of the poll period, so the
+		// changes land at every phase of the filter's poll.
+		time.Sleep(700*time.Millisecond + time.Duration(rand.Int64N(int64(time.Second))))
 		a, err := mesh.ApplyChange(s, mode, pods[next], 30*time.Second)
 		if err != nil {
 			r.fail("table change %d: %v", k, err)
