@@ -129,9 +129,11 @@ func (w World) KubeObjects(committed []doc) (string, error) {
 	})
 	byService := map[string][]Pod{}
 	all := append(append([]Pod{}, w.Pods...), w.WeightServer, w.Gateway)
-	for _, p := range all {
-		key := p.Namespace + "/" + p.Service
-		byService[key] = append(byService[key], p)
+	for _, p := range append(all, w.Clients...) {
+		if !isClient(w, p) {
+			key := p.Namespace + "/" + p.Service
+			byService[key] = append(byService[key], p)
+		}
 		docs = append(docs, doc{
 			"apiVersion": "v1", "kind": "Pod",
 			"metadata": doc{"name": p.Name, "namespace": p.Namespace, "labels": stringMap(p.Labels)},
@@ -181,6 +183,15 @@ func (w World) KubeObjects(committed []doc) (string, error) {
 		})
 	}
 	return JoinYAML(docs)
+}
+
+func isClient(w World, p Pod) bool {
+	for _, c := range w.Clients {
+		if c.Name == p.Name && c.Namespace == p.Namespace {
+			return true
+		}
+	}
+	return false
 }
 
 func stringMap(m map[string]string) doc {

@@ -23,6 +23,11 @@ type Options struct {
 	// MutateRouting, when set, rewrites render-istio's output before the
 	// control plane reads it (the tests use it to break routing on purpose).
 	MutateRouting func(string) string
+	// Scale, when above 0, runs the scale world (NewScaleWorld): profile
+	// with Scale pods, and the bench client's Pod.
+	Scale int
+	// NoGateway starts no ingress gateway Envoy.
+	NoGateway bool
 }
 
 // Stack is a running world: echo pods, the weight server, Istio's control
@@ -38,15 +43,20 @@ type Stack struct {
 	// Istiod is the control plane process; IstiodHTTP its metrics address.
 	Istiod     *Process
 	IstiodHTTP string
-	// Gateway and Sidecar are the Envoys.
-	Gateway, Sidecar *Envoy
+	// Gateway and Sidecar are the Envoys; Bare is the scale world's bench
+	// client sidecar (StartBareSidecar), if started.
+	Gateway, Sidecar, Bare *Envoy
 	// Config and Kube are what the control plane was given.
 	Config, Kube string
+	// ADS is the control plane's ADS address.
+	ADS string
+	// dir and envoyBin are where the Envoys keep their files and what runs.
+	dir, envoyBin string
 }
 
 // Close stops everything, last started first.
 func (s *Stack) Close() {
-	for _, e := range []*Envoy{s.Sidecar, s.Gateway} {
+	for _, e := range []*Envoy{s.Bare, s.Sidecar, s.Gateway} {
 		if e != nil {
 			e.Stop()
 		}
@@ -70,7 +80,7 @@ func (s *Stack) Logs(lines int) string {
 			fmt.Fprintf(&b, "--- %s (%s)\n%s\n", p.Name, p.Log, p.Tail(lines))
 		}
 	}
-	for _, e := range []*Envoy{s.Gateway, s.Sidecar} {
+	for _, e := range []*Envoy{s.Gateway, s.Sidecar, s.Bare} {
 		if e != nil {
 			fmt.Fprintf(&b, "--- %s (%s)\n%s\n", e.Name, e.Log, e.Tail(lines))
 		}
@@ -101,7 +111,10 @@ func Start(opts Options) (s *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s = &Stack{World: NewWorld(gwPort), Repo: repo}
+	s = &Stack{World: NewWorld(gwPort), Repo: repo, dir: opts.Dir}
+	if opts.Scale > 0 {
+		s.World = NewScaleWorld(gwPort, opts.Scale)
+	}
 	if opts.Ghost {
 		s.World.Ghosts = []Pod{GhostPod()}
 	}
@@ -112,8 +125,7 @@ func Start(opts Options) (s *Stack, err error) {
 			s = nil
 		}
 	}()
-	envoy, err := repo.Envoy()
-	if err != nil {
+	if s.envoyBin, err = repo.Envoy(); err != nil {
 		return s, err
 	}
 	wasm, err := repo.FilterWasm()
@@ -164,24 +176,25 @@ func Start(opts Options) (s *Stack, err error) {
 	if err != nil {
 		return s, err
 	}
-	var ads string
-	if _, err = fmt.Sscanf(ready, "ready ads=%s http=%s", &ads, &s.IstiodHTTP); err != nil {
+	if _, err = fmt.Sscanf(ready, "ready ads=%s http=%s", &s.ADS, &s.IstiodHTTP); err != nil {
 		return s, fmt.Errorf("istiod ready line %q: %w", ready, err)
 	}
-	gwBoot, err := Bootstrap(Router, s.World.Gateway, "istio-ingressgateway", ads)
-	if err != nil {
-		return s, err
-	}
-	if s.Gateway, err = StartEnvoy(opts.Dir, "gateway", envoy, gwBoot,
-		[]string{"ISTIO_META_WORKLOAD_NAME=istio-ingressgateway"}); err != nil {
-		return s, err
+	if !opts.NoGateway {
+		gwBoot, berr := Bootstrap(Router, s.World.Gateway, "istio-ingressgateway", s.ADS)
+		if berr != nil {
+			return s, berr
+		}
+		if s.Gateway, err = StartEnvoy(opts.Dir, "gateway", s.envoyBin, gwBoot,
+			[]string{"ISTIO_META_WORKLOAD_NAME=istio-ingressgateway"}); err != nil {
+			return s, err
+		}
 	}
 	front := s.PodsOf("frontend")[0]
-	scBoot, err := Bootstrap(Sidecar, front, "frontend", ads)
+	scBoot, err := Bootstrap(Sidecar, front, "frontend", s.ADS)
 	if err != nil {
 		return s, err
 	}
-	if s.Sidecar, err = StartEnvoy(opts.Dir, "sidecar", envoy, scBoot,
+	if s.Sidecar, err = StartEnvoy(opts.Dir, "sidecar", s.envoyBin, scBoot,
 		[]string{"ISTIO_META_WORKLOAD_NAME=frontend"}); err != nil {
 		return s, err
 	}
@@ -235,7 +248,13 @@ func (s *Stack) controlPlaneInput(opts Options, topo, wasm string) (config, kube
 	}
 	objects := KeepKinds(committed, "Namespace", "Service")
 	objects = append(objects, doc{"apiVersion": "v1", "kind": "Namespace", "metadata": doc{"name": "istio-system"}})
+	for _, c := range s.World.Clients {
+		objects = append(objects, doc{"apiVersion": "v1", "kind": "Namespace", "metadata": doc{"name": c.Namespace}})
+	}
 	parts := []string{ws, gwPlugin, scPlugin}
+	if len(s.World.Clients) > 0 {
+		parts = append(parts, BenchSidecarResource())
+	}
 	switch opts.Mode {
 	case "subset":
 		parts = append(parts, gateway, rendered)

@@ -62,6 +62,9 @@ type World struct {
 	// but Kubernetes does not: no echo server, no endpoint in Istio. They
 	// stand for a pod that is gone while the table still names it.
 	Ghosts []Pod
+	// Clients are pods that back no Service: Kubernetes has their Pod
+	// only (the scale world's bench client).
+	Clients []Pod
 }
 
 // GhostPod is the ghost the override world adds: a third geo pod.
