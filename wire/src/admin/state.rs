@@ -171,8 +171,9 @@ pub struct OptimalConfig {
     /// saturated.
     pub saturation_threshold: f64,
     /// A saturated node hides how much its background wants (the background
-    /// is throttled too), so it is planned to at most this fraction of its
-    /// capacity: load moves off it at once instead of step by step as the
+    /// is throttled too): room is reserved for the background to grow (as
+    /// much again as it uses, at most `1 −` this fraction of the capacity),
+    /// so load moves off it at once instead of step by step as the
     /// background's use shows.
     #[serde(default = "default_saturated_plan")]
     pub saturated_plan: f64,

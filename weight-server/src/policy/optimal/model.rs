@@ -228,9 +228,14 @@ impl Inputs {
     }
 
     /// A saturated node's background use is a lower bound of what it wants
-    /// (it is throttled too): while all demand still fits, plan such a node
-    /// to at most `saturated_plan × C_h`, so load leaves it at once rather
-    /// than step by step as the background's use shows. `None` when no node
+    /// (it is throttled too): while all demand still fits, reserve room for
+    /// it to grow, as much again as it uses, up to `(1 − saturated_plan) ×
+    /// C_h` (a large background leaves the node planned to `saturated_plan ×
+    /// C_h`), so load leaves at once rather than step by step as the
+    /// background's use shows. A node busy with managed load only hides
+    /// nothing and keeps its room (its pods' demand is already raised when
+    /// throttled); the reserve grows with the background, so measurement
+    /// noise on a node at the threshold moves little. `None` when no node
     /// is saturated or the total demand exceeds the planned room; the caller
     /// keeps the plan only if every demand is served under it (otherwise,
     /// overload, nodes keep their room so entitlements are not cut).
@@ -240,8 +245,10 @@ impl Inputs {
             .iter()
             .map(|h| {
                 if h.saturated {
-                    h.available
-                        .min((cfg.saturated_plan * h.capacity - h.background).max(0.0))
+                    let reserve = h
+                        .background
+                        .min((1.0 - cfg.saturated_plan).max(0.0) * h.capacity);
+                    (h.available - reserve).max(0.0)
                 } else {
                     h.available
                 }
