@@ -1,5 +1,7 @@
-//! The HTTP surface: `/v1/weights` (ETag, 304), `/v1/reports`, `/v1/stats`,
-//! health, readiness, metrics, and the admin routes of [`crate::admin`].
+//! The HTTP surface: `/v1/weights` (ETag, 304), `/v1/reports`, health,
+//! readiness, metrics, and the admin routes of [`crate::admin`].
+//! `/v1/stats`, where earlier filters posted per-pod proxy stats, answers
+//! 410 Gone.
 //! Every error is JSON `{"error": "<reason>"}` with the right status.
 
 use std::future::Future;
@@ -10,7 +12,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use mplb_wire::{HostReport, MAX_REPORT_BYTES, MAX_STATS_BYTES, ProxyStats, WireError};
+use mplb_wire::{HostReport, MAX_REPORT_BYTES, WireError};
 use serde_json::json;
 use tokio::net::TcpListener;
 
@@ -34,7 +36,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/v1/weights", get(weights))
         .route("/v1/reports", post(reports))
-        .route("/v1/stats", post(stats))
+        .route("/v1/stats", post(stats_gone))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -145,29 +147,13 @@ async fn reports(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn stats(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let bytes = read_body(body, MAX_STATS_BYTES).await.inspect_err(|_| {
-        s.engine.metrics.stats_rejected("too_large");
-    })?;
-    if let Some(r) = &s.replica
-        && let Some(answer) = forward::route(r, "/v1/stats", &headers, bytes.clone()).await
-    {
-        return Ok(answer);
-    }
-    let stats = ProxyStats::parse(&bytes).map_err(|e| {
-        let (err, reason) = wire_error(&e);
-        s.engine.metrics.stats_rejected(reason);
-        err
-    })?;
-    s.engine.ingest_stats(&stats).map_err(|e| {
-        s.engine.metrics.stats_rejected("too_many_windows");
-        ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string())
-    })?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+/// Earlier filters posted per-pod proxy stats here; no policy read them and
+/// they were removed. A filter still posting them is older than this server.
+async fn stats_gone() -> ApiError {
+    ApiError::new(
+        StatusCode::GONE,
+        "proxy stats were removed: upgrade the filter (it needs only GET /v1/weights)",
+    )
 }
 
 async fn healthz() -> axum::Json<serde_json::Value> {

@@ -3,7 +3,7 @@
 //! the v1 weights table, and offers an admin API for operators.
 //!
 //! Layout: [`topology`] (file or kube), [`reports`] (EWMA, ages, CpuView),
-//! [`stats`] (proxy stats), [`policy`] (even, static, spare, optimal),
+//! [`policy`] (even, static, spare, optimal),
 //! [`weights`] (versioned table, damping, dead band, drains), [`engine`]
 //! (the state and the recompute round), [`api`] and [`admin`] (HTTP),
 //! [`auth`] (who may post reports), [`balance`] (fairness and balance
@@ -30,7 +30,6 @@ pub mod render;
 pub mod reports;
 pub mod server;
 pub mod state;
-pub mod stats;
 pub mod topology;
 pub mod weights;
 

@@ -1,4 +1,4 @@
-//! Prometheus/OpenMetrics metrics (prometheus-client): reports and stats
+//! Prometheus/OpenMetrics metrics (prometheus-client): reports
 //! accepted and rejected by reason, solve time, table version, per-pod
 //! weight, per-node CPU, unknown pods, and the balance figures of
 //! [`crate::balance`] (per service max/avg node CPU, per tenant
@@ -36,8 +36,6 @@ pub struct Metrics {
     registry: Registry,
     reports_accepted: Counter,
     reports_rejected: Family<Labels, Counter>,
-    stats_accepted: Counter,
-    stats_rejected: Family<Labels, Counter>,
     unknown_pods: Gauge,
     aliases_dropped: Gauge,
     solve_seconds: Family<Labels, Histogram, fn() -> Histogram>,
@@ -68,8 +66,6 @@ impl Metrics {
         let m = Metrics {
             reports_accepted: Counter::default(),
             reports_rejected: Family::default(),
-            stats_accepted: Counter::default(),
-            stats_rejected: Family::default(),
             unknown_pods: Gauge::default(),
             aliases_dropped: Gauge::default(),
             solve_seconds: Family::new_with_constructor(solve_histogram),
@@ -96,16 +92,6 @@ impl Metrics {
             "reports_rejected",
             "Host reports rejected, by reason",
             m.reports_rejected.clone(),
-        );
-        registry.register(
-            "stats_accepted",
-            "Proxy stats accepted",
-            m.stats_accepted.clone(),
-        );
-        registry.register(
-            "stats_rejected",
-            "Proxy stats rejected, by reason",
-            m.stats_rejected.clone(),
         );
         registry.register(
             "unknown_pods",
@@ -198,18 +184,6 @@ impl Metrics {
     /// Count a host report refused, by reason.
     pub fn report_rejected(&self, reason: &str) {
         self.reports_rejected
-            .get_or_create(&labels(&[("reason", reason)]))
-            .inc();
-    }
-
-    /// Count a filter's stats post taken into the engine.
-    pub fn stats_accepted(&self) {
-        self.stats_accepted.inc();
-    }
-
-    /// Count a filter's stats post refused, by reason.
-    pub fn stats_rejected(&self, reason: &str) {
-        self.stats_rejected
             .get_or_create(&labels(&[("reason", reason)]))
             .inc();
     }

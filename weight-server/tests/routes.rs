@@ -1,5 +1,5 @@
 //! Route tests with `tower::ServiceExt::oneshot`: weights (ETag, 304),
-//! reports and stats, the admin API, health, readiness, metrics.
+//! reports, the admin API, health, readiness, metrics.
 
 mod common;
 
@@ -137,21 +137,13 @@ async fn unknown_pods_and_nodes_are_kept_but_flagged() {
 }
 
 #[tokio::test]
-async fn stats_feed_per_pod_traffic() {
+async fn the_retired_stats_route_answers_gone() {
     let h = harness();
-    h.engine.recompute().unwrap();
-    let body = serde_json::json!({"proxy": "frontend-0", "window_ms": 1000, "pods": [
-        {"service": PROFILE, "pod": "profile-0", "requests": 50, "errors": 5,
-         "latency_sum_us": 100000, "latency_count": 50}]});
-    let a = call(&h.app, Method::POST, "/v1/stats", &[], body.to_string()).await;
-    assert_eq!(a.status, 204);
-    let x = call(&h.app, Method::GET, "/admin/explain/profile", &[], "").await;
-    assert_eq!(x.status, 200);
-    let x = x.explain();
-    let t = x.inputs["profile-0"].traffic.unwrap();
-    assert_eq!(t.request_rate, 50.0);
-    assert_eq!(t.error_rate, 0.1);
-    assert_eq!(t.mean_latency_ms, Some(2.0));
+    let body = r#"{"proxy":"frontend-0","window_ms":1000,"pods":[]}"#;
+    let a = call(&h.app, Method::POST, "/v1/stats", &[], body).await;
+    assert_eq!(a.status, 410);
+    let text = String::from_utf8(a.body).unwrap();
+    assert!(text.contains("upgrade the filter"), "{text}");
 }
 
 #[tokio::test]

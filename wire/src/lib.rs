@@ -21,7 +21,6 @@ mod plugin_config;
 mod report;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod scenario;
-mod stats;
 mod table;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -31,7 +30,6 @@ pub use error::WireError;
 pub use names::{NameClash, NameIndex, ambiguous_names, check_name, default_aliases};
 pub use plugin_config::{MAX_CONFIG_BYTES, Mode, OVERRIDE_HEADER, PluginConfig};
 pub use report::{HostReport, MAX_REPORT_BYTES, MAX_REPORT_PODS, PodCpu};
-pub use stats::{MAX_STATS_BYTES, MAX_STATS_PODS, PodStats, ProxyStats};
 pub use table::{
     Endpoint, MAX_ENDPOINTS, MAX_NAME_LEN, MAX_SERVICES, MAX_TABLE_BYTES, ServiceWeights,
     WeightsTable,

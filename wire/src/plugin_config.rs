@@ -49,8 +49,6 @@ pub struct PluginConfig {
     pub weight_server_authority: String,
     /// Path of the weights table (`GET`).
     pub weights_path: String,
-    /// Path the proxy stats are posted to.
-    pub stats_path: String,
     /// How often the lease holder polls, ms.
     pub poll_interval_ms: u64,
     /// Timeout of one call to the weight server, ms.
@@ -66,13 +64,17 @@ pub struct PluginConfig {
     /// This workload's own service; `None` when the config does not say
     /// (the filter then asks the environment and the node metadata).
     pub service: Option<String>,
-    /// Responses a VM observes (reads the status of, and times) per
-    /// destination pod and second, about; the others are counted by number.
-    pub response_samples_per_s: u64,
-    /// Read the status of every response, so error counts are exact, not
-    /// estimated (one more host call per request).
-    pub exact_errors: bool,
+    /// Keys of earlier versions that are accepted and ignored
+    /// ([`RETIRED_KEYS`]), as given: the filter warns about them once.
+    pub retired: Vec<&'static str>,
 }
+
+/// Keys an earlier filter read, accepted (whatever their value) and ignored,
+/// so a configuration written for it still starts the filter: the per-pod
+/// proxy stats (`stats_path`, `response_samples_per_s`, `exact_errors`) were
+/// removed, since no policy read them and they cost a second callback per
+/// request.
+pub const RETIRED_KEYS: [&str; 3] = ["stats_path", "response_samples_per_s", "exact_errors"];
 
 /// The keys of `pluginConfig`, each as given (`None`: not given).
 #[derive(Default)]
@@ -80,7 +82,6 @@ struct Keys {
     weight_server_cluster: Option<Given>,
     weight_server_authority: Option<Given>,
     weights_path: Option<Given>,
-    stats_path: Option<Given>,
     poll_interval_ms: Option<Given>,
     poll_timeout_ms: Option<Given>,
     table_ttl_ms: Option<Given>,
@@ -88,8 +89,8 @@ struct Keys {
     mode: Option<Given>,
     session_header: Option<Given>,
     service: Option<Given>,
-    response_samples_per_s: Option<Given>,
-    exact_errors: Option<Given>,
+    /// Retired keys given, by their index in [`RETIRED_KEYS`].
+    retired: [Option<Given>; RETIRED_KEYS.len()],
 }
 
 impl Keys {
@@ -103,7 +104,6 @@ impl Keys {
                 "weight_server_cluster" => &mut keys.weight_server_cluster,
                 "weight_server_authority" => &mut keys.weight_server_authority,
                 "weights_path" => &mut keys.weights_path,
-                "stats_path" => &mut keys.stats_path,
                 "poll_interval_ms" => &mut keys.poll_interval_ms,
                 "poll_timeout_ms" => &mut keys.poll_timeout_ms,
                 "table_ttl_ms" => &mut keys.table_ttl_ms,
@@ -111,9 +111,10 @@ impl Keys {
                 "mode" => &mut keys.mode,
                 "session_header" => &mut keys.session_header,
                 "service" => &mut keys.service,
-                "response_samples_per_s" => &mut keys.response_samples_per_s,
-                "exact_errors" => &mut keys.exact_errors,
-                _ => return Err(field(&name, "unknown key")),
+                other => match RETIRED_KEYS.iter().position(|k| *k == other) {
+                    Some(i) => &mut keys.retired[i],
+                    None => return Err(field(&name, "unknown key")),
+                },
             };
             if slot.replace(value).is_some() {
                 return Err(field(&name, "given twice"));
@@ -156,7 +157,6 @@ impl PluginConfig {
             None => default_authority(&cluster),
         };
         let weights_path = path("weights_path", keys.weights_path, "/v1/weights")?;
-        let stats_path = path("stats_path", keys.stats_path, "/v1/stats")?;
         let poll_interval_ms = integer(
             "poll_interval_ms",
             keys.poll_interval_ms,
@@ -166,18 +166,6 @@ impl PluginConfig {
         )?;
         let poll_timeout_ms = integer("poll_timeout_ms", keys.poll_timeout_ms, 500, 1, 60_000)?;
         let table_ttl_ms = integer("table_ttl_ms", keys.table_ttl_ms, 30_000, 1, 86_400_000)?;
-        let response_samples_per_s = integer(
-            "response_samples_per_s",
-            keys.response_samples_per_s,
-            32,
-            1,
-            1_000_000,
-        )?;
-        let exact_errors = match keys.exact_errors.unwrap_or_default() {
-            Given::Missing => false,
-            Given::Bool(b) => b,
-            other => return Err(other.wrong("exact_errors", "a boolean")),
-        };
         let endpoint_header = header_name("header", keys.header, "x-lb-endpt")?;
         let session_header = header_name("session_header", keys.session_header, "x-lb-session")?;
         if endpoint_header == session_header {
@@ -213,7 +201,6 @@ impl PluginConfig {
             weight_server_cluster: cluster,
             weight_server_authority: authority,
             weights_path,
-            stats_path,
             poll_interval_ms,
             poll_timeout_ms,
             table_ttl_ms,
@@ -221,8 +208,12 @@ impl PluginConfig {
             mode,
             session_header,
             service: service.map(|s| s.to_ascii_lowercase()),
-            response_samples_per_s,
-            exact_errors,
+            retired: RETIRED_KEYS
+                .iter()
+                .zip(&keys.retired)
+                .filter(|(_, given)| given.is_some())
+                .map(|(k, _)| *k)
+                .collect(),
         })
     }
 
@@ -231,13 +222,6 @@ impl PluginConfig {
     /// two poll periods.
     pub fn tick_ms(&self) -> u64 {
         (self.poll_interval_ms / 4).clamp(10, 1000)
-    }
-
-    /// Responses a VM observes per destination pod and tick: its share of
-    /// `response_samples_per_s` (at least 1).
-    pub fn samples_per_tick(&self) -> u32 {
-        let n = (self.response_samples_per_s * self.tick_ms()).div_ceil(1000);
-        u32::try_from(n).unwrap_or(u32::MAX)
     }
 }
 

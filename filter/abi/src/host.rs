@@ -36,10 +36,6 @@ impl Host for ProxyHost {
         crate::log(level, msg);
     }
 
-    fn now_ns(&self) -> Option<u64> {
-        crate::now_ns()
-    }
-
     fn buffer(&self, kind: Buffer, max: usize) -> Option<Vec<u8>> {
         crate::buffer(kind, max)
     }

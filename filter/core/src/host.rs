@@ -38,6 +38,16 @@ pub struct CallResponse {
     pub body: Vec<u8>,
 }
 
+/// A `:status` value as a number: three digits, the first not 0.
+pub fn parse_status(value: &[u8]) -> Option<u16> {
+    match *value {
+        [a @ b'1'..=b'9', b @ b'0'..=b'9', c @ b'0'..=b'9'] => {
+            Some(u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0'))
+        }
+        _ => None,
+    }
+}
+
 /// Header maps the filter reads or edits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Map {
@@ -77,8 +87,6 @@ pub trait Host {
     ) -> Result<u32, String>;
     /// Write one log line.
     fn log(&self, level: Level, msg: &str);
-    /// Wall clock, nanoseconds since the Unix epoch (`None`: refused).
-    fn now_ns(&self) -> Option<u64>;
     /// Up to `max` bytes of a buffer (`None`: not available).
     fn buffer(&self, kind: Buffer, max: usize) -> Option<Vec<u8>>;
     /// A host property by path (`["node", "metadata", "X"]`).
@@ -137,6 +145,21 @@ impl LogLimiter {
                 self.last_ms = Some(now);
                 self.suppressed = 0;
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_status;
+
+    #[test]
+    fn a_status_is_three_digits() {
+        assert_eq!(parse_status(b"200"), Some(200));
+        assert_eq!(parse_status(b"503"), Some(503));
+        assert_eq!(parse_status(b"101"), Some(101));
+        for bad in [&b""[..], b"20", b"2000", b"099", b"2x0", b" 200", b"\xff00"] {
+            assert_eq!(parse_status(bad), None, "{bad:?}");
         }
     }
 }

@@ -4,17 +4,16 @@
 //! weights table (one Wasm VM per period, chosen by a shared-data lease), and
 //! per outbound request pick a destination pod by weight and stamp it
 //! (`x-lb-endpt: <pod>` for subset routing, or the stateful-session header
-//! `base64(ip:port)`), failing open when there is no fresh table; count each
-//! stamped request's outcome for the weight server.
+//! `base64(ip:port)`, or the override header `ip:port`), failing open when
+//! there is no fresh table.
 //!
 //! Layout: nothing here touches the proxy-wasm ABI. Everything asked of the
 //! host goes through [`host::Host`] and [`host::HttpHost`]
 //! (`mplb-proxy-abi` implements them; tests use a mock), so a native test
 //! drives whole requests. [`plugin::Plugin`] has a method per exported
 //! callback, which the cdylib shim (`mplb-filter`) calls; below it
-//! [`vm`], [`lease`], [`table_store`], [`index`], [`route`], [`stats`],
-//! [`sample`], [`poller`], [`inflight`]. The plugin configuration is
-//! `mplb_wire::PluginConfig`.
+//! [`vm`], [`lease`], [`table_store`], [`index`], [`route`], [`poller`].
+//! The plugin configuration is `mplb_wire::PluginConfig`.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -23,13 +22,10 @@ mod error;
 pub mod fasthash;
 pub mod host;
 pub mod index;
-pub mod inflight;
 pub mod lease;
 pub mod plugin;
 pub mod poller;
 pub mod route;
-pub mod sample;
-pub mod stats;
 pub mod table_store;
 pub mod vm;
 
@@ -39,5 +35,5 @@ mod mock;
 pub use error::FilterError;
 pub use host::{Buffer, CallResponse, Host, HttpHost, Level, Map, SharedError};
 pub use mplb_wire::{Mode, PluginConfig};
-pub use plugin::{Plugin, Stream};
+pub use plugin::Plugin;
 pub use vm::{Edits, Stamped, VmFilter};

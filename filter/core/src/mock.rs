@@ -16,10 +16,6 @@ pub struct MockProxy {
     data: RefCell<HashMap<String, (Vec<u8>, u32)>>,
     next_cas: Cell<u32>,
     next_token: Cell<u32>,
-    /// Each nanosecond-clock read moves that clock on by this much (a
-    /// request's latency, when its two reads pair up).
-    pub ns_step: Cell<u64>,
-    ns_reads: Cell<u64>,
 }
 
 /// One recorded HTTP call.
@@ -213,12 +209,6 @@ impl Host for MockHost {
 
     fn log(&self, level: Level, msg: &str) {
         self.logs.borrow_mut().push((level, msg.to_string()));
-    }
-
-    fn now_ns(&self) -> Option<u64> {
-        let reads = self.proxy.ns_reads.get() + 1;
-        self.proxy.ns_reads.set(reads);
-        Some(self.proxy.now.get() * 1_000_000 + reads * self.proxy.ns_step.get())
     }
 
     fn buffer(&self, kind: Buffer, max: usize) -> Option<Vec<u8>> {

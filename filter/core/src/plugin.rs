@@ -2,13 +2,10 @@
 //! exports, called by the shim (`mplb-filter`) with the host. Every decision
 //! is made here or below; the shim only forwards.
 //!
-//! A request costs two callbacks: request headers, where the pod is chosen
-//! (and, for a stamped request, a [`Stream`] keyed by its context id is
-//! kept), and log, at the end of the stream, where the stream is counted and
-//! dropped (with, for a sampled response, its latency and its `:status`
-//! from the response headers, none if there was no response). There is no
-//! response-headers callback: exporting one would make Envoy call it on
-//! every request, and the log callback still sees the response headers.
+//! A request costs one callback: request headers, where the pod is chosen
+//! and stamped. Nothing is kept per request, and the module exports no
+//! response or log callback, so Envoy makes no other call into the VM for
+//! the request (it skips a callback a module does not export).
 //!
 //! Without `proxy_on_context_create` the filter does not learn which root
 //! context a request belongs to, so a VM holds one configuration: the root
@@ -17,53 +14,14 @@
 
 use mplb_wire::PluginConfig;
 
-use crate::host::{Buffer, CallResponse, Host, HttpHost, Level, Map};
-use crate::inflight::InFlight;
-use crate::stats::{Outcome, parse_status};
-use crate::vm::{Stamped, VmFilter};
+use crate::host::{Buffer, CallResponse, Host, HttpHost, Level, Map, parse_status};
+use crate::vm::VmFilter;
 
-/// A stamped request in flight: the per-request context, from its request
-/// headers to the end of its stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stream {
-    stamped: Stamped,
-    /// When its response is observed: the requests it stands for.
-    sample: u32,
-    started_ns: Option<u64>,
-}
-
-impl Stream {
-    /// The end of the stream (after its access log): count its outcome.
-    /// The status is a value the host must place in the VM: read only for
-    /// the sampled responses (all of them with `exact_errors`). Latency is
-    /// from its request headers to here (sampled requests).
-    pub fn on_log<H: HttpHost>(self, host: &H, vm: &mut VmFilter) {
-        let weight = vm.status_weight(self.sample);
-        let status = if weight > 0 {
-            host.header(Map::Response, ":status")
-                .and_then(|v| parse_status(&v))
-        } else {
-            None
-        };
-        let latency_us = self
-            .started_ns
-            .and_then(|start| host.now_ns().map(|now| now.saturating_sub(start) / 1_000));
-        let outcome = Outcome {
-            weight,
-            status,
-            latency_us,
-        };
-        vm.on_done(self.stamped, outcome);
-    }
-}
-
-/// Everything one VM holds: the configured filter (and its root context id)
-/// and the stamped requests in flight.
+/// Everything one VM holds: the configured filter and its root context id.
 #[derive(Debug, Default)]
 pub struct Plugin {
     root: u32,
     filter: Option<VmFilter>,
-    requests: InFlight<Stream>,
 }
 
 /// This workload's own service: the config, else the Istio workload name
@@ -93,12 +51,11 @@ fn own_service(host: &dyn Host, cfg: &PluginConfig) -> Option<String> {
 }
 
 impl Plugin {
-    /// Not configured yet, nothing in flight (`const`: the shim's state).
+    /// Not configured yet (`const`: the shim's state).
     pub const fn new() -> Self {
         Plugin {
             root: 0,
             filter: None,
-            requests: InFlight::new(),
         }
     }
 
@@ -111,11 +68,6 @@ impl Plugin {
     /// The configured filter (for tests and probes).
     pub fn filter(&self) -> Option<&VmFilter> {
         self.filter.as_ref()
-    }
-
-    /// Stamped requests in flight.
-    pub fn in_flight(&self) -> usize {
-        self.requests.len()
     }
 
     /// `proxy_on_configure`: read and validate the plugin configuration,
@@ -134,6 +86,13 @@ impl Plugin {
                 return false;
             }
         };
+        if !cfg.retired.is_empty() {
+            let msg = format!(
+                "mplb: ignoring retired configuration keys {:?} (the per-pod proxy stats were removed)",
+                cfg.retired
+            );
+            host.log(Level::Warn, &msg);
+        }
         let own = own_service(host, &cfg);
         if own.is_none() {
             host.log(
@@ -192,13 +151,9 @@ impl Plugin {
         vm.on_call_response(host, token, &CallResponse { status, body });
     }
 
-    /// `proxy_on_request_headers` of stream `id`: choose, edit the headers,
-    /// and keep a [`Stream`] for a stamped request.
-    pub fn on_request_headers<H: HttpHost>(&mut self, host: &H, id: u32) {
-        let Plugin {
-            filter, requests, ..
-        } = self;
-        let Some(vm) = filter.as_mut() else {
+    /// `proxy_on_request_headers`: choose and edit the headers.
+    pub fn on_request_headers<H: HttpHost>(&mut self, host: &H) {
+        let Some(vm) = self.filter.as_mut() else {
             return;
         };
         // Expiry is checked against the VM's tick clock: no clock call here.
@@ -221,37 +176,10 @@ impl Plugin {
         if let Some((name, value)) = edits.set {
             host.set_header(Map::Request, name, value);
         }
-        if let Some(stamped) = edits.stamped {
-            let started_ns = if edits.sample > 0 {
-                host.now_ns()
-            } else {
-                None
-            };
-            requests.insert(
-                id,
-                Stream {
-                    stamped,
-                    sample: edits.sample,
-                    started_ns,
-                },
-            );
-        }
-    }
-
-    /// `proxy_on_log` of stream `id`: the end of the stream.
-    pub fn on_log<H: HttpHost>(&mut self, host: &H, id: u32) {
-        let Some(stream) = self.requests.remove(id) else {
-            return;
-        };
-        if let Some(vm) = self.filter.as_mut() {
-            stream.on_log(host, vm);
-        }
     }
 }
 
 #[cfg(test)]
 mod fixtures;
-#[cfg(test)]
-mod sample_tests;
 #[cfg(test)]
 mod tests;

@@ -5,20 +5,10 @@
 //!   validated and shared, a 304 refreshes the freshness time; an error, a
 //!   timeout or an invalid table keeps the last good table and logs
 //!   (rate-limited).
-//! - Proxy stats go as a second call, `POST {stats_path}` with a
-//!   `ProxyStats` JSON body aggregated across the worker VMs.
 
 use crate::host::{CallResponse, Host, Level, LogLimiter};
-use crate::stats;
 use crate::table_store::TableStore;
 use mplb_wire::PluginConfig;
-
-/// Which call a token belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum CallKind {
-    Weights,
-    Stats,
-}
 
 /// Calls in flight older than this many timeouts are forgotten.
 const FORGET_AFTER_TIMEOUTS: u64 = 4;
@@ -26,19 +16,19 @@ const FORGET_AFTER_TIMEOUTS: u64 = 4;
 /// One VM's poller.
 #[derive(Debug, Default)]
 pub struct Poller {
-    pending: Vec<(u32, CallKind, u64)>,
+    /// Tokens of calls in flight, with when each was made.
+    pending: Vec<(u32, u64)>,
     poll_log: LogLimiter,
     table_log: LogLimiter,
-    stats_log: LogLimiter,
 }
 
 impl Poller {
     /// Poll now (this VM holds the lease).
-    pub fn poll(&mut self, host: &dyn Host, cfg: &PluginConfig, store: &TableStore, proxy: &str) {
+    pub fn poll(&mut self, host: &dyn Host, cfg: &PluginConfig, store: &TableStore) {
         let now = host.now_ms();
         let horizon = cfg.poll_timeout_ms.saturating_mul(FORGET_AFTER_TIMEOUTS);
         self.pending
-            .retain(|&(_, _, started)| now.saturating_sub(started) < horizon);
+            .retain(|&(_, started)| now.saturating_sub(started) < horizon);
 
         let etag = format!("\"{}\"", store.version());
         let mut headers = vec![
@@ -50,37 +40,13 @@ impl Poller {
         if store.version() != 0 {
             headers.push(("if-none-match", etag.as_str()));
         }
-        self.dispatch(host, cfg, &headers, None, CallKind::Weights, now);
-
-        if let Some(s) = stats::take_shared(host, proxy)
-            && let Ok(body) = serde_json::to_vec(&s)
-        {
-            let headers = [
-                (":method", "POST"),
-                (":path", cfg.stats_path.as_str()),
-                (":authority", cfg.weight_server_authority.as_str()),
-                ("content-type", "application/json"),
-            ];
-            self.dispatch(host, cfg, &headers, Some(&body), CallKind::Stats, now);
-        }
-    }
-
-    fn dispatch(
-        &mut self,
-        host: &dyn Host,
-        cfg: &PluginConfig,
-        headers: &[(&str, &str)],
-        body: Option<&[u8]>,
-        kind: CallKind,
-        now: u64,
-    ) {
         match host.http_call(
             &cfg.weight_server_cluster,
-            headers,
-            body,
+            &headers,
+            None,
             cfg.poll_timeout_ms,
         ) {
-            Ok(token) => self.pending.push((token, kind, now)),
+            Ok(token) => self.pending.push((token, now)),
             Err(e) => {
                 let msg = format!(
                     "mplb: cannot call cluster {:?}: {e}",
@@ -99,12 +65,12 @@ impl Poller {
         token: u32,
         resp: &CallResponse,
     ) {
-        let Some(pos) = self.pending.iter().position(|&(t, _, _)| t == token) else {
+        let Some(pos) = self.pending.iter().position(|&(t, _)| t == token) else {
             return;
         };
-        let (_, kind, _) = self.pending.swap_remove(pos);
-        match (kind, resp.status) {
-            (CallKind::Weights, Some(200)) => {
+        self.pending.swap_remove(pos);
+        match resp.status {
+            Some(200) => {
                 let before = store.version();
                 match store.publish(host, &resp.body) {
                     Ok(v) if v != before => {
@@ -117,8 +83,8 @@ impl Poller {
                     }
                 }
             }
-            (CallKind::Weights, Some(304)) => store.refresh(host),
-            (CallKind::Weights, status) => {
+            Some(304) => store.refresh(host),
+            status => {
                 let msg = match status {
                     Some(s) => format!(
                         "mplb: weight server answered {s}; keeping table v{}",
@@ -130,11 +96,6 @@ impl Poller {
                     ),
                 };
                 self.poll_log.log(host, Level::Warn, &msg);
-            }
-            (CallKind::Stats, Some(s)) if (200..300).contains(&s) => {}
-            (CallKind::Stats, status) => {
-                let msg = format!("mplb: stats post failed ({status:?}); window dropped");
-                self.stats_log.log(host, Level::Warn, &msg);
             }
         }
     }

@@ -1,5 +1,5 @@
 //! One Wasm VM's filter state and its entry points, called by the glue:
-//! configure, tick, call response, request headers, request done.
+//! configure, tick, call response, request headers.
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -8,11 +8,10 @@ use crate::host::{CallResponse, Host};
 use crate::lease;
 use crate::poller::Poller;
 use crate::route::{Action, LastDest, act, decide};
-use crate::stats::{LocalStats, Outcome};
 use crate::table_store::TableStore;
 use mplb_wire::{Mode, OVERRIDE_HEADER, PluginConfig};
 
-/// A request the filter sent to a known pod (for the proxy stats).
+/// Where the filter sent a request: a pod of the table in force.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stamped {
     /// The table version it was chosen under.
@@ -32,13 +31,6 @@ pub struct Edits<'a> {
     pub set: Option<(&'a str, &'a str)>,
     /// Where the request goes, when the filter chose or honoured a pod.
     pub stamped: Option<Stamped>,
-    /// Observe this stamped request's response (time it, and read its
-    /// status): the number of requests it stands for, 0 if not observed.
-    /// Each destination pod's responses are sampled to a budget
-    /// ([`crate::sample`]): all of them under light traffic, about
-    /// [`PluginConfig::samples_per_tick`] per tick under heavy traffic. Requests
-    /// are all counted.
-    pub sample: u32,
 }
 
 /// The filter state of one VM.
@@ -46,17 +38,13 @@ pub struct Edits<'a> {
 pub struct VmFilter {
     cfg: PluginConfig,
     own: Option<String>,
-    proxy_name: String,
     vm_id: u64,
     store: TableStore,
     poller: Poller,
-    stats: LocalStats,
     rng: SmallRng,
     /// The host clock as of the last tick (or configure / call response):
     /// the table-expiry check per request reads this instead of the host.
     clock_ms: u64,
-    /// Responses observed per destination pod and tick (the config's).
-    samples_per_tick: u32,
     /// The last `:authority` resolved, and where to.
     last: LastDest,
 }
@@ -67,19 +55,14 @@ impl VmFilter {
     pub fn new(cfg: PluginConfig, own: Option<String>, seed: u64) -> VmFilter {
         let mut rng = SmallRng::seed_from_u64(seed);
         let vm_id = rng.next_u64();
-        let proxy_name = own.clone().unwrap_or_else(|| "mplb-filter".to_string());
-        let samples_per_tick = cfg.samples_per_tick();
         VmFilter {
             store: TableStore::new(cfg.table_ttl_ms),
             cfg,
             own: own.map(|s| s.to_ascii_lowercase()),
-            proxy_name,
             vm_id,
             poller: Poller::default(),
-            stats: LocalStats::default(),
             rng,
             clock_ms: 0,
-            samples_per_tick,
             last: LastDest::default(),
         }
     }
@@ -111,30 +94,21 @@ impl VmFilter {
         self.clock_ms = host.now_ms();
         lease::init(host);
         self.store.sync(host);
-        self.stats.flush(host, None, self.store.version());
     }
 
-    /// The VM's tick: share the stats, follow the table, poll if leased.
+    /// The VM's tick: follow the table, poll if leased.
     pub fn on_tick(&mut self, host: &dyn Host) {
         self.clock_ms = host.now_ms();
-        self.stats.tick(self.samples_per_tick);
-        self.stats
-            .flush(host, self.store.index(), self.store.version());
         self.store.sync(host);
-        self.stats.flush(host, None, self.store.version());
         if lease::try_acquire(host, self.vm_id, self.cfg.poll_interval_ms) {
-            self.poller
-                .poll(host, &self.cfg, &self.store, &self.proxy_name);
+            self.poller.poll(host, &self.cfg, &self.store);
         }
     }
 
     /// The answer to one of this VM's calls.
     pub fn on_call_response(&mut self, host: &dyn Host, token: u32, resp: &CallResponse) {
         self.clock_ms = host.now_ms();
-        self.stats
-            .flush(host, self.store.index(), self.store.version());
         self.poller.on_response(host, &mut self.store, token, resp);
-        self.stats.flush(host, None, self.store.version());
     }
 
     /// Decide the header edits of one request.
@@ -187,22 +161,15 @@ impl VmFilter {
             service,
             pod,
         });
-        let sample = self
-            .stats
-            .draw(version, service, pod, self.samples_per_tick, || {
-                rng.next_u32()
-            });
         match (self.cfg.mode, pinned) {
             (Mode::Subset, true) => Edits {
                 stamped,
-                sample,
                 ..Edits::default()
             },
             (Mode::Subset, false) => Edits {
                 remove: None,
                 set: Some((self.cfg.header.as_str(), entry.name.as_str())),
                 stamped,
-                sample,
             },
             (Mode::Session, _) => Edits {
                 remove: (!pinned && endpoint_header.is_some()).then_some(self.cfg.header.as_str()),
@@ -211,29 +178,13 @@ impl VmFilter {
                     entry.session_value.as_str(),
                 )),
                 stamped,
-                sample,
             },
             (Mode::Override, _) => Edits {
                 remove: (!pinned && endpoint_header.is_some()).then_some(self.cfg.header.as_str()),
                 set: Some((OVERRIDE_HEADER, entry.address.as_str())),
                 stamped,
-                sample,
             },
         }
-    }
-
-    /// How many requests the status of a finished request with this
-    /// [`Edits::sample`] stands for: the glue reads the status when this is
-    /// above 0 (every time with `exact_errors`).
-    pub fn status_weight(&self, sample: u32) -> u32 {
-        if self.cfg.exact_errors { 1 } else { sample }
-    }
-
-    /// A stamped request finished (its status read or not, per
-    /// [`Self::status_weight`], and timed if sampled).
-    pub fn on_done(&mut self, stamped: Stamped, outcome: Outcome) {
-        self.stats
-            .record(stamped.version, stamped.service, stamped.pod, outcome);
     }
 }
 

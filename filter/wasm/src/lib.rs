@@ -3,7 +3,7 @@
 //!
 //! Role: the shim between Envoy and the filter's logic. It exports only the
 //! callbacks the filter needs (Envoy skips a callback a module does not
-//! export: a request costs two calls, request headers and log) and forwards
+//! export: a request costs one call, its request headers) and forwards
 //! each to the VM's [`Plugin`] (`mplb-filter-core`, where every decision is
 //! made) with the host calls of `mplb-proxy-abi`; it decides nothing. The
 //! other module exports (`_initialize`, ABI version, VM start, memory
@@ -64,14 +64,8 @@ mod exports {
 
     /// A request's headers.
     #[unsafe(no_mangle)]
-    pub extern "C" fn proxy_on_request_headers(id: u32, _n: usize, _eos: u32) -> u32 {
-        with_plugin(|p| p.on_request_headers(&ProxyHost, id));
+    pub extern "C" fn proxy_on_request_headers(_id: u32, _n: usize, _eos: u32) -> u32 {
+        with_plugin(|p| p.on_request_headers(&ProxyHost));
         CONTINUE
-    }
-
-    /// The end of a stream (after its access log).
-    #[unsafe(no_mangle)]
-    pub extern "C" fn proxy_on_log(id: u32) {
-        with_plugin(|p| p.on_log(&ProxyHost, id));
     }
 }

@@ -35,7 +35,7 @@ pub struct BenchArgs {
     /// A cycle in which other processes used more than this % of the two cores is repeated.
     #[arg(long, env = "MAX_FOREIGN", default_value_t = 5)]
     pub max_foreign: u32,
-    /// Variants besides none and noop (none noop mplb nobody nomatch exact alt probe:<s+s> rawprobe:<s+s>).
+    /// Variants besides none and noop (none noop mplb nobody nomatch alt probe:<s+s> rawprobe:<s+s>).
     #[arg(long, env = "VARIANTS", default_value = "none noop mplb")]
     pub variants: String,
     /// Host of the mplb variant's load (e.g. one not in the table).
@@ -65,9 +65,6 @@ pub struct BenchArgs {
     /// Send every request with an Istio sidecar's outbound headers.
     #[arg(long, env = "MESH_HEADERS", value_parser = clap::builder::BoolishValueParser::new())]
     pub mesh_headers: bool,
-    /// Responses the filter observes per pod and second (default 32; 1 with --instructions).
-    #[arg(long, env = "SAMPLES_PER_S")]
-    pub samples_per_s: Option<u32>,
     /// Another build of the filter, run as variant `alt` with mplb's configuration.
     #[arg(long, env = "ALT_WASM")]
     pub alt_wasm: Option<PathBuf>,

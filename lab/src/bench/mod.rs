@@ -188,9 +188,6 @@ fn start(args: BenchArgs, stop: Arc<AtomicBool>) -> Result<Bench> {
             args.instances.unwrap_or(3),
         )
     };
-    let samples = args
-        .samples_per_s
-        .unwrap_or(if args.instructions { 1 } else { 32 });
 
     let up = [addr()?, addr()?, addr()?];
     let up_admin = addr()?;
@@ -277,7 +274,7 @@ fn start(args: BenchArgs, stop: Arc<AtomicBool>) -> Result<Bench> {
     for (name, served) in groups {
         let admin = addr()?;
         let cfg = bench.work.path().join(format!("lb-{name}.json"));
-        setup::under_test(admin, &served, &up, bench.work.path(), samples)
+        setup::under_test(admin, &served, &up, bench.work.path())
             .write(&cfg)
             .map_err(harness)?;
         let mut l = Launch::new(&envoy, &cfg);

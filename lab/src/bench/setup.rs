@@ -136,7 +136,6 @@ pub fn upstream(admin: SocketAddr, up: &[SocketAddr; 3], table: &str) -> Bootstr
                 .path("/v1/weights")
                 .header("if-none-match", "\"1\""),
             Route::direct(200, Some(table)).path("/v1/weights"),
-            Route::direct(204, None).path("/v1/stats"),
             Route::direct(200, Some("ok")),
         ];
         b.listeners
@@ -167,7 +166,6 @@ pub fn under_test(
     served: &[Served],
     up: &[SocketAddr; 3],
     modules: &Path,
-    samples_per_s: u32,
 ) -> Bootstrap {
     let mut b = Bootstrap::with_admin(admin);
     for s in served {
@@ -182,7 +180,7 @@ pub fn under_test(
         routes.push(Route::to_cluster(format!("svc{sfx}")));
         let mut l =
             Listener::new(format!("lb{sfx}"), s.listen, routes).stat_prefix(format!("lb{sfx}"));
-        if let Some(f) = s.variant.filter(modules, sfx, samples_per_s) {
+        if let Some(f) = s.variant.filter(modules, sfx) {
             l = l.filter(f);
         }
         b.listeners.push(l);
@@ -253,7 +251,6 @@ mod tests {
             &served,
             &ups(),
             Path::new("/m"),
-            32,
         )
         .to_json();
         let ls = b["static_resources"]["listeners"].as_array().unwrap();

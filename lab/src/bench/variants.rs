@@ -20,8 +20,6 @@ pub enum Variant {
     Nobody,
     /// mplb-filter stamping `x-lb-nomatch` (no route matches it).
     Nomatch,
-    /// mplb-filter with `exact_errors` (every response's `:status` read).
-    Exact,
     /// Another build of the filter (`alt`, `alt2`, ...) with mplb's configuration.
     Alt(String),
     /// filter/examples/probe.rs making only the host calls named.
@@ -39,7 +37,6 @@ impl Variant {
             "mplb" => Variant::Mplb,
             "nobody" => Variant::Nobody,
             "nomatch" => Variant::Nomatch,
-            "exact" => Variant::Exact,
             _ if s
                 .strip_prefix("alt")
                 .is_some_and(|n| n.chars().all(|c| c.is_ascii_digit())) =>
@@ -60,7 +57,6 @@ impl Variant {
             Variant::Mplb => "mplb".into(),
             Variant::Nobody => "nobody".into(),
             Variant::Nomatch => "nomatch".into(),
-            Variant::Exact => "exact".into(),
             Variant::Alt(n) => n.clone(),
             Variant::Probe(s) => format!("probe:{s}"),
             Variant::RawProbe(s) => format!("rawprobe:{s}"),
@@ -78,17 +74,12 @@ impl Variant {
 
     /// Does it run mplb-filter (or a build of it)? Those print their per-pod routes.
     pub fn is_mplb(&self) -> bool {
-        matches!(
-            self,
-            Variant::Mplb | Variant::Alt(_) | Variant::Nomatch | Variant::Exact
-        )
+        matches!(self, Variant::Mplb | Variant::Alt(_) | Variant::Nomatch)
     }
 
     /// Its wasm filter (module from `modules/<module>.wasm`, VM id suffixed), or none.
-    pub fn filter(&self, modules: &Path, suffix: &str, samples_per_s: u32) -> Option<HttpFilter> {
-        let mplb = format!(
-            r#"{{"weight_server_cluster":"weight-server","weight_server_authority":"weight-server","service":"bench-client","response_samples_per_s":{samples_per_s}}}"#
-        );
+    pub fn filter(&self, modules: &Path, suffix: &str) -> Option<HttpFilter> {
+        let mplb = r#"{"weight_server_cluster":"weight-server","weight_server_authority":"weight-server","service":"bench-client"}"#.to_string();
         let (module, config) = match self {
             Variant::None => return None,
             Variant::Noop => ("noop".to_string(), String::new()),
@@ -96,10 +87,6 @@ impl Variant {
             Variant::Nomatch => (
                 "mplb".into(),
                 r#"{"weight_server_cluster":"weight-server","weight_server_authority":"weight-server","service":"bench-client","header":"x-lb-nomatch"}"#.into(),
-            ),
-            Variant::Exact => (
-                "mplb".into(),
-                format!("{},\"exact_errors\":true}}", mplb.trim_end_matches('}')),
             ),
             Variant::Alt(n) => (n.clone(), mplb),
             Variant::Probe(s) => ("probe".into(), s.clone()),
@@ -138,7 +125,7 @@ mod tests {
     use super::*;
 
     fn config(v: &Variant) -> String {
-        let f = v.filter(Path::new("/m"), "-1", 32).unwrap().to_json();
+        let f = v.filter(Path::new("/m"), "-1").unwrap().to_json();
         f["typed_config"]["config"]["configuration"]["value"]
             .as_str()
             .unwrap()
@@ -166,16 +153,12 @@ mod tests {
 
     #[test]
     fn each_variant_runs_its_module_with_its_configuration() {
-        assert!(Variant::None.filter(Path::new("/m"), "-1", 32).is_none());
-        assert!(config(&Variant::Mplb).contains(r#""response_samples_per_s":32}"#));
-        assert!(
-            config(&Variant::Exact)
-                .ends_with(r#""response_samples_per_s":32,"exact_errors":true}"#)
-        );
+        assert!(Variant::None.filter(Path::new("/m"), "-1").is_none());
+        assert!(config(&Variant::Mplb).contains(r#""service":"bench-client"}"#));
         assert!(config(&Variant::Nomatch).contains("x-lb-nomatch"));
         assert_eq!(config(&Variant::Probe("auth*20".into())), "auth*20");
         let f = Variant::RawProbe("set".into())
-            .filter(Path::new("/m"), "-4", 1)
+            .filter(Path::new("/m"), "-4")
             .unwrap()
             .to_json();
         assert_eq!(

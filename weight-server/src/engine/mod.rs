@@ -1,4 +1,4 @@
-//! The engine: the state behind every endpoint (reports, proxy stats, admin
+//! The engine: the state behind every endpoint (reports, admin
 //! state, the table builder) and the recompute round that turns topology +
 //! CPU + admin state into a new table.
 
@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use mplb_wire::{HostReport, ProxyStats};
+use mplb_wire::HostReport;
 use tokio::sync::Notify;
 
 use crate::balance;
@@ -16,7 +16,6 @@ use crate::persist::{AdminState, Store};
 use crate::policy::optimal::OptimalConfig;
 use crate::policy::{self, Decision, Explain, Policy, PolicyKind, Round};
 use crate::reports::{Reports, TooManyNodes};
-use crate::stats::{Stats, TooManyWindows};
 use crate::topology::{Topology, TopologyRx};
 use crate::weights::{Published, Served, TableBuilder, WeightsConfig};
 use crate::{Error, Result};
@@ -62,7 +61,6 @@ impl Default for EngineConfig {
 #[derive(Debug)]
 struct Core {
     reports: Reports,
-    stats: Stats,
     admin: AdminState,
     /// The policy of `admin.policy`.
     policy: Arc<dyn Policy>,
@@ -139,7 +137,6 @@ impl Engine {
         let core = Core {
             reports: Reports::new(cfg.ewma_half_life_ms, cfg.report_max_age_ms)
                 .with_reset_step(cfg.ewma_reset_step),
-            stats: Stats::new(cfg.report_max_age_ms),
             policy: policy::for_kind(admin.policy, &cfg.optimal),
             admin,
             builder,
@@ -221,14 +218,6 @@ impl Engine {
             .set_node_cpu(&r.node, r.capacity_millicores, smoothed);
         self.metrics.report_accepted();
         self.reported.notify_one();
-        Ok(())
-    }
-
-    /// Fold validated proxy stats; refused only when too many windows are kept.
-    pub fn ingest_stats(&self, s: &ProxyStats) -> Result<(), TooManyWindows> {
-        let now = self.now_ms();
-        self.core().stats.ingest(s, now)?;
-        self.metrics.stats_accepted();
         Ok(())
     }
 

@@ -30,7 +30,6 @@ impl Engine {
         let now = self.now_ms();
         let core = self.core();
         let cpu = core.reports.cpu_view(&topo, now);
-        let traffic = core.stats.traffic(now).remove(&fqdn).unwrap_or_default();
         let svc = topo.services.get(&fqdn)?;
         let served = core.builder.current();
         let figures = balance::figures(&topo, &cpu, self.cfg.optimal.saturation_threshold);
@@ -54,7 +53,6 @@ impl Engine {
                     node_known: node.is_some(),
                     node_cpu: node.copied(),
                     node_report_age_ms: core.reports.age_ms(&p.node, now),
-                    traffic: traffic.get(&p.name).copied(),
                 };
                 (p.name.clone(), inputs)
             })
@@ -111,7 +109,6 @@ impl Engine {
             drains: core.admin.drains.clone(),
             topology: topo.as_deref().cloned(),
             nodes,
-            traffic: core.stats.traffic(now),
             policy_error: core.last_error.clone(),
             weights: core.builder.current().map(|s| s.table.clone()),
             config: self.cfg.settings(),

@@ -1,4 +1,4 @@
-//! Reports and proxy stats that reach a follower go to the leader: the same
+//! Reports that reach a follower go to the leader: the same
 //! body, with the sender's `Authorization` header (the leader runs the
 //! TokenReview), and the leader's answer goes back as it came. With no
 //! leader known, or one that cannot be reached, the answer is 503 with a

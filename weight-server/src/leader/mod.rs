@@ -3,7 +3,7 @@
 //! holder of a `coordination.k8s.io/v1` Lease ([`lease`], elected as
 //! client-go does: [`election`]) takes reports and publishes tables.
 //! Followers serve the leader's current table ([`follow`]), forward the
-//! reports and proxy stats they receive to the leader with the sender's
+//! reports they receive to the leader with the sender's
 //! bearer token ([`forward`]), and answer 503 with a reason and
 //! `Retry-After` while no leader is known.
 //!

@@ -1,4 +1,5 @@
-//! Hostile requests to the `/v1` routes: reports, stats, weights and unknown paths.
+//! Hostile requests to the `/v1` routes: reports, the retired stats route,
+//! weights and unknown paths.
 
 use http::Method;
 
@@ -12,12 +13,6 @@ pub fn cases() -> Vec<Case> {
         let mut s = r.clone();
         s.pop();
         format!("{s}{}}}", " ".repeat(1024 * 1024))
-    };
-    let stats = |pods: &str| format!(r#"{{"proxy":"p","window_ms":1000,"pods":[{pods}]}}"#);
-    let pod = |req: i64, err: i64| {
-        format!(
-            r#"{{"service":"{PROFILE}","pod":"profile-0","requests":{req},"errors":{err},"latency_sum_us":1,"latency_count":1}}"#
-        )
     };
     vec![
         case(
@@ -147,40 +142,22 @@ pub fn cases() -> Vec<Case> {
             "empty",
         ),
         case(
-            "stats: malformed",
+            "stats: retired",
             M::POST,
             "/v1/stats",
             None,
-            "[1,",
-            400,
-            "malformed",
+            r#"{"proxy":"p","window_ms":1000,"pods":[]}"#,
+            410,
+            "removed",
         ),
         case(
-            "stats: errors > requests",
-            M::POST,
-            "/v1/stats",
-            None,
-            stats(&pod(1, 2)),
-            422,
-            "exceed",
-        ),
-        case(
-            "stats: negative requests",
-            M::POST,
-            "/v1/stats",
-            None,
-            stats(&pod(-1, 0)),
-            400,
-            "malformed",
-        ),
-        case(
-            "stats: too large",
+            "stats: too large, retired all the same",
             M::POST,
             "/v1/stats",
             None,
             vec![b' '; 1024 * 1024 + 1],
-            413,
-            "limit",
+            410,
+            "removed",
         ),
         case(
             "unknown route",

@@ -161,7 +161,7 @@ async fn envoys_under_load_keep_serving_when_the_leader_is_killed() {
         std::net::SocketAddr::from(([127, 0, 0, 1], mplb_envoy_harness::free_port().unwrap()));
     let admin =
         std::net::SocketAddr::from(([127, 0, 0, 1], mplb_envoy_harness::free_port().unwrap()));
-    let plugin = r#"{"weight_server_cluster":"weight-server","weight_server_authority":"weight-server","poll_interval_ms":200,"poll_timeout_ms":150,"table_ttl_ms":10000,"service":"frontend","mode":"subset","response_samples_per_s":100}"#;
+    let plugin = r#"{"weight_server_cluster":"weight-server","weight_server_authority":"weight-server","poll_interval_ms":200,"poll_timeout_ms":150,"table_ttl_ms":10000,"service":"frontend","mode":"subset"}"#;
     let mut routes = per_pod_routes(
         ENDPOINT_HEADER,
         [("web-a", "pod-web-a"), ("web-b", "pod-web-b")],

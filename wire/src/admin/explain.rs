@@ -1,5 +1,5 @@
 //! The body of `GET /admin/explain/{service}`: the inputs of one service's
-//! weights (its pods, their nodes' CPU, traffic), what the policy said and
+//! weights (its pods, their nodes' CPU), what the policy said and
 //! why, the round's target and damped weights, and what is served.
 //!
 //! New figures are added as new fields with `#[serde(default)]`, so an
@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::state::PodTraffic;
 use super::{MAX_ADMIN_BODY_BYTES, OperatorWeights, PolicyKind};
 use crate::{ServiceWeights, WireError, check_amount, decode};
 
@@ -107,9 +106,6 @@ pub struct PodInputs {
     /// Age of its node's last report, if any.
     #[serde(default)]
     pub node_report_age_ms: Option<u64>,
-    /// Pooled proxy figures of the pod, if any.
-    #[serde(default)]
-    pub traffic: Option<PodTraffic>,
 }
 
 impl PodInputs {
@@ -120,9 +116,6 @@ impl PodInputs {
         if let Some(n) = &self.node_cpu {
             check_amount(&format!("capacity of {pod}'s node"), n.capacity_millicores)?;
             check_amount(&format!("use of {pod}'s node"), n.used_millicores)?;
-        }
-        if let Some(t) = &self.traffic {
-            t.validate(&format!("pod {pod}"))?;
         }
         Ok(())
     }

@@ -14,10 +14,7 @@ mod explain;
 mod state;
 
 pub use explain::{ExplainBody, NodeCpu, PodInputs, ServiceRound};
-pub use state::{
-    EngineSettings, NodeState, OptimalConfig, PodTraffic, SolverKind, StateBody, StateSummary,
-    Traffic,
-};
+pub use state::{EngineSettings, NodeState, OptimalConfig, SolverKind, StateBody, StateSummary};
 
 /// Largest `GET /admin/state` or `/admin/explain` body a reader accepts
 /// (the state carries the whole topology).

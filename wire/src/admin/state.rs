@@ -1,5 +1,5 @@
 //! The body of `GET /admin/state`: what an operator has set, the cluster,
-//! every reporting node, per-pod traffic, the served table and the server's
+//! every reporting node, the served table and the server's
 //! tunables. Built by the weight server, read (and validated) by the lab
 //! and the tests.
 
@@ -28,9 +28,6 @@ pub struct StateBody {
     /// Nodes that have reported, by name.
     #[serde(default)]
     pub nodes: BTreeMap<String, NodeState>,
-    /// Pooled proxy figures per service FQDN, then pod name.
-    #[serde(default)]
-    pub traffic: Traffic,
     /// Why the policy failed in the last round, if it did.
     #[serde(default)]
     pub policy_error: Option<String>,
@@ -59,11 +56,6 @@ impl StateBody {
     pub fn validate(&self) -> Result<(), WireError> {
         for (name, n) in &self.nodes {
             n.validate(name)?;
-        }
-        for (svc, pods) in &self.traffic {
-            for (pod, t) in pods {
-                t.validate(&format!("traffic of {svc}/{pod}"))?;
-            }
         }
         if let Some(t) = &self.weights {
             t.validate()?;
@@ -109,31 +101,6 @@ impl NodeState {
         check_amount(&format!("use of node {name}"), self.used_millicores)?;
         for (pod, m) in self.pods.iter().chain(&self.unknown_pods) {
             check_amount(&format!("CPU of pod {pod} on node {name}"), *m)?;
-        }
-        Ok(())
-    }
-}
-
-/// Pooled proxy figures per service FQDN, then pod name.
-pub type Traffic = BTreeMap<String, BTreeMap<String, PodTraffic>>;
-
-/// Per-pod figures pooled over proxies.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
-pub struct PodTraffic {
-    /// Requests per second.
-    pub request_rate: f64,
-    /// Errors over requests (0 when no requests).
-    pub error_rate: f64,
-    /// Mean latency in milliseconds, when any latency was seen.
-    pub mean_latency_ms: Option<f64>,
-}
-
-impl PodTraffic {
-    pub(crate) fn validate(&self, what: &str) -> Result<(), WireError> {
-        check_amount(&format!("request rate of {what}"), self.request_rate)?;
-        check_amount(&format!("error rate of {what}"), self.error_rate)?;
-        if let Some(l) = self.mean_latency_ms {
-            check_amount(&format!("latency of {what}"), l)?;
         }
         Ok(())
     }

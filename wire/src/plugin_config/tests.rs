@@ -13,7 +13,6 @@ fn defaults_apply_when_only_the_cluster_is_given() {
         "weight-server.mplb-system.svc.cluster.local:8080"
     );
     assert_eq!(c.weights_path, "/v1/weights");
-    assert_eq!(c.stats_path, "/v1/stats");
     assert_eq!(c.poll_interval_ms, 1000);
     assert_eq!(c.poll_timeout_ms, 500);
     assert_eq!(c.table_ttl_ms, 30_000);
@@ -22,25 +21,20 @@ fn defaults_apply_when_only_the_cluster_is_given() {
     assert_eq!(c.session_header, "x-lb-session");
     assert_eq!(c.service, None);
     assert_eq!(c.tick_ms(), 250);
-    assert_eq!(c.response_samples_per_s, 32);
-    assert_eq!(c.samples_per_tick(), 8);
-    assert!(!c.exact_errors);
+    assert!(c.retired.is_empty());
 }
 
 #[test]
 fn every_key_is_read() {
     let c = PluginConfig::parse(
         br#"{"weight_server_cluster":"ws","weight_server_authority":"ws.local:9",
-        "weights_path":"/w","stats_path":"/s","poll_interval_ms":200,"poll_timeout_ms":100,
+        "weights_path":"/w","poll_interval_ms":200,"poll_timeout_ms":100,
         "table_ttl_ms":1500,"header":"x-pod","mode":"session","session_header":"x-sess",
-        "service":"Frontend","response_samples_per_s":30,"exact_errors":true}"#,
+        "service":"Frontend"}"#,
     )
     .unwrap();
     assert_eq!(c.weight_server_authority, "ws.local:9");
-    assert_eq!(
-        (c.weights_path.as_str(), c.stats_path.as_str()),
-        ("/w", "/s")
-    );
+    assert_eq!(c.weights_path, "/w");
     assert_eq!(
         (c.poll_interval_ms, c.poll_timeout_ms, c.table_ttl_ms),
         (200, 100, 1500)
@@ -52,14 +46,38 @@ fn every_key_is_read() {
     assert_eq!(c.mode, Mode::Session);
     assert_eq!(c.service.as_deref(), Some("frontend"));
     assert_eq!(c.tick_ms(), 50);
-    assert!(c.exact_errors);
-    assert_eq!(c.samples_per_tick(), 2, "30/s over 50 ms ticks, rounded up");
     // A cluster that is not Istio-shaped is its own authority.
     assert_eq!(
         PluginConfig::parse(br#"{"weight_server_cluster":"ws"}"#)
             .unwrap()
             .weight_server_authority,
         "ws"
+    );
+}
+
+#[test]
+fn retired_keys_are_accepted_whatever_their_value_and_reported() {
+    // What an earlier filter's configuration carried (the proxy stats).
+    let c = PluginConfig::parse(
+        br#"{"weight_server_cluster":"ws","stats_path":"/v1/stats",
+        "exact_errors":1,"response_samples_per_s":32}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        c.retired,
+        ["stats_path", "response_samples_per_s", "exact_errors"]
+    );
+    // Still given at most once.
+    let err = PluginConfig::parse(
+        br#"{"weight_server_cluster":"ws","exact_errors":true,"exact_errors":false}"#,
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        WireError::Field {
+            field: "exact_errors".into(),
+            reason: "given twice".into()
+        }
     );
 }
 
@@ -107,20 +125,8 @@ fn bad_configuration_names_the_field() {
             "table_ttl_ms",
         ),
         (
-            r#"{"weight_server_cluster":"ws","response_samples_per_s":0}"#,
-            "response_samples_per_s",
-        ),
-        (
-            r#"{"weight_server_cluster":"ws","exact_errors":1}"#,
-            "exact_errors",
-        ),
-        (
             r#"{"weight_server_cluster":"ws","weights_path":"v1"}"#,
             "weights_path",
-        ),
-        (
-            r#"{"weight_server_cluster":"ws","stats_path":"/a b"}"#,
-            "stats_path",
         ),
         (
             r#"{"weight_server_cluster":"ws","header":"X-LB"}"#,
@@ -199,9 +205,9 @@ fn the_error_text_names_the_field_as_before() {
             "must be an integer between 10 and 3600000",
         ),
         (
-            r#"{"weight_server_cluster":"ws","exact_errors":1}"#,
-            "exact_errors",
-            "must be a boolean, got a number",
+            r#"{"weight_server_cluster":"ws","service":true}"#,
+            "service",
+            "must be a string, got a boolean",
         ),
         (
             r#"{"weight_server_cluster":["ws"]}"#,

@@ -40,8 +40,8 @@ pub(super) fn answer(
     plugin.on_http_call_response(host, 1, token, pairs.len(), body.len());
 }
 
-/// Advance one tick and run it; answer the VM's calls (`weights` to polls,
-/// 200 to stats posts). Returns the calls made.
+/// Advance one tick and run it; answer the VM's polls with `weights`.
+/// Returns the calls made.
 pub(super) fn tick(
     plugin: &mut Plugin,
     host: &MockHost,
@@ -52,11 +52,7 @@ pub(super) fn tick(
     plugin.on_tick(host, 1);
     let calls = host.take_calls();
     for call in &calls {
-        if call.header(":method") == Some("POST") {
-            answer(plugin, host, call.token, Some(200), b"");
-        } else {
-            answer(plugin, host, call.token, weights.0, weights.1);
-        }
+        answer(plugin, host, call.token, weights.0, weights.1);
     }
     calls
 }
@@ -73,22 +69,13 @@ pub(super) fn install(plugin: &mut Plugin, host: &MockHost, table: &str) {
 }
 
 /// One request, as Envoy runs it: request headers in (the callback may
-/// edit them), then the response `status` (`None`: no response) and the
-/// end of the stream. Returns the request headers as the filter left them.
+/// edit them). Returns the request headers as the filter left them.
 pub(super) fn request(
     plugin: &mut Plugin,
     host: &MockHost,
-    id: u32,
     headers: &[(&str, &str)],
-    status: Option<u16>,
 ) -> Vec<(String, String)> {
     host.set_map(Map::Request, headers);
-    host.set_map(Map::Response, &[]);
-    plugin.on_request_headers(host, id);
-    let edited = host.map(Map::Request);
-    if let Some(s) = status {
-        host.set_map(Map::Response, &[(":status", &s.to_string())]);
-    }
-    plugin.on_log(host, id);
-    edited
+    plugin.on_request_headers(host);
+    host.map(Map::Request)
 }

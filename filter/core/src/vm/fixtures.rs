@@ -3,7 +3,6 @@
 
 use super::*;
 use crate::mock::{MockHost, MockProxy};
-use mplb_wire::ProxyStats;
 use mplb_wire::testing::TableBuilder;
 
 pub(crate) const DAY: u64 = 86_400_000;
@@ -50,18 +49,6 @@ pub(crate) fn poll_and_answer(vm: &mut VmFilter, host: &MockHost, resp: &CallRes
         .find(|c| c.header(":method") == Some("GET"))
         .expect("the VM polled");
     vm.on_call_response(host, get.token, resp);
-}
-
-/// The stats POST among one tick's calls, and its parsed body.
-pub(crate) fn stats_post(calls: &[crate::mock::Call]) -> (&crate::mock::Call, ProxyStats) {
-    let post = calls
-        .iter()
-        .find(|c| c.header(":method") == Some("POST"))
-        .expect("the lease holder posted stats");
-    (
-        post,
-        ProxyStats::parse(post.body.as_deref().unwrap()).unwrap(),
-    )
 }
 
 pub(crate) fn split(vm: &mut VmFilter, now: u64, n: usize) -> [usize; 3] {

@@ -199,10 +199,11 @@ pub struct WeightState {
     pub table: Option<(u64, Vec<u8>)>,
     pub gets: u64,
     pub not_modified: u64,
-    pub stats_bodies: Vec<Vec<u8>>,
+    /// Every other call (`METHOD path`): the filter makes none.
+    pub others: Vec<String>,
 }
 
-/// The weight server stand-in: `GET /v1/weights` with ETag/304, `POST /v1/stats`.
+/// The weight server stand-in: `GET /v1/weights` with ETag/304.
 pub struct WeightServer {
     pub server: Server,
     pub state: Arc<Mutex<WeightState>>,
@@ -230,11 +231,10 @@ impl WeightServer {
                         }
                         (200, hdrs, body)
                     }
-                    ("POST", "/v1/stats") => {
-                        s.stats_bodies.push(req.body.clone());
-                        (204, vec![], vec![])
+                    (method, path) => {
+                        s.others.push(format!("{method} {path}"));
+                        (404, vec![], br#"{"error":"not found"}"#.to_vec())
                     }
-                    _ => (404, vec![], br#"{"error":"not found"}"#.to_vec()),
                 }
             }),
         );

@@ -9,7 +9,6 @@ use mplb_envoy_harness::{
     Bootstrap, Cluster, ENDPOINT_HEADER, HttpFilter, Listener, Route, SESSION_HEADER, WasmFilter,
     per_pod_routes,
 };
-use mplb_wire::ProxyStats;
 use mplb_wire::testing::TableBuilder;
 
 use crate::support::http::{Client, Replica, WeightServer};
@@ -45,17 +44,15 @@ pub(crate) fn cluster(name: &str, addrs: &[SocketAddr]) -> Cluster {
     Cluster::new(name, addrs.iter().copied()).connect_timeout(Duration::from_millis(250))
 }
 
-/// `samples`: responses observed per pod and second (above any rate here:
-/// every one observed, so error counts are exact).
+/// The plugin configuration of the lab's filter, in `mode`.
 pub(crate) fn envoy_config(
     ws: SocketAddr,
     backend: &[Replica],
     other: &Replica,
     mode: &str,
-    samples: u32,
 ) -> Config {
     let plugin = format!(
-        r#"{{"weight_server_cluster":"weight-server","weight_server_authority":"weight-server","poll_interval_ms":{POLL_MS},"poll_timeout_ms":150,"table_ttl_ms":{TTL_MS},"service":"frontend","mode":"{mode}","response_samples_per_s":{samples}}}"#
+        r#"{{"weight_server_cluster":"weight-server","weight_server_authority":"weight-server","poll_interval_ms":{POLL_MS},"poll_timeout_ms":150,"table_ttl_ms":{TTL_MS},"service":"frontend","mode":"{mode}"}}"#
     );
     envoy_config_with(ws, backend, other, mode, &plugin)
 }
@@ -106,7 +103,7 @@ pub(crate) fn envoy_config_with(
 }
 
 impl Lab {
-    pub(crate) fn start(mode: &str, samples: u32) -> Lab {
+    pub(crate) fn start(mode: &str) -> Lab {
         let backend: Vec<Replica> = ["r0", "r1", "r2"]
             .iter()
             .map(|n| Replica::start(n))
@@ -114,10 +111,7 @@ impl Lab {
         let other = Replica::start("o0");
         let ws = WeightServer::start();
         ws.serve(1, table(1, &backend, &other, [60, 30, 10]));
-        let envoy = Envoy::start(
-            &envoy_config(ws.server.addr, &backend, &other, mode, samples),
-            2,
-        );
+        let envoy = Envoy::start(&envoy_config(ws.server.addr, &backend, &other, mode), 2);
         let lab = Lab {
             ws,
             backend,
@@ -196,12 +190,8 @@ impl Lab {
     }
 
     /// `n` requests pinned to backend `pod` over one connection, every 4th
-    /// answered 503 (each checked); the pod's (requests, errors, timed) in
-    /// the stats posted meanwhile.
-    pub(crate) fn pinned_stats(&self, pod: &str, n: usize) -> (u64, u64, u64) {
-        let window = Duration::from_millis(5 * POLL_MS);
-        std::thread::sleep(window);
-        let before = self.ws.state.lock().unwrap().stats_bodies.len();
+    /// answered 503: each status reaches the client as the pod gave it.
+    pub(crate) fn pinned_with_errors(&self, pod: &str, n: usize) {
         let mut c = Client::connect(self.envoy.listen).unwrap();
         for i in 0..n {
             let want = if i % 4 == 0 { "503" } else { "200" };
@@ -209,16 +199,13 @@ impl Lab {
             let (status, _) = c.get("backend", "/", &headers).unwrap();
             assert_eq!(status.to_string(), want, "{}", self.envoy.log_text());
         }
-        drop(c);
-        std::thread::sleep(window);
-        let bodies = self.ws.state.lock().unwrap().stats_bodies[before..].to_vec();
-        bodies
-            .iter()
-            .flat_map(|b| ProxyStats::parse(b).unwrap().pods)
-            .filter(|p| p.pod == pod && p.service == BACKEND)
-            .fold((0, 0, 0), |(r, e, l), p| {
-                (r + p.requests, e + p.errors, l + p.latency_count)
-            })
+    }
+
+    /// The filter called the weight server for nothing but the table.
+    pub(crate) fn assert_only_polls(&self) {
+        let s = self.ws.state.lock().unwrap();
+        assert!(s.gets > 0, "no poll");
+        assert!(s.others.is_empty(), "other calls: {:?}", s.others);
     }
 
     pub(crate) fn assert_split(&self, what: &str, want: [f64; 3], tolerance: f64) {

@@ -1,8 +1,0 @@
-//! Fuzz `mplb_wire::ProxyStats::parse`: never panics; an accepted body round-trips.
-
-#![no_main]
-
-use libfuzzer_sys::fuzz_target;
-use mplb_wire::ProxyStats;
-
-fuzz_target!(|data: &[u8]| mplb_fuzz::round_trip(data, ProxyStats::parse));
