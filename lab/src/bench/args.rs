@@ -38,6 +38,13 @@ pub struct BenchArgs {
     /// Variants besides none and noop (none noop mplb nobody nomatch alt probe:<s+s> rawprobe:<s+s>).
     #[arg(long, env = "VARIANTS", default_value = "none noop mplb")]
     pub variants: String,
+    /// Pods in the table's service (at least 3): past p0-p2 (60/30/10, each
+    /// with its per-pod route), pods of weight 0.001 each, which the filter
+    /// indexes and searches like any other but picks for about 1 % of
+    /// requests (to the service route): the filter's cost as the service
+    /// grows, with Envoy's routes and upstreams unchanged.
+    #[arg(long, env = "TABLE_PODS", default_value_t = 3)]
+    pub table_pods: u32,
     /// Host of the mplb variant's load (e.g. one not in the table).
     #[arg(long, env = "MPLB_HOST")]
     pub mplb_host: Option<String>,

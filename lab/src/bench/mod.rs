@@ -191,7 +191,7 @@ fn start(args: BenchArgs, stop: Arc<AtomicBool>) -> Result<Bench> {
 
     let up = [addr()?, addr()?, addr()?];
     let up_admin = addr()?;
-    let table = setup::table(&up)?;
+    let table = setup::table(&up, args.table_pods)?;
     let up_cfg = work.path().join("upstream.json");
     setup::upstream(up_admin, &up, &table)
         .write(&up_cfg)

@@ -101,8 +101,8 @@ pub fn prepare_module(src: &Path, dir: &Path, name: &str, level: &str) -> Result
 
 /// The weights table the upstream serves: backend with pods p0/p1/p2 at
 /// the three upstream hosts, weights 60/30/10, valid for an hour.
-pub fn table(up: &[SocketAddr; 3]) -> Result<String> {
-    let endpoints = [("p0", 60.0), ("p1", 30.0), ("p2", 10.0)]
+pub fn table(up: &[SocketAddr; 3], pods: u32) -> Result<String> {
+    let mut endpoints: Vec<Endpoint> = [("p0", 60.0), ("p1", 30.0), ("p2", 10.0)]
         .into_iter()
         .zip(up)
         .map(|((pod, weight), address)| Endpoint {
@@ -111,6 +111,13 @@ pub fn table(up: &[SocketAddr; 3]) -> Result<String> {
             weight,
         })
         .collect();
+    // Padding pods: distinct addresses in 127.1.0.0/16 nothing listens on
+    // (a pick of one goes to the service route, not to that address).
+    endpoints.extend((3..pods).map(|i| Endpoint {
+        pod: format!("p{i}"),
+        address: format!("127.1.{}.{}:8080", i / 250, i % 250 + 1),
+        weight: 0.001,
+    }));
     let backend = ServiceWeights {
         aliases: vec!["backend".to_string()],
         endpoints,
@@ -209,7 +216,7 @@ mod tests {
 
     #[test]
     fn the_table_is_a_valid_wire_table_and_the_upstream_serves_it() {
-        let t = table(&ups()).unwrap();
+        let t = table(&ups(), 3).unwrap();
         let parsed = WeightsTable::parse(t.as_bytes()).unwrap();
         let backend = &parsed.services["backend.default.svc.cluster.local"];
         assert_eq!(backend.aliases, ["backend"]);
@@ -226,6 +233,16 @@ mod tests {
                 ("p2", "127.0.0.1:3", 10.0)
             ]
         );
+        // Padded to 1,000 pods: a valid table, distinct addresses, the
+        // padding 1 % of the weight.
+        let big = WeightsTable::parse(table(&ups(), 1000).unwrap().as_bytes()).unwrap();
+        let e = &big.services["backend.default.svc.cluster.local"].endpoints;
+        assert_eq!(e.len(), 1000);
+        let addrs: std::collections::BTreeSet<&str> =
+            e.iter().map(|e| e.address.as_str()).collect();
+        assert_eq!(addrs.len(), 1000);
+        let padding: f64 = e[3..].iter().map(|e| e.weight).sum();
+        assert!((padding - 0.997).abs() < 1e-9, "{padding}");
         assert_eq!((parsed.version, parsed.ttl_ms), (1, 3_600_000));
         let b = upstream("127.0.0.1:9".parse().unwrap(), &ups(), &t).to_json();
         let r = &b["static_resources"]["listeners"][2]["filter_chains"][0]["filters"][0]["typed_config"]
