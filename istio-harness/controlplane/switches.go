@@ -32,15 +32,19 @@ var Switches = []Switch{
 		"no istio.stats filter: it is built only into Istio's proxy (the default mesh config already names no provider)"},
 	{"PILOT_ENABLE_PERSISTENT_SESSION_FILTER", "true in session mode only",
 		"what the project asks operators to set on istiod for session mode (envoyfilter/README.md)"},
+	{"PILOT_ENABLE_AMBIENT (and waypoints)", "true in the waypoint world only",
+		"what an ambient install sets (istioctl --set profile=ambient); the sidecar and gateway worlds keep istiod's default"},
 }
 
 // applyFeatures sets the feature flags before the server is built. istiod
 // reads these from its environment at start; the harness sets the same
 // package variables directly so the process environment does not matter.
-func applyFeatures(persistentSession bool) {
+func applyFeatures(persistentSession, ambient bool) {
 	features.MetadataExchange = false
 	features.ALPNFilter = false
 	features.EnablePersistentSessionFilter.Store(persistentSession)
+	features.EnableAmbient = ambient
+	features.EnableAmbientWaypoints = ambient
 }
 
 // meshConfig is istiod's default mesh config with the switches above.
