@@ -46,7 +46,7 @@ spec:
 // `envoyfilter.istio.io/referenced-services` annotation,
 // pilot/pkg/model/envoyfilter.go), so without it the waypoint has no
 // `outbound|8080||weight-server.mplb-system.svc.cluster.local` and the
-// filter cannot poll (TestWaypointLacksTheWeightServerCluster). The
+// filter cannot poll (TestWaypointNeedsTheWeightServerReference). The
 // EnvoyFilter patches nothing; Istio's own annotation does the work.
 const WeightServerReference = `apiVersion: networking.istio.io/v1alpha3
 kind: EnvoyFilter
