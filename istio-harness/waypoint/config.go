@@ -73,7 +73,7 @@ endpoints: [{addresses: [%[6]s], conditions: {ready: true}, targetRef: {kind: Po
 // harness's switches (Switches); Kubernetes: the committed Namespaces and
 // Services with cluster IPs and the use-waypoint label, the pods, the
 // waypoint's Service, pod and endpoints.
-func (s *Stack) controlPlaneInput(topo, wasm string) (config, kube string, err error) {
+func (s *Stack) controlPlaneInput(topo, wasm string, ambientPods bool) (config, kube string, err error) {
 	r := s.Repo
 	read := func(rel string) string {
 		if err != nil {
@@ -128,6 +128,11 @@ func (s *Stack) controlPlaneInput(topo, wasm string) (config, kube string, err e
 	if err != nil {
 		return "", "", err
 	}
+	if ambientPods {
+		if kube, err = enrol(kube); err != nil {
+			return "", "", err
+		}
+	}
 	gw := gatewayObjects(s.Pod)
 	kube = strings.Join([]string{kube, gw, waypointKube(s.Pod, s.VIPs["waypoint"])}, "\n---\n")
 	parts := []string{ws, plugin, rendered, gw}
@@ -178,4 +183,27 @@ func Bootstrap(pod mesh.Pod, ads, sdsSocket string) (string, error) {
 	})
 	out, err := json.MarshalIndent(b, "", "  ")
 	return string(out), err
+}
+
+// enrol annotates the pods of WaypointServices as istio-cni does for a pod
+// in an ambient namespace (ambient.istio.io/redirection: enabled), which
+// is what makes Istio's ambient index give them HBONE.
+func enrol(kube string) (string, error) {
+	docs, err := mesh.SplitYAML(kube)
+	if err != nil {
+		return "", err
+	}
+	for _, d := range docs {
+		md, _ := d["metadata"].(map[string]any)
+		labels, _ := md["labels"].(map[string]any)
+		if d["kind"] != "Pod" || md["namespace"] != "hotel" {
+			continue
+		}
+		for _, svc := range WaypointServices {
+			if labels["app"] == svc {
+				md["annotations"] = map[string]any{"ambient.istio.io/redirection": "enabled"}
+			}
+		}
+	}
+	return mesh.JoinYAML(docs)
 }

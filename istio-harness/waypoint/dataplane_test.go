@@ -63,7 +63,7 @@ func TestOverrideModeOnAWaypoint(t *testing.T) {
 		}
 	})
 	t.Run("a stamped pod that is gone falls back to balancing, never a 503", func(t *testing.T) {
-		ghost := mesh.GhostPod()
+		ghost := s.Ghosts[0]
 		setWeights(t, s, "geo", map[string]float64{"geo-0": 0, "geo-1": 0, ghost.Name: 1})
 		var answers []mesh.Echo
 		for deadline := time.Now().Add(10 * time.Second); ; {

@@ -22,6 +22,11 @@ type Options struct {
 	Istiod, Dir string
 	// TableTTL is the weight server's --table-ttl.
 	TableTTL time.Duration
+	// AmbientPods enrols the pods of WaypointServices in ambient (the
+	// ambient.istio.io/redirection annotation istio-cni sets): Istio then
+	// sends the waypoint's requests to them over HBONE, which Tunnels
+	// terminate in ztunnel's place.
+	AmbientPods bool
 }
 
 // Stack is a running waypoint world: echo pods, the weight server, istiod
@@ -41,6 +46,8 @@ type Stack struct {
 	CA           *CA
 	SDS          *SDS
 	Waypoint     *mesh.Envoy
+	// Tunnels are the pods' HBONE servers (Options.AmbientPods).
+	Tunnels *Tunnels
 	// Config and Kube are what the control plane was given.
 	Config, Kube string
 }
@@ -53,13 +60,34 @@ const HBONEPort = 15008
 // controller labels it.
 func WaypointPod() mesh.Pod {
 	return mesh.Pod{
-		Name: "waypoint-6f9c7d8b4-wp001", Service: "waypoint", Namespace: "hotel", IP: "127.0.0.70", Port: HBONEPort,
+		Name: "waypoint-6f9c7d8b4-wp001", Service: "waypoint", Namespace: "hotel", IP: Subnet + "70", Port: HBONEPort,
 		Labels: map[string]string{
 			"gateway.networking.k8s.io/gateway-name": "waypoint",
 			"gateway.istio.io/managed":               "istio.io-mesh-controller",
 			"service.istio.io/canonical-name":        "waypoint",
 		},
 	}
+}
+
+// Subnet is where the waypoint world's pods live: the mesh world's layout
+// (mesh.NewWorld) moved from 127.0.0.x to 127.0.2.x, so that `go test
+// ./...`, which runs the mesh and waypoint packages at the same time, does
+// not bind the same addresses twice.
+const Subnet = "127.0.2."
+
+func relocate(w mesh.World) mesh.World {
+	move := func(p mesh.Pod) mesh.Pod {
+		p.IP = Subnet + strings.TrimPrefix(p.IP, "127.0.0.")
+		return p
+	}
+	for i := range w.Pods {
+		w.Pods[i] = move(w.Pods[i])
+	}
+	for i := range w.Ghosts {
+		w.Ghosts[i] = move(w.Ghosts[i])
+	}
+	w.WeightServer, w.Gateway = move(w.WeightServer), move(w.Gateway)
+	return w
 }
 
 // clusterIPs are what the API server would allocate to the Services.
@@ -76,6 +104,9 @@ func (s *Stack) Close() {
 	}
 	if s.SDS != nil {
 		s.SDS.Close()
+	}
+	if s.Tunnels != nil {
+		s.Tunnels.Close()
 	}
 	for _, p := range []*mesh.Process{s.Istiod, s.WeightServer} {
 		if p != nil {
@@ -109,6 +140,7 @@ func Start(opts Options) (s *Stack, err error) {
 	}
 	w := mesh.NewWorld(0)
 	w.Ghosts = []mesh.Pod{mesh.GhostPod()}
+	w = relocate(w)
 	s = &Stack{World: w, Repo: repo, Pod: WaypointPod(), VIPs: clusterIPs}
 	defer func() {
 		if err != nil {
@@ -147,7 +179,7 @@ func Start(opts Options) (s *Stack, err error) {
 	if err = mesh.WaitTCP(w.WeightServer.Addr(), 20*time.Second); err != nil {
 		return s, err
 	}
-	if s.Config, s.Kube, err = s.controlPlaneInput(topo, wasm); err != nil {
+	if s.Config, s.Kube, err = s.controlPlaneInput(topo, wasm, opts.AmbientPods); err != nil {
 		return s, err
 	}
 	cfgFile, kubeFile := filepath.Join(opts.Dir, "istio-config.yaml"), filepath.Join(opts.Dir, "kube.yaml")
@@ -170,6 +202,15 @@ func Start(opts Options) (s *Stack, err error) {
 	}
 	if s.CA, err = NewCA(); err != nil {
 		return s, err
+	}
+	if opts.AmbientPods {
+		var enrolled []mesh.Pod
+		for _, svc := range WaypointServices {
+			enrolled = append(enrolled, w.PodsOf(svc)...)
+		}
+		if s.Tunnels, err = StartTunnels(enrolled, s.CA); err != nil {
+			return s, err
+		}
 	}
 	cert, err := s.CA.Issue(SpiffeID(s.Pod.Namespace, "waypoint"))
 	if err != nil {
