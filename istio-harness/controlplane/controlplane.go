@@ -29,9 +29,6 @@ type Options struct {
 	HTTPListen string
 	// PersistentSession turns on PILOT_ENABLE_PERSISTENT_SESSION_FILTER.
 	PersistentSession bool
-	// Ambient turns on PILOT_ENABLE_AMBIENT and its waypoints (the
-	// waypoint world).
-	Ambient bool
 }
 
 // ControlPlane is a running in-process istiod.
@@ -63,7 +60,7 @@ func Start(opts Options) (*ControlPlane, error) {
 		_ = ads.Close()
 		return nil, fmt.Errorf("controlplane: listen HTTP %s: %w", opts.HTTPListen, err)
 	}
-	applyFeatures(opts.PersistentSession, opts.Ambient)
+	applyFeatures(opts.PersistentSession)
 	f := &failer{}
 	fake := xds.NewFakeDiscoveryServer(f, xds.FakeOptions{
 		ConfigString:           opts.Config,

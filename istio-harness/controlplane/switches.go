@@ -32,19 +32,17 @@ var Switches = []Switch{
 		"no istio.stats filter: it is built only into Istio's proxy (the default mesh config already names no provider)"},
 	{"PILOT_ENABLE_PERSISTENT_SESSION_FILTER", "true in session mode only",
 		"what the project asks operators to set on istiod for session mode (envoyfilter/README.md)"},
-	{"PILOT_ENABLE_AMBIENT (and waypoints)", "true in the waypoint world only",
-		"what an ambient install sets (istioctl --set profile=ambient); the sidecar and gateway worlds keep istiod's default"},
+	{"PILOT_ENABLE_AMBIENT", "true in the waypoint world only (istiod's environment)",
+		"what Istio's ambient profile sets on istiod; the ambient defaults (waypoint controllers, HBONE, ambient status) follow it at start"},
 }
 
 // applyFeatures sets the feature flags before the server is built. istiod
 // reads these from its environment at start; the harness sets the same
 // package variables directly so the process environment does not matter.
-func applyFeatures(persistentSession, ambient bool) {
+func applyFeatures(persistentSession bool) {
 	features.MetadataExchange = false
 	features.ALPNFilter = false
 	features.EnablePersistentSessionFilter.Store(persistentSession)
-	features.EnableAmbient = ambient
-	features.EnableAmbientWaypoints = ambient
 }
 
 // meshConfig is istiod's default mesh config with the switches above.

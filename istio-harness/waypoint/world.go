@@ -189,8 +189,10 @@ func Start(opts Options) (s *Stack, err error) {
 	if err = os.WriteFile(kubeFile, []byte(s.Kube), 0o644); err != nil {
 		return s, err
 	}
-	if s.Istiod, err = mesh.StartProcess(opts.Dir, "istiod", opts.Istiod, nil, "--config", cfgFile, "--kube", kubeFile,
-		"--ads", "127.0.0.1:0", "--http", "127.0.0.1:0", "--ambient"); err != nil {
+	// PILOT_ENABLE_AMBIENT in istiod's environment, as Istio's ambient
+	// profile sets it: every ambient default follows it at start.
+	if s.Istiod, err = mesh.StartProcess(opts.Dir, "istiod", opts.Istiod, []string{"PILOT_ENABLE_AMBIENT=true"},
+		"--config", cfgFile, "--kube", kubeFile, "--ads", "127.0.0.1:0", "--http", "127.0.0.1:0"); err != nil {
 		return s, err
 	}
 	ready, err := s.Istiod.WaitLogLine("ready ", 120*time.Second)

@@ -3,7 +3,7 @@
 // objects on a loopback port, until SIGTERM. Real Envoys bootstrap from it.
 //
 //	mplb-istiod --config a.yaml --config b.yaml --kube world.yaml \
-//	  --ads 127.0.0.1:0 --http 127.0.0.1:0 [--persistent-session] [--ambient]
+//	  --ads 127.0.0.1:0 --http 127.0.0.1:0 [--persistent-session]
 //
 // When serving, it prints one line on stdout: `ready ads=<addr> http=<addr>`.
 package main
@@ -32,7 +32,6 @@ func main() {
 	ads := flag.String("ads", "127.0.0.1:0", "ADS (gRPC) listen address")
 	web := flag.String("http", "127.0.0.1:0", "metrics and debug listen address")
 	session := flag.Bool("persistent-session", false, "PILOT_ENABLE_PERSISTENT_SESSION_FILTER=true")
-	ambient := flag.Bool("ambient", false, "PILOT_ENABLE_AMBIENT=true (and its waypoints)")
 	flag.Parse()
 
 	cfg, err := readAll(config)
@@ -45,7 +44,6 @@ func main() {
 	}
 	cp, err := controlplane.Start(controlplane.Options{
 		Config: cfg, Kube: objs, ADSListen: *ads, HTTPListen: *web, PersistentSession: *session,
-		Ambient: *ambient,
 	})
 	if err != nil {
 		log.Fatal(err)
