@@ -32,6 +32,12 @@ var Switches = []Switch{
 		"no istio.stats filter: it is built only into Istio's proxy (the default mesh config already names no provider)"},
 	{"PILOT_ENABLE_PERSISTENT_SESSION_FILTER", "true in session mode only",
 		"what the project asks operators to set on istiod for session mode (envoyfilter/README.md)"},
+	{"PILOT_ENABLE_AMBIENT", "true in the waypoint world only (istiod's environment)",
+		"what Istio's ambient profile sets on istiod; the ambient defaults (waypoint controllers, HBONE, ambient status) follow it at start"},
+	{"waypoint peer-metadata filters", "removed by an EnvoyFilter (waypoint world, waypoint.NoPeerMetadata)",
+		"io.istio.http.peer_metadata is built only into Istio's proxy and no istiod flag turns it off on a waypoint"},
+	{"waypoint ISTIO_VERSION", "1.29.1 (waypoint world, waypoint.ProxyVersion)",
+		"from 1.29.2 Istio's connect_authority filter names the object factory istio.hashable_string, built only into Istio's proxy"},
 }
 
 // applyFeatures sets the feature flags before the server is built. istiod

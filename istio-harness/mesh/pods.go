@@ -90,6 +90,14 @@ func NewClient(listener, authority string) *Client {
 	}}
 }
 
+// NewClientVia is NewClient whose connections dial makes (the waypoint
+// tests: each one an HBONE tunnel through the waypoint).
+func NewClientVia(listener, authority string, dial func(ctx context.Context, network, addr string) (net.Conn, error)) *Client {
+	c := NewClient(listener, authority)
+	c.http.Transport.(*http.Transport).DialContext = dial
+	return c
+}
+
 // Get sends one GET with the given extra headers; a non-JSON answer (an
 // Envoy error) gives an Echo with only Status set.
 func (c *Client) Get(headers map[string]string) (Echo, error) {

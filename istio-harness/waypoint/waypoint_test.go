@@ -1,9 +1,7 @@
-// Package waypoint checks what Istio's own generation gives an ambient
-// waypoint for the committed override-mode manifests. No Envoy runs: a
-// waypoint's data path is HBONE (mTLS CONNECT on 15008) with workload
-// certificates from istio-agent's SDS, which this harness does not have
-// (docs/istio-harness.md); the listeners and clusters are Istio's, in process.
 package waypoint
+
+// These tests check Istio's generation for an ambient waypoint in process
+// (no Envoy); dataplane_test.go runs a real waypoint Envoy on it.
 
 import (
 	"os"
@@ -20,6 +18,8 @@ import (
 	"istio.io/istio/pilot/test/xdstest"
 	"istio.io/istio/pkg/config/constants"
 	"istio.io/istio/pkg/config/mesh"
+
+	hmesh "github.com/multiparty-lb/multiparty-lb/istio-harness/mesh"
 )
 
 // world is a waypoint for namespace hotel (as `istioctl waypoint apply -n
@@ -87,11 +87,11 @@ func manifest(t *testing.T, rel string) string {
 
 var urlLine = regexp.MustCompile(`(?m)^(\s+url: ).*$`)
 
-// The committed override manifests attach the filter and the override Lua
-// to the waypoint by targetRefs, in that order before the router; Istio
-// adds no stateful-session filter to a waypoint even with the persistent-
-// session flag on (so session mode cannot work there).
-func TestWaypointGetsTheFilterThenTheOverride(t *testing.T) {
+// generate is Istio's generation, in process, for the waypoint of world
+// given the committed waypoint WasmPlugin, render-istio's override output
+// and extra Istio config; kube adds Kubernetes objects.
+func generate(t *testing.T, extra []string, kube ...string) (*xds.FakeDiscoveryServer, *model.Proxy) {
+	t.Helper()
 	saved := []bool{features.EnableAmbient, features.EnableAmbientWaypoints, features.EnablePersistentSessionFilter.Load()}
 	features.EnableAmbient, features.EnableAmbientWaypoints = true, true
 	features.EnablePersistentSessionFilter.Store(true)
@@ -100,10 +100,10 @@ func TestWaypointGetsTheFilterThenTheOverride(t *testing.T) {
 		features.EnablePersistentSessionFilter.Store(saved[2])
 	})
 	plugin := urlLine.ReplaceAllString(manifest(t, "override/wasmplugin-waypoint.yaml"), "${1}file:///mplb_filter.wasm")
-	config := strings.Join([]string{world, plugin, manifest(t, "override/override-host.yaml")}, "\n---\n")
+	config := strings.Join(append([]string{world, plugin, manifest(t, "override/override-host.yaml")}, extra...), "\n---\n")
 	d := xds.NewFakeDiscoveryServer(t, xds.FakeOptions{
 		ConfigString:           config,
-		KubernetesObjectString: world,
+		KubernetesObjectString: strings.Join(append([]string{world}, kube...), "\n---\n"),
 		MeshConfig:             mesh.DefaultMeshConfig(),
 	})
 	proxy := d.SetupProxy(&model.Proxy{
@@ -115,6 +115,15 @@ func TestWaypointGetsTheFilterThenTheOverride(t *testing.T) {
 		},
 		IPAddresses: []string{"10.1.0.15"},
 	})
+	return d, proxy
+}
+
+// The committed override manifests attach the filter and the override Lua
+// to the waypoint by targetRefs, in that order before the router; Istio
+// adds no stateful-session filter to a waypoint even with the persistent-
+// session flag on (so session mode cannot work there).
+func TestWaypointGetsTheFilterThenTheOverride(t *testing.T) {
+	d, proxy := generate(t, nil)
 	l := xdstest.ExtractListener("main_internal", d.Listeners(proxy))
 	if l == nil {
 		t.Fatal("the waypoint has no main_internal listener")
@@ -159,4 +168,58 @@ func index(list []string, part string) int {
 		}
 	}
 	return -1
+}
+
+// What the real waypoint (TestOverrideModeOnAWaypoint) needs beyond the
+// committed manifests, shown on Istio's generation: a waypoint gets
+// outbound clusters only for services its routes or a selecting
+// EnvoyFilter's referenced-services annotation name, so with the committed
+// manifests alone it has no weight-server cluster and the filter cannot
+// poll (WeightServerReference gives it one); and every HTTP chain carries
+// Istio's peer-metadata filter, which NoPeerMetadata removes.
+func TestWaypointNeedsTheWeightServerReference(t *testing.T) {
+	ns, err := hmesh.SplitYAML(manifest(t, "namespace.yaml") + "\n---\n" + manifest(t, "weight-server.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wsKube, err := hmesh.JoinYAML(hmesh.KeepKinds(ns, "Namespace", "Service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const cluster = "outbound|8080||weight-server.mplb-system.svc.cluster.local"
+	for _, c := range []struct {
+		name  string
+		extra []string
+		want  bool
+	}{{"committed manifests only", nil, false}, {"with WeightServerReference and NoPeerMetadata", []string{WeightServerReference, NoPeerMetadata}, true}} {
+		t.Run(c.name, func(t *testing.T) {
+			d, proxy := generate(t, c.extra, wsKube)
+			var names []string
+			for _, cl := range d.Clusters(proxy) {
+				names = append(names, cl.GetName())
+			}
+			if got := index(names, cluster) >= 0; got != c.want {
+				t.Errorf("waypoint has %s: %v, want %v (clusters %v)", cluster, got, c.want, names)
+			}
+			peer := 0
+			for _, l := range d.Listeners(proxy) {
+				for _, fc := range l.GetFilterChains() {
+					for _, f := range fc.GetFilters() {
+						if f.GetTypedConfig() == nil || !strings.HasSuffix(f.GetTypedConfig().GetTypeUrl(), "HttpConnectionManager") {
+							continue
+						}
+						for _, hf := range xdstest.ExtractHTTPConnectionManager(t, fc).GetHttpFilters() {
+							if strings.Contains(hf.GetName(), "peer_metadata") {
+								peer++
+							}
+						}
+					}
+				}
+			}
+			if (peer > 0) == c.want {
+				t.Errorf("%d peer-metadata filters on the waypoint's HTTP chains", peer)
+			}
+			t.Logf("clusters %v; %d peer-metadata filters", names, peer)
+		})
+	}
 }
