@@ -111,7 +111,17 @@ impl ServiceEntry {
         self.by_pod.get(pod).copied()
     }
 
-    /// Pick an endpoint by weight from 64 random bits.
+    /// The endpoints' weights, in table order.
+    pub fn weights(&self) -> impl Iterator<Item = f64> + '_ {
+        self.cumulative.iter().scan(0.0, |before, &c| {
+            let w = c - *before;
+            *before = c;
+            Some(w)
+        })
+    }
+
+    /// Pick an endpoint by weight from 64 random bits (an independent draw;
+    /// the filter picks with [`crate::schedule`], and falls back to this).
     pub fn pick(&self, random: u64) -> u32 {
         // 53 random bits → a uniform float in [0, 1).
         let unit = (random >> 11) as f64 * (1.0 / (1u64 << 53) as f64);

@@ -2,7 +2,8 @@
 //!
 //! Role: in every Envoy sidecar, poll the weight server for the versioned
 //! weights table (one Wasm VM per period, chosen by a shared-data lease), and
-//! per outbound request pick a destination pod by weight and stamp it
+//! per outbound request pick a destination pod by weight (smooth weighted
+//! round robin) and stamp it
 //! (`x-lb-endpt: <pod>` for subset routing, or the stateful-session header
 //! `base64(ip:port)`, or the override header `ip:port`), failing open when
 //! there is no fresh table.
@@ -12,7 +13,8 @@
 //! (`mplb-proxy-abi` implements them; tests use a mock), so a native test
 //! drives whole requests. [`plugin::Plugin`] has a method per exported
 //! callback, which the cdylib shim (`mplb-filter`) calls; below it
-//! [`vm`], [`lease`], [`table_store`], [`index`], [`route`], [`poller`].
+//! [`vm`], [`lease`], [`table_store`], [`index`], [`route`], [`schedule`]
+//! (the pick: smooth weighted round robin), [`poller`].
 //! The plugin configuration is `mplb_wire::PluginConfig`.
 
 #![forbid(unsafe_code)]
@@ -26,6 +28,7 @@ pub mod lease;
 pub mod plugin;
 pub mod poller;
 pub mod route;
+pub mod schedule;
 pub mod table_store;
 pub mod vm;
 

@@ -1,7 +1,7 @@
 //! The per-request decision: what to do with one outbound request's headers.
 //! Pure: the glue reads the headers, calls [`decide`], and applies the result.
 
-use crate::index::{TableIndex, authority_host};
+use crate::index::{ServiceEntry, TableIndex, authority_host};
 
 /// What the glue must do with the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,21 +105,17 @@ impl LastDest {
 /// - `own`: this workload's own service; requests to it are not touched.
 /// - `table`: the current table if it is fresh, `None` if there is none or it
 ///   expired.
-/// - `random`: called at most once, only when a pick is needed.
+/// - `pick`: the pod of a service (its index and entry), called at most
+///   once, only when a pick is needed.
 pub fn decide(
     authority: Option<&str>,
     endpoint_header: Option<&str>,
     own: Option<&str>,
     table: Option<&TableIndex>,
-    random: impl FnOnce() -> u64,
+    pick: impl FnOnce(u32, &ServiceEntry) -> u32,
 ) -> Action {
     match table {
-        Some(table) => act(
-            resolve(authority, own, table),
-            endpoint_header,
-            table,
-            random,
-        ),
+        Some(table) => act(resolve(authority, own, table), endpoint_header, table, pick),
         None => {
             let host = authority.map(authority_host).unwrap_or("");
             if own.is_some_and(|own| is_own(host, own)) {
@@ -136,7 +132,7 @@ pub fn act(
     dest: Dest,
     endpoint_header: Option<&str>,
     table: &TableIndex,
-    random: impl FnOnce() -> u64,
+    pick: impl FnOnce(u32, &ServiceEntry) -> u32,
 ) -> Action {
     let service = match dest {
         Dest::Own => return Action::Untouched,
@@ -155,7 +151,7 @@ pub fn act(
     }
     Action::Stamp {
         service,
-        pod: svc.pick(random()),
+        pod: pick(service, svc),
         pinned: false,
     }
 }
@@ -172,6 +168,11 @@ fn fail_open(endpoint_header: Option<&str>) -> Action {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The weighted draw of these random bits, as the pick.
+    fn by(random: u64) -> impl FnOnce(u32, &ServiceEntry) -> u32 {
+        move |_, svc| svc.pick(random)
+    }
     use mplb_wire::WeightsTable;
     use mplb_wire::testing::TableBuilder;
 
@@ -201,7 +202,7 @@ mod tests {
             "Backend",
         ] {
             assert_eq!(
-                decide(Some(auth), None, Some("frontend"), Some(&t), || HI),
+                decide(Some(auth), None, Some("frontend"), Some(&t), by(HI)),
                 Action::Stamp {
                     service: 0,
                     pod: 1,
@@ -211,7 +212,7 @@ mod tests {
             );
         }
         assert_eq!(
-            decide(Some("backend"), None, None, Some(&t), || LO),
+            decide(Some("backend"), None, None, Some(&t), by(LO)),
             Action::Stamp {
                 service: 0,
                 pod: 0,
@@ -223,7 +224,7 @@ mod tests {
     #[test]
     fn a_pin_to_a_pod_of_the_destination_is_kept() {
         let t = index();
-        let a = decide(Some("backend"), Some("b-0"), None, Some(&t), || HI);
+        let a = decide(Some("backend"), Some("b-0"), None, Some(&t), by(HI));
         assert_eq!(
             a,
             Action::Stamp {
@@ -238,7 +239,7 @@ mod tests {
     fn a_stale_header_for_another_service_is_replaced() {
         let t = index();
         for stale in ["o-0", "f-0", "nope", ""] {
-            let a = decide(Some("backend"), Some(stale), None, Some(&t), || HI);
+            let a = decide(Some("backend"), Some(stale), None, Some(&t), by(HI));
             assert_eq!(
                 a,
                 Action::Stamp {
@@ -255,26 +256,29 @@ mod tests {
     fn no_table_or_unknown_destination_strips_a_stale_header_and_stamps_nothing() {
         let t = index();
         assert_eq!(
-            decide(Some("backend"), Some("b-0"), None, None, || HI),
+            decide(Some("backend"), Some("b-0"), None, None, by(HI)),
             Action::Strip
         );
         assert_eq!(
-            decide(Some("backend"), None, None, None, || HI),
+            decide(Some("backend"), None, None, None, by(HI)),
             Action::Untouched
         );
         assert_eq!(
-            decide(Some("unknown:80"), Some("b-0"), None, Some(&t), || HI),
+            decide(Some("unknown:80"), Some("b-0"), None, Some(&t), by(HI)),
             Action::Strip
         );
         assert_eq!(
-            decide(Some("unknown"), None, None, Some(&t), || HI),
+            decide(Some("unknown"), None, None, Some(&t), by(HI)),
             Action::Untouched
         );
         assert_eq!(
-            decide(None, Some("b-0"), None, Some(&t), || HI),
+            decide(None, Some("b-0"), None, Some(&t), by(HI)),
             Action::Strip
         );
-        assert_eq!(decide(None, None, None, Some(&t), || HI), Action::Untouched);
+        assert_eq!(
+            decide(None, None, None, Some(&t), by(HI)),
+            Action::Untouched
+        );
     }
 
     #[test]
@@ -292,7 +296,7 @@ mod tests {
                         continue; // an alias is only known from the table
                     }
                     assert_eq!(
-                        decide(Some(auth), header, Some("frontend"), table, || HI),
+                        decide(Some(auth), header, Some("frontend"), table, by(HI)),
                         Action::Untouched,
                         "{auth} {header:?}"
                     );
@@ -336,11 +340,11 @@ mod tests {
             Some("b-0"),
             None,
             Some(&t),
-            || unreachable!(),
+            |_, _| unreachable!(),
         );
         assert!(matches!(untouched, Action::Stamp { pinned: true, .. }));
         assert_eq!(
-            decide(Some("x"), None, None, Some(&t), || unreachable!()),
+            decide(Some("x"), None, None, Some(&t), |_, _| unreachable!()),
             Action::Untouched
         );
     }

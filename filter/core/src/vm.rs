@@ -8,6 +8,7 @@ use crate::host::{CallResponse, Host};
 use crate::lease;
 use crate::poller::Poller;
 use crate::route::{Action, LastDest, act, decide};
+use crate::schedule::Schedules;
 use crate::table_store::TableStore;
 use mplb_wire::{Mode, OVERRIDE_HEADER, PluginConfig};
 
@@ -41,6 +42,8 @@ pub struct VmFilter {
     vm_id: u64,
     store: TableStore,
     poller: Poller,
+    /// The pick: a smooth weighted round robin per service.
+    schedules: Schedules,
     rng: SmallRng,
     /// The host clock as of the last tick (or configure / call response):
     /// the table-expiry check per request reads this instead of the host.
@@ -61,6 +64,7 @@ impl VmFilter {
             own: own.map(|s| s.to_ascii_lowercase()),
             vm_id,
             poller: Poller::default(),
+            schedules: Schedules::default(),
             rng,
             clock_ms: 0,
             last: LastDest::default(),
@@ -119,20 +123,20 @@ impl VmFilter {
         endpoint_header: Option<&str>,
     ) -> Edits<'_> {
         let table = self.store.current(now_ms);
-        let rng = &mut self.rng;
+        let (rng, schedules) = (&mut self.rng, &mut self.schedules);
         let action = match table {
             Some(t) => act(
                 self.last.resolve(authority, self.own.as_deref(), t),
                 endpoint_header,
                 t,
-                || rng.next_u64(),
+                |idx, svc| schedules.pick(t.version, idx, svc, || rng.next_u64()),
             ),
             None => decide(
                 authority,
                 endpoint_header,
                 self.own.as_deref(),
                 None,
-                || rng.next_u64(),
+                |_, svc| svc.pick(rng.next_u64()),
             ),
         };
         let (service, pod, pinned) = match action {

@@ -266,3 +266,23 @@ fn a_repeated_destination_is_resolved_again_under_a_new_table() {
     let e = vm.on_request(now, Some("Backend:8080"), None);
     assert_eq!(e.set, Some(("x-lb-endpt", "b-9")));
 }
+
+#[test]
+fn picks_follow_the_weights_in_every_short_run_and_restart_with_a_new_table() {
+    let (p, host, mut vm) = setup("");
+    poll_and_answer(&mut vm, &host, &ok(&table(1, [6, 3, 1], DAY)));
+    let now = p.now.get();
+    // Smooth weighted round robin: every run of 20 picks holds 12/6/2 to
+    // within 2 (independent draws stray far more over 100 runs).
+    for _ in 0..100 {
+        let got = split(&mut vm, now, 20);
+        for (g, want) in got.iter().zip([12, 6, 2]) {
+            assert!(g.abs_diff(want) <= 2, "{got:?}");
+        }
+    }
+    // A new version: its own schedule, at once.
+    poll_and_answer(&mut vm, &host, &ok(&table(2, [0, 1, 1], DAY)));
+    let got = split(&mut vm, p.now.get(), 20);
+    assert_eq!(got[0], 0, "{got:?}");
+    assert!(got[1].abs_diff(10) <= 1, "{got:?}");
+}
