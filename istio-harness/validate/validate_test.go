@@ -37,6 +37,13 @@ func manifests(t *testing.T) []string {
 	return out
 }
 
+// envoyFilterWarning is the warning Istio gives every EnvoyFilter, whatever
+// it holds. The one committed EnvoyFilter
+// (override/weight-server-waypoint.yaml) patches nothing: it only names the
+// weight server in Istio's referenced-services annotation, so a waypoint
+// gets its cluster; any other warning still fails.
+const envoyFilterWarning = "EnvoyFilter exposes internal implementation details"
+
 func TestEveryCommittedManifestPassesIstioValidation(t *testing.T) {
 	v, err := New(crds(t))
 	if err != nil {
@@ -57,6 +64,9 @@ func TestEveryCommittedManifestPassesIstioValidation(t *testing.T) {
 				t.Errorf("%s: %s %s/%s refused: %v", path, r.Kind, r.Namespace, r.Name, r.Err)
 			}
 			for _, w := range r.Warnings {
+				if r.Kind == "EnvoyFilter" && strings.HasPrefix(w, envoyFilterWarning) {
+					continue
+				}
 				t.Errorf("%s: %s %s/%s warning: %s", path, r.Kind, r.Namespace, r.Name, w)
 			}
 		}

@@ -68,7 +68,8 @@ endpoints: [{addresses: [%[6]s], conditions: {ready: true}, targetRef: {kind: Po
 }
 
 // controlPlaneInput: the committed weight-server.yaml, the committed
-// waypoint WasmPlugin (url to the built module), render-istio's override
+// waypoint WasmPlugin (url to the built module) and its weight-server
+// reference (WeightServerReference), render-istio's override
 // output (its waypoint TrafficExtension), the waypoint's Gateway and the
 // harness's switches (Switches); Kubernetes: the committed Namespaces and
 // Services with cluster IPs and the use-waypoint label, the pods, the
@@ -85,6 +86,7 @@ func (s *Stack) controlPlaneInput(topo, wasm string, ambientPods bool) (config, 
 	}
 	ws, plugin, ns, app := read("weight-server.yaml"), read("override/wasmplugin-waypoint.yaml"),
 		read("namespace.yaml"), read("hotel/hotel-app.yaml")
+	reference := read(WeightServerReference)
 	if err != nil {
 		return "", "", err
 	}
@@ -135,7 +137,7 @@ func (s *Stack) controlPlaneInput(topo, wasm string, ambientPods bool) (config, 
 	}
 	gw := gatewayObjects(s.Pod)
 	kube = strings.Join([]string{kube, gw, waypointKube(s.Pod, s.VIPs["waypoint"])}, "\n---\n")
-	parts := []string{ws, plugin, rendered, gw}
+	parts := []string{ws, plugin, reference, rendered, gw}
 	parts = append(parts, switchObjects()...)
 	return strings.Join(parts, "\n---\n"), kube, nil
 }

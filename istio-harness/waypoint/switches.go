@@ -40,25 +40,15 @@ spec:
       patch: {operation: REMOVE}
 `
 
-// WeightServerReference is what the committed waypoint manifests lack: a
-// waypoint gets outbound clusters only for services its routes name (or
+// WeightServerReference is the committed manifest that gives the waypoint
+// the weight server's cluster (envoyfilter/override/weight-server-waypoint.yaml):
+// a waypoint gets outbound clusters only for services its routes name (or
 // that an EnvoyFilter selecting it names in the
 // `envoyfilter.istio.io/referenced-services` annotation,
 // pilot/pkg/model/envoyfilter.go), so without it the waypoint has no
 // `outbound|8080||weight-server.mplb-system.svc.cluster.local` and the
-// filter cannot poll (TestWaypointNeedsTheWeightServerReference). The
-// EnvoyFilter patches nothing; Istio's own annotation does the work.
-const WeightServerReference = `apiVersion: networking.istio.io/v1alpha3
-kind: EnvoyFilter
-metadata:
-  name: mplb-weight-server-for-waypoint
-  namespace: hotel
-  annotations:
-    envoyfilter.istio.io/referenced-services: mplb-system/weight-server.mplb-system.svc.cluster.local
-spec:
-  targetRefs:
-    - {group: gateway.networking.k8s.io, kind: Gateway, name: waypoint}
-`
+// filter cannot poll (TestWaypointNeedsTheWeightServerReference).
+const WeightServerReference = "override/weight-server-waypoint.yaml"
 
 // ProxyVersion is the Istio version the waypoint announces (the sidecar
 // and the gateway announce mesh.IstioVersion, 1.32.0). For proxies from
@@ -78,4 +68,4 @@ const ProxyVersion = "1.29.1"
 
 // switchObjects are the Istio objects the harness adds to the waypoint
 // world beyond the committed manifests.
-func switchObjects() []string { return []string{NoPeerMetadata, WeightServerReference} }
+func switchObjects() []string { return []string{NoPeerMetadata} }

@@ -170,13 +170,14 @@ func index(list []string, part string) int {
 	return -1
 }
 
-// What the real waypoint (TestOverrideModeOnAWaypoint) needs beyond the
-// committed manifests, shown on Istio's generation: a waypoint gets
-// outbound clusters only for services its routes or a selecting
-// EnvoyFilter's referenced-services annotation name, so with the committed
-// manifests alone it has no weight-server cluster and the filter cannot
-// poll (WeightServerReference gives it one); and every HTTP chain carries
-// Istio's peer-metadata filter, which NoPeerMetadata removes.
+// Why the committed weight-server reference is needed, shown on Istio's
+// generation: a waypoint gets outbound clusters only for services its
+// routes or a selecting EnvoyFilter's referenced-services annotation name,
+// so with the WasmPlugin and the override extension alone it has no
+// weight-server cluster and the filter cannot poll (the committed
+// WeightServerReference gives it one); and every HTTP chain carries
+// Istio's peer-metadata filter, which the harness's NoPeerMetadata removes
+// for upstream Envoy.
 func TestWaypointNeedsTheWeightServerReference(t *testing.T) {
 	ns, err := hmesh.SplitYAML(manifest(t, "namespace.yaml") + "\n---\n" + manifest(t, "weight-server.yaml"))
 	if err != nil {
@@ -191,7 +192,7 @@ func TestWaypointNeedsTheWeightServerReference(t *testing.T) {
 		name  string
 		extra []string
 		want  bool
-	}{{"committed manifests only", nil, false}, {"with WeightServerReference and NoPeerMetadata", []string{WeightServerReference, NoPeerMetadata}, true}} {
+	}{{"without the reference", nil, false}, {"with the committed reference and NoPeerMetadata", []string{manifest(t, WeightServerReference), NoPeerMetadata}, true}} {
 		t.Run(c.name, func(t *testing.T) {
 			d, proxy := generate(t, c.extra, wsKube)
 			var names []string
