@@ -68,13 +68,16 @@ endpoints: [{addresses: [%[6]s], conditions: {ready: true}, targetRef: {kind: Po
 }
 
 // controlPlaneInput: the committed weight-server.yaml, the committed
-// waypoint WasmPlugin (url to the built module) and its weight-server
-// reference (WeightServerReference), render-istio's override
-// output (its waypoint TrafficExtension), the waypoint's Gateway and the
+// waypoint WasmPlugin (url to the built module, pluginConfig mode set to
+// mode) and its weight-server reference (WeightServerReference),
+// render-istio's output in that mode (override: its waypoint
+// TrafficExtension; subset: its DestinationRules and VirtualServices;
+// session: its Service label patches, merged into the committed Services
+// as `kubectl patch --type merge` would), the waypoint's Gateway and the
 // harness's switches (Switches); Kubernetes: the committed Namespaces and
 // Services with cluster IPs and the use-waypoint label, the pods, the
 // waypoint's Service, pod and endpoints.
-func (s *Stack) controlPlaneInput(topo, wasm string, ambientPods bool) (config, kube string, err error) {
+func (s *Stack) controlPlaneInput(topo, wasm, mode string, ambientPods bool) (config, kube string, err error) {
 	r := s.Repo
 	read := func(rel string) string {
 		if err != nil {
@@ -90,10 +93,10 @@ func (s *Stack) controlPlaneInput(topo, wasm string, ambientPods bool) (config, 
 	if err != nil {
 		return "", "", err
 	}
-	if plugin, err = mesh.LocalWasmPlugin(plugin, wasm, map[string]string{"mode": "override"}); err != nil {
+	if plugin, err = mesh.LocalWasmPlugin(plugin, wasm, map[string]string{"mode": mode}); err != nil {
 		return "", "", err
 	}
-	rendered, err := r.RenderIstio(topo, "override")
+	rendered, err := r.RenderIstio(topo, mode)
 	if err != nil {
 		return "", "", err
 	}
@@ -102,6 +105,16 @@ func (s *Stack) controlPlaneInput(topo, wasm string, ambientPods bool) (config, 
 		return "", "", err
 	}
 	objects := mesh.KeepKinds(committed, "Namespace", "Service")
+	if mode == "session" {
+		patches, perr := mesh.SplitYAML(rendered)
+		if perr != nil {
+			return "", "", perr
+		}
+		if err = mesh.ApplyLabelPatches(objects, patches); err != nil {
+			return "", "", err
+		}
+		rendered = ""
+	}
 	for _, o := range objects {
 		if o["kind"] != "Service" {
 			continue
@@ -137,7 +150,10 @@ func (s *Stack) controlPlaneInput(topo, wasm string, ambientPods bool) (config, 
 	}
 	gw := gatewayObjects(s.Pod)
 	kube = strings.Join([]string{kube, gw, waypointKube(s.Pod, s.VIPs["waypoint"])}, "\n---\n")
-	parts := []string{ws, plugin, reference, rendered, gw}
+	parts := []string{ws, plugin, reference, gw}
+	if rendered != "" {
+		parts = append(parts, rendered)
+	}
 	parts = append(parts, switchObjects()...)
 	return strings.Join(parts, "\n---\n"), kube, nil
 }

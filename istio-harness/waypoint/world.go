@@ -27,6 +27,11 @@ type Options struct {
 	// sends the waypoint's requests to them over HBONE, which Tunnels
 	// terminate in ztunnel's place.
 	AmbientPods bool
+	// Mode is the filter's and render-istio's mode: "override" (the
+	// default when empty), "subset" or "session" (session also runs istiod
+	// with PILOT_ENABLE_PERSISTENT_SESSION_FILTER, as envoyfilter/README.md
+	// asks).
+	Mode string
 }
 
 // Stack is a running waypoint world: echo pods, the weight server, istiod
@@ -179,7 +184,10 @@ func Start(opts Options) (s *Stack, err error) {
 	if err = mesh.WaitTCP(w.WeightServer.Addr(), 20*time.Second); err != nil {
 		return s, err
 	}
-	if s.Config, s.Kube, err = s.controlPlaneInput(topo, wasm, opts.AmbientPods); err != nil {
+	if opts.Mode == "" {
+		opts.Mode = "override"
+	}
+	if s.Config, s.Kube, err = s.controlPlaneInput(topo, wasm, opts.Mode, opts.AmbientPods); err != nil {
 		return s, err
 	}
 	cfgFile, kubeFile := filepath.Join(opts.Dir, "istio-config.yaml"), filepath.Join(opts.Dir, "kube.yaml")
@@ -191,8 +199,11 @@ func Start(opts Options) (s *Stack, err error) {
 	}
 	// PILOT_ENABLE_AMBIENT in istiod's environment, as Istio's ambient
 	// profile sets it: every ambient default follows it at start.
-	if s.Istiod, err = mesh.StartProcess(opts.Dir, "istiod", opts.Istiod, []string{"PILOT_ENABLE_AMBIENT=true"},
-		"--config", cfgFile, "--kube", kubeFile, "--ads", "127.0.0.1:0", "--http", "127.0.0.1:0"); err != nil {
+	args := []string{"--config", cfgFile, "--kube", kubeFile, "--ads", "127.0.0.1:0", "--http", "127.0.0.1:0"}
+	if opts.Mode == "session" {
+		args = append(args, "--persistent-session")
+	}
+	if s.Istiod, err = mesh.StartProcess(opts.Dir, "istiod", opts.Istiod, []string{"PILOT_ENABLE_AMBIENT=true"}, args...); err != nil {
 		return s, err
 	}
 	ready, err := s.Istiod.WaitLogLine("ready ", 120*time.Second)
