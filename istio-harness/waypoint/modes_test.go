@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -240,9 +239,6 @@ func noRejects(t *testing.T, s *Stack) {
 // headerRoutes are the routes of a config dump that match an exact value
 // of header: value -> the route's cluster.
 func headerRoutes(dump, header string) (map[string]string, error) {
-	if p := os.Getenv("MPLB_WAYPOINT_DUMP"); p != "" {
-		_ = os.WriteFile(p, []byte(dump), 0o644)
-	}
 	var v any
 	if err := json.Unmarshal([]byte(dump), &v); err != nil {
 		return nil, err
