@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use mplb_wire::WeightsTable;
 use mplb_wire::balance::{ExplainBalance, TenantShare};
 
-use crate::policy::CpuView;
+use crate::policy::{CpuView, usable};
 use crate::topology::Topology;
 
 /// The figures of one round's inputs.
@@ -32,10 +32,6 @@ pub struct Spread {
     pub node_cpu_fraction: BTreeMap<String, f64>,
     /// Max over average of those; `None` when none is known or all are idle.
     pub max_over_avg: Option<f64>,
-}
-
-fn usable(v: f64) -> f64 {
-    if v.is_finite() && v > 0.0 { v } else { 0.0 }
 }
 
 /// The largest value over the mean; `None` for no values or a zero mean.
@@ -109,15 +105,7 @@ pub fn moved(prev: Option<&WeightsTable>, next: &WeightsTable) -> BTreeMap<Strin
 pub fn figures(topology: &Topology, cpu: &CpuView, saturation: f64) -> Figures {
     let mut f = Figures::default();
     for (name, n) in &cpu.nodes {
-        let reported = usable(n.capacity_millicores);
-        let capacity = if reported > 0.0 {
-            reported
-        } else {
-            topology
-                .nodes
-                .get(name)
-                .map_or(0.0, |t| usable(t.capacity_millicores))
-        };
+        let capacity = CpuView::capacity(topology, name, n);
         if capacity > 0.0 {
             f.nodes
                 .insert(name.clone(), usable(n.used_millicores) / capacity);

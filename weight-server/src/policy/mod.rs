@@ -81,6 +81,28 @@ pub struct CpuView {
 
 pub use mplb_wire::admin::NodeCpu;
 
+/// A figure the policies can use: finite and positive, else 0.
+pub fn usable(v: f64) -> f64 {
+    if v.is_finite() && v > 0.0 { v } else { 0.0 }
+}
+
+impl CpuView {
+    /// The capacity of a reporting node: its report's, else the
+    /// topology's, else 0 (not usable). The one rule the policies and the
+    /// balance figures share.
+    pub fn capacity(topology: &Topology, name: &str, node: &NodeCpu) -> f64 {
+        let reported = usable(node.capacity_millicores);
+        if reported > 0.0 {
+            reported
+        } else {
+            topology
+                .nodes
+                .get(name)
+                .map_or(0.0, |t| usable(t.capacity_millicores))
+        }
+    }
+}
+
 /// A policy's raw answer, before damping.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Decision {

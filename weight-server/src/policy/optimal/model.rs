@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::OptimalConfig;
-use crate::policy::CpuView;
+use crate::policy::{CpuView, usable};
 use crate::topology::Topology;
 
 /// A node with a fresh, usable report.
@@ -100,10 +100,6 @@ pub struct Inputs {
     pub pods: Vec<LpPod>,
 }
 
-fn usable(v: f64) -> f64 {
-    if v.is_finite() && v > 0.0 { v } else { 0.0 }
-}
-
 impl Inputs {
     /// Derive the inputs. Never fails: unusable numbers count as 0 or make
     /// a node unknown; services with nothing to decide get `left_out`.
@@ -112,15 +108,7 @@ impl Inputs {
         // Hosts: nodes with a fresh report and a positive capacity.
         let mut host_index: HashMap<&str, usize> = HashMap::new();
         for (name, n) in &cpu.nodes {
-            let reported = usable(n.capacity_millicores);
-            let capacity = if reported > 0.0 {
-                reported
-            } else {
-                topology
-                    .nodes
-                    .get(name)
-                    .map_or(0.0, |t| usable(t.capacity_millicores))
-            };
+            let capacity = CpuView::capacity(topology, name, n);
             if capacity <= 0.0 || !n.used_millicores.is_finite() {
                 continue;
             }
