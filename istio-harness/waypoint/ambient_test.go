@@ -22,16 +22,7 @@ import (
 // 200, the table not followed. The test pins that behaviour; if stamps
 // start being followed, the docs must change.
 func TestOverrideOnAWaypointWithAmbientPods(t *testing.T) {
-	s, err := Start(Options{Istiod: istiodBin, Dir: t.TempDir(), TableTTL: tableTTL, AmbientPods: true})
-	if err != nil {
-		t.Fatalf("start the waypoint world with ambient pods: %v", err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("logs:\n%s", s.Logs(60))
-		}
-		s.Close()
-	})
+	s := startMode(t, "", true)
 	profile, err := s.Client("profile")
 	if err != nil {
 		t.Fatal(err)

@@ -19,16 +19,7 @@ const tableTTL = 3 * time.Second
 // render-istio's waypoint Lua, then the router, and each request reaches
 // the pod the filter stamped.
 func TestOverrideModeOnAWaypoint(t *testing.T) {
-	s, err := Start(Options{Istiod: istiodBin, Dir: t.TempDir(), TableTTL: tableTTL})
-	if err != nil {
-		t.Fatalf("start the waypoint world: %v", err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("logs:\n%s", s.Logs(60))
-		}
-		s.Close()
-	})
+	s := startMode(t, "", false)
 	// One client (one HBONE connection) per destination service (see
 	// ProxyVersion).
 	profile, err := s.Client("profile")

@@ -13,12 +13,13 @@ import (
 	"github.com/multiparty-lb/multiparty-lb/istio-harness/mesh"
 )
 
-// startMode starts the waypoint world in a mode and stops it at cleanup.
+// startMode starts the waypoint world in a mode ("": override) and stops it
+// at cleanup, with the world's logs when the test failed.
 func startMode(t *testing.T, mode string, ambientPods bool) *Stack {
 	t.Helper()
 	s, err := Start(Options{Istiod: istiodBin, Dir: t.TempDir(), TableTTL: tableTTL, Mode: mode, AmbientPods: ambientPods})
 	if err != nil {
-		t.Fatalf("start the waypoint world (%s): %v", mode, err)
+		t.Fatalf("start the waypoint world (mode %q, ambient pods %v): %v", mode, ambientPods, err)
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
