@@ -1,6 +1,6 @@
 //! How fast and how calmly the served weights follow a change, from the
 //! sampled time series (one sample per filter poll with the lab's defaults:
-//! `--sample-every 500ms`, poll = interval / 2).
+//! `--sample-every 250ms`, poll = interval / 2, `--interval 500ms`).
 //!
 //! * **Settle** after a change (a load step or an event) at `t0`: the
 //!   samples from `t0` to the next change (or the window's end) form a

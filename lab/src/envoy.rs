@@ -57,17 +57,20 @@ pub struct CswrrSettings {
 }
 
 impl CswrrSettings {
-    /// The lab's tuning: the update period matches the agents' 1 s report
-    /// interval (same signal age as ours); the blackout is cut to 2 s so weights
-    /// are in use well within the warm-up; expiry 10 s drops a pod that stopped
-    /// answering long before Envoy's 3 min default would.
-    pub const LAB: CswrrSettings = CswrrSettings {
-        blackout_period_s: 2.0,
-        weight_expiration_period_s: 10.0,
-        weight_update_period_s: 1.0,
-        error_utilization_penalty: 1.0,
-        enable_oob_load_report: false,
-    };
+    /// The lab's tuning for agents reporting every `interval`: the update
+    /// period is that interval (the same signal age as ours); the blackout is
+    /// cut to 2 s so weights are in use well within the warm-up; expiry 10 s
+    /// drops a pod that stopped answering long before Envoy's 3 min default
+    /// would.
+    pub fn lab(interval: Duration) -> CswrrSettings {
+        CswrrSettings {
+            blackout_period_s: 2.0,
+            weight_expiration_period_s: 10.0,
+            weight_update_period_s: interval.as_secs_f64(),
+            error_utilization_penalty: 1.0,
+            enable_oob_load_report: false,
+        }
+    }
 
     /// The cluster's `load_balancing_policy`.
     pub fn policy_json(&self) -> Value {
@@ -286,7 +289,7 @@ mod tests {
     #[test]
     fn cswrr_replaces_the_service_clusters_policy_and_retries_are_added() {
         let mut s = spec(Steering::Off);
-        s.balancer = Balancer::Cswrr(CswrrSettings::LAB);
+        s.balancer = Balancer::Cswrr(CswrrSettings::lab(Duration::from_millis(500)));
         s.retry_connect_failure = true;
         let b = s.config_json().unwrap();
         let c = &b["static_resources"]["clusters"][0];

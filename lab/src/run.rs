@@ -358,7 +358,7 @@ mod tests {
 
     #[test]
     fn baselines_run_without_the_filter() {
-        let c = CswrrSettings::LAB;
+        let c = CswrrSettings::lab(Duration::from_millis(500));
         assert_eq!(setup_for("even", Steering::Subset, c).0, Steering::Off);
         let (st, b, server) = setup_for("cswrr", Steering::Subset, c);
         assert_eq!(

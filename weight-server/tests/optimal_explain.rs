@@ -6,7 +6,10 @@
 //! 0 on both sides, every other byte is compared. Since then the config
 //! gained `saturated_plan` (1.0 here, the model of then) and the model text
 //! and the reasons say pods on unknown nodes keep their last share: those edits were
-//! made to the fixture by hand, every figure is the eager builder's.
+//! made to the fixture by hand, every figure is the eager builder's, except
+//! `cluster_0.6`: when a throttled tenant's demand is raised changed (only
+//! where its load cannot escape the saturation), which changed its figures,
+//! and they were rewritten from this builder.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

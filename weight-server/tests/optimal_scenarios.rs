@@ -189,6 +189,51 @@ fn a_saturated_node_is_planned_below_saturation() {
 }
 
 #[test]
+fn a_throttled_tenant_that_can_move_keeps_its_measured_demand() {
+    // A hog (190m) saturates n3 beside fe-2's 200m: hotel is throttled
+    // there, but its 600m fit the other nodes and fe has pods on them. Its
+    // demand stays the measured 600m (raised to its 1000m fair share it
+    // would not fit: an overload, decided by entitlements, moving off n3
+    // only as fast as the hog's use shows), and the balance takes the load
+    // off n3 in one round: n3 planned to 130m (a reserve of 80m for the
+    // hog), every node 27.5 % spare, 20m left on n3.
+    let s = Scenario::default()
+        .node("n1", 400.0, 0.0)
+        .node("n2", 400.0, 0.0)
+        .node("n3", 400.0, 190.0)
+        .service("fe", "hotel", Some(1000.0))
+        .pod("fe-0", "fe", "n1", 200.0)
+        .pod("fe-1", "fe", "n2", 200.0)
+        .pod("fe-2", "fe", "n3", 200.0);
+    for d in by_every_solver(&s, &OptimalConfig::default()) {
+        assert_well_formed(&s, &d);
+        assert_eq!(explain_of(&d, "fe")["tenant_throttled"], true);
+        assert!((explained(&d, "fe", "tenant_demand_millicores") - 600.0).abs() < 1e-6);
+        assert_eq!(explain_of(&d, "fe")["mode"], "all-served");
+        let load = loads(&d);
+        assert!((load["fe-2"] - 20.0).abs() < 1e-2, "{load:?}");
+        assert!((load["fe-0"] - 290.0).abs() < 1e-2, "{load:?}");
+    }
+    // The same tenant with its only pod on n3 cannot move: raised (as the
+    // prototype's tenant 3 is) so the node makes room for its fair share.
+    let stuck = Scenario::default()
+        .node("n1", 400.0, 0.0)
+        .node("n3", 400.0, 190.0)
+        .service("fe", "hotel", Some(300.0))
+        .service("web", "shop", None)
+        .pod("fe-2", "fe", "n3", 200.0)
+        .pod("web-0", "web", "n1", 0.0)
+        .pod("web-1", "web", "n3", 0.0);
+    let d = decide(&stuck.topology, &stuck.cpu, &OptimalConfig::default()).unwrap();
+    let raised = explained(&d, "fe", "tenant_demand_millicores");
+    assert!(
+        (raised - 300.0).abs() < 1e-6,
+        "{raised}: {}",
+        explain_of(&d, "fe")
+    );
+}
+
+#[test]
 fn a_node_saturated_by_managed_load_only_keeps_its_room() {
     // Both nodes at 92 %, no background: nothing is hidden, so the split
     // stays proportional to capacity whether or not a node is saturated

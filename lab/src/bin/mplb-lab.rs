@@ -90,11 +90,12 @@ struct Args {
     /// Steering of the filter for the non-even policies.
     #[arg(long, env = "MPLB_LAB_MODE", value_enum, default_value_t = mplb_wire::Mode::Subset)]
     mode: mplb_wire::Mode,
-    /// Agent report interval and server recompute interval.
-    #[arg(long, env = "MPLB_LAB_INTERVAL", default_value = "1s")]
+    /// Agent report interval and server recompute interval (the filters poll
+    /// every half of it; `cswrr`'s weight update period is this too).
+    #[arg(long, env = "MPLB_LAB_INTERVAL", default_value = "500ms")]
     interval: humantime::Duration,
     /// Time-series sampling period.
-    #[arg(long, env = "MPLB_LAB_SAMPLE_EVERY", default_value = "500ms")]
+    #[arg(long, env = "MPLB_LAB_SAMPLE_EVERY", default_value = "250ms")]
     sample_every: humantime::Duration,
     /// cgroup v1 root.
     #[arg(long, env = "MPLB_LAB_CGROUP_ROOT", default_value = "/sys/fs/cgroup")]
@@ -226,7 +227,7 @@ async fn main_inner(args: Args) -> anyhow::Result<()> {
         force_cleanup: args.force_cleanup,
         hey,
         sample_every: args.sample_every.into(),
-        cswrr: CswrrSettings::LAB,
+        cswrr: CswrrSettings::lab(args.interval.into()),
     };
     let schedules = run::schedules(&cfg);
     eprintln!(

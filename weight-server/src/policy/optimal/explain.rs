@@ -13,7 +13,8 @@ use crate::policy::{Decision, Explain, Explainer};
 
 const MODEL: &str = "hosts = nodes with a fresh report; background = node use - managed pods' CPU; \
 demand = smoothed CPU of a service's pods on known nodes (raised to the tenant's fair share when a \
-pod of the tenant sits on a saturated node); if all demand fits: maximise the minimum spare \
+pod of the tenant sits on a saturated node and its load cannot escape: the measured demand does not \
+fit, or a service of the tenant has every ready pod on saturated nodes); if all demand fits: maximise the minimum spare \
 fraction over hosts; else maximise the minimum over tenants of served/min(fair share, demand), \
 then the minimum spare fraction; pods on unknown nodes keep their last share (an even one if they had none); weight = load / \
 service load";

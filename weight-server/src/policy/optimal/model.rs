@@ -209,8 +209,16 @@ impl Inputs {
             }
         }
 
+        // Whether the measured demand of every placed service fits well
+        // inside the room (the saturation threshold of it): see `raise_demand`.
+        let measured: f64 = (inputs.services.iter())
+            .filter(|s| !s.lp_pods.is_empty())
+            .map(|s| s.demand_measured)
+            .sum();
+        let room: f64 = inputs.hosts.iter().map(|h| h.available).sum();
+        let fits = measured <= cfg.saturation_threshold * room;
         for t in 0..inputs.tenants.len() {
-            inputs.raise_demand(t, cfg);
+            inputs.raise_demand(t, cfg, !fits);
         }
         inputs
     }
@@ -254,10 +262,19 @@ impl Inputs {
         Some(inputs)
     }
 
-    /// D_s from its services; a throttled tenant's demand is raised to at
-    /// least its fair share (spread over its services in proportion to their
-    /// measured demand, or evenly when none was measured).
-    fn raise_demand(&mut self, t: usize, cfg: &OptimalConfig) {
+    /// D_s from its services. A throttled tenant's measured demand
+    /// understates what it wants; it is raised to at least its fair share
+    /// (spread over its services in proportion to their measured demand, or
+    /// evenly when none was measured) where its load cannot escape the
+    /// saturation: the measured demand of all services does not fit
+    /// (`overloaded`), or one of its services has every ready pod on a
+    /// saturated node. Otherwise the balance moves its load off the
+    /// saturated nodes anyway and the unthrottled demand shows next round;
+    /// raising it would turn a fit into an overload, decided by
+    /// entitlements instead of balance, and load would leave a node whose
+    /// background (a hog) squeezes the tenant only as fast as the hog's
+    /// use shows.
+    fn raise_demand(&mut self, t: usize, cfg: &OptimalConfig, overloaded: bool) {
         let services = self.tenants[t].services.clone();
         let placeable: Vec<usize> = services
             .iter()
@@ -268,8 +285,14 @@ impl Inputs {
             .iter()
             .map(|&s| self.services[s].demand_measured)
             .sum();
+        let stuck = placeable.iter().any(|&s| {
+            (self.services[s].lp_pods.iter()).all(|&p| self.hosts[self.pods[p].host].saturated)
+        });
         let tenant = &self.tenants[t];
-        let raise = cfg.protect_saturated && tenant.throttled && tenant.fair_share > measured;
+        let raise = cfg.protect_saturated
+            && tenant.throttled
+            && tenant.fair_share > measured
+            && (overloaded || stuck);
         let target = if raise { tenant.fair_share } else { measured };
         for &s in &placeable {
             let svc = &mut self.services[s];
