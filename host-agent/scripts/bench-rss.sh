@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Resident memory and CPU of the real host-agent binary sampling a 250-pod
 # fixture tree (cgroup v1, cgroupfs driver, all QoS classes, pod names from a
-# log directory) at a 1 s interval, pushing to a loopback sink, for DURATION s.
+# log directory) every INTERVAL (default 1s), pushing to a loopback sink, for
+# DURATION s.
 #
 #   host-agent/scripts/bench-rss.sh            # DURATION=15 PODS=250 LAYOUT=v1
 #   LAYOUT=v2 host-agent/scripts/bench-rss.sh  # cgroup v2, systemd driver
+#   INTERVAL=500ms host-agent/scripts/bench-rss.sh
 #
 # Prints VmRSS/VmHWM from /proc/<pid>/status and the CPU the agent used
 # (utime+stime from /proc/<pid>/stat) as a share of one core, after a 2 s
@@ -14,6 +16,7 @@ set -euo pipefail
 DURATION=${DURATION:-15}
 PODS=${PODS:-250}
 LAYOUT=${LAYOUT:-v1}
+INTERVAL=${INTERVAL:-1s}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$(cd "$(dirname "$0")/../.." && pwd)/target}
 WORK=$(mktemp -d)
@@ -74,7 +77,7 @@ python3 "$WORK/sink.py" "$WORK/port" "$WORK/count" & PIDS+=($!)
 for _ in $(seq 50); do [ -s "$WORK/port" ] && break; sleep 0.1; done
 PORT=$(cat "$WORK/port")
 
-RUST_LOG=warn "$BIN" --server "http://127.0.0.1:$PORT" --node-name bench --interval 1s \
+RUST_LOG=warn "$BIN" --server "http://127.0.0.1:$PORT" --node-name bench --interval "$INTERVAL" \
   --cgroup-root "$CG" --log-pods-dir "$LOGS" 2> "$WORK/agent.log" & AGENT=$!
 PIDS+=("$AGENT")
 

@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use mplb_wire::WeightsTable;
 use mplb_wire::balance::{ExplainBalance, TenantShare};
 
+use crate::policy::optimal::OptimalConfig;
+use crate::policy::optimal::model::Inputs;
 use crate::policy::{CpuView, usable};
 use crate::topology::Topology;
 
@@ -100,9 +102,15 @@ pub fn moved(prev: Option<&WeightsTable>, next: &WeightsTable) -> BTreeMap<Strin
 }
 
 /// The figures of `topology` under `cpu`. A tenant is throttled when a ready
-/// pod of it sits on a node used at `saturation` × capacity or more (as the
-/// `optimal` policy reads it): its demand is then at least its fair share.
-pub fn figures(topology: &Topology, cpu: &CpuView, saturation: f64) -> Figures {
+/// pod of it sits on a node used at `cfg.saturation_threshold` × capacity or
+/// more; its demand is at least its fair share where the `optimal` policy
+/// raises it (its load cannot escape the saturation: `model::Inputs`).
+pub fn figures(topology: &Topology, cpu: &CpuView, cfg: &OptimalConfig) -> Figures {
+    let saturation = cfg.saturation_threshold;
+    let model = Inputs::build(topology, cpu, cfg);
+    let raised = |tenant: &str| {
+        (model.tenants.iter()).any(|t| t.name == tenant && t.demand > t.demand_measured + 1e-9)
+    };
     let mut f = Figures::default();
     for (name, n) in &cpu.nodes {
         let capacity = CpuView::capacity(topology, name, n);
@@ -143,7 +151,11 @@ pub fn figures(topology: &Topology, cpu: &CpuView, saturation: f64) -> Figures {
     for (tenant, served) in served {
         let fair = usable(topology.fair_share(tenant));
         let throttled = throttled.get(tenant).copied().unwrap_or(false);
-        let demand = if throttled { served.max(fair) } else { served };
+        let demand = if raised(tenant) {
+            served.max(fair)
+        } else {
+            served
+        };
         let entitled = fair.min(demand);
         f.tenants.insert(
             tenant.to_string(),

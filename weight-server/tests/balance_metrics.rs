@@ -105,18 +105,25 @@ fn balance_figures_on_metrics_and_explain() {
         ),
         "{m:?}"
     );
-    // profile and rate are throttled on node-a: entitled to their fair share.
+    // profile and rate are throttled on node-a. rate's only pod is there (its
+    // load cannot move): entitled to its fair share. profile has a pod on
+    // node-b and all demand fits: entitled to what it uses (as `optimal`
+    // reads it).
     assert!(
         close(tenant("mplb_tenant_served_millicores", "profile"), 500.0),
         "{m:?}"
     );
     assert!(close(
         tenant("mplb_tenant_entitled_millicores", "profile"),
-        1000.0
+        500.0
     ));
     assert!(close(
         tenant("mplb_tenant_served_over_entitled", "profile"),
-        0.5
+        1.0
+    ));
+    assert!(close(
+        tenant("mplb_tenant_entitled_millicores", "rate"),
+        1000.0
     ));
     assert!(close(
         tenant("mplb_tenant_served_over_entitled", "rate"),
@@ -126,7 +133,7 @@ fn balance_figures_on_metrics_and_explain() {
         tenant("mplb_tenant_served_over_entitled", "geo"),
         1.0
     ));
-    let jain = 1.9f64.powi(2) / (3.0 * (0.25 + 0.16 + 1.0));
+    let jain = 2.4f64.powi(2) / (3.0 * (1.0 + 0.16 + 1.0));
     assert!(close(m["mplb_tenant_fairness_jain"], jain), "{m:?}");
     let moved = svc("mplb_service_weight_moved", PROFILE);
     assert!(moved > 0.1 && moved <= 2.0, "{m:?}");

@@ -1,5 +1,6 @@
 use super::*;
 use crate::policy::NodeCpu;
+use crate::policy::optimal::OptimalConfig;
 use mplb_wire::{Endpoint, ServiceWeights};
 
 const TOPO: &str = r#"
@@ -63,7 +64,7 @@ fn spread_counts_known_nodes_of_ready_pods() {
         &[("a", 1000.0, 900.0), ("b", 1000.0, 300.0)],
         &[("hotel-0", 200.0), ("hotel-1", 250.0), ("batch-0", 300.0)],
     );
-    let f = figures(&t, &v, 0.9);
+    let f = figures(&t, &v, &OptimalConfig::default());
     let hotel = &f.services[HOTEL];
     assert_eq!(hotel.node_cpu_fraction.len(), 2);
     assert!(close(hotel.max_over_avg.unwrap(), 0.9 / 0.6));
@@ -72,9 +73,12 @@ fn spread_counts_known_nodes_of_ready_pods() {
 }
 
 #[test]
-fn throttled_tenant_is_entitled_to_its_fair_share() {
+fn a_throttled_tenant_stuck_on_a_saturated_node_is_entitled_to_its_fair_share() {
     let t = crate::topology::file::parse(TOPO, "cluster.local").unwrap();
     // Node a is saturated (0.95): both tenants have a ready pod there.
+    // batch's only pod is there (its load cannot move: entitled to its fair
+    // share, 400m, of which it gets 300m); hotel has pods on b and c, where
+    // `optimal` moves its load, so its demand is what it uses.
     let v = cpu(
         &[
             ("a", 1000.0, 950.0),
@@ -85,27 +89,35 @@ fn throttled_tenant_is_entitled_to_its_fair_share() {
             ("hotel-0", 150.0),
             ("hotel-1", 150.0),
             ("hotel-2", 0.0),
-            ("batch-0", 500.0),
+            ("batch-0", 300.0),
         ],
     );
-    let f = figures(&t, &v, 0.9);
+    let f = figures(&t, &v, &OptimalConfig::default());
     let hotel = &f.tenants["hotel"];
     assert!(hotel.throttled);
     assert!(close(hotel.served_millicores, 300.0));
-    assert!(close(hotel.entitled_millicores, 600.0));
-    assert!(close(hotel.served_over_entitled.unwrap(), 0.5));
+    assert!(close(hotel.entitled_millicores, 300.0));
+    assert!(close(hotel.served_over_entitled.unwrap(), 1.0));
     let batch = &f.tenants["batch"];
+    assert!(batch.throttled);
     assert!(close(batch.entitled_millicores, 400.0));
-    assert!(close(batch.served_over_entitled.unwrap(), 1.25));
-    // Capped at 1: Jain over [0.5, 1].
-    assert!(close(f.jain.unwrap(), 2.25 / 2.5));
+    assert!(close(batch.served_over_entitled.unwrap(), 0.75));
+    // Capped at 1: Jain over [1, 0.75].
+    assert!(close(f.jain.unwrap(), 1.75 * 1.75 / (2.0 * (1.0 + 0.5625))));
+    // Without the protection no demand is raised.
+    let off = OptimalConfig {
+        protect_saturated: false,
+        ..OptimalConfig::default()
+    };
+    let f = figures(&t, &v, &off);
+    assert!(close(f.tenants["batch"].entitled_millicores, 300.0));
 
     // Not saturated: demand = served, everyone gets what it asks.
     let v = cpu(
         &[("a", 1000.0, 500.0), ("b", 1000.0, 300.0)],
         &[("hotel-0", 150.0), ("batch-0", 100.0)],
     );
-    let f = figures(&t, &v, 0.9);
+    let f = figures(&t, &v, &OptimalConfig::default());
     assert!(!f.tenants["hotel"].throttled);
     assert!(close(f.tenants["hotel"].entitled_millicores, 150.0));
     assert!(close(f.jain.unwrap(), 1.0));
@@ -118,7 +130,7 @@ fn throttled_tenant_is_entitled_to_its_fair_share() {
 #[test]
 fn idle_tenants_have_no_ratio_and_no_index() {
     let t = crate::topology::file::parse(TOPO, "cluster.local").unwrap();
-    let f = figures(&t, &CpuView::default(), 0.9);
+    let f = figures(&t, &CpuView::default(), &OptimalConfig::default());
     assert_eq!(f.tenants["hotel"].served_over_entitled, None);
     assert_eq!(f.jain, None);
     assert_eq!(f.services[HOTEL].max_over_avg, None);

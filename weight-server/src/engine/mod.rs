@@ -242,7 +242,7 @@ impl Engine {
             cpu: &cpu,
             operator: &admin.static_weights,
         };
-        let figures = balance::figures(&effective, &cpu, self.cfg.optimal.saturation_threshold);
+        let figures = balance::figures(&effective, &cpu, &self.cfg.optimal);
         self.metrics.set_balance(&figures);
         let started = Instant::now();
         let decision = policy.decide(&round).unwrap_or_else(|e| {

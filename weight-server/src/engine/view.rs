@@ -32,7 +32,7 @@ impl Engine {
         let cpu = core.reports.cpu_view(&topo, now);
         let svc = topo.services.get(&fqdn)?;
         let served = core.builder.current();
-        let figures = balance::figures(&topo, &cpu, self.cfg.optimal.saturation_threshold);
+        let figures = balance::figures(&topo, &cpu, &self.cfg.optimal);
         let balance = figures.explain(
             &topo,
             &fqdn,
