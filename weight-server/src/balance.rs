@@ -108,9 +108,7 @@ pub fn moved(prev: Option<&WeightsTable>, next: &WeightsTable) -> BTreeMap<Strin
 pub fn figures(topology: &Topology, cpu: &CpuView, cfg: &OptimalConfig) -> Figures {
     let saturation = cfg.saturation_threshold;
     let model = Inputs::build(topology, cpu, cfg);
-    let raised = |tenant: &str| {
-        (model.tenants.iter()).any(|t| t.name == tenant && t.demand > t.demand_measured + 1e-9)
-    };
+    let raised = |tenant: &str| (model.tenants.iter()).any(|t| t.name == tenant && t.raised);
     let mut f = Figures::default();
     for (name, n) in &cpu.nodes {
         let capacity = CpuView::capacity(topology, name, n);

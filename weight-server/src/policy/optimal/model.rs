@@ -70,6 +70,8 @@ pub struct Tenant {
     pub entitled: f64,
     /// One of its ready pods sits on a saturated node.
     pub throttled: bool,
+    /// Its demand was raised to its fair share (`raise_demand`).
+    pub raised: bool,
     /// Indices into [`Inputs::services`].
     pub services: Vec<usize>,
 }
@@ -161,6 +163,7 @@ impl Inputs {
                     demand: 0.0,
                     entitled: 0.0,
                     throttled: false,
+                    raised: false,
                     services: Vec::new(),
                 });
                 inputs.tenants.len() - 1
@@ -294,6 +297,7 @@ impl Inputs {
             && tenant.fair_share > measured
             && (overloaded || stuck);
         let target = if raise { tenant.fair_share } else { measured };
+        self.tenants[t].raised = raise;
         for &s in &placeable {
             let svc = &mut self.services[s];
             svc.demand = if !raise {
