@@ -248,6 +248,7 @@ impl TableBuilder {
                 ServiceWeights {
                     aliases: svc.aliases.clone(),
                     endpoints,
+                    admit: None,
                 },
             );
             let drained = ready

@@ -64,6 +64,10 @@ pub struct PluginConfig {
     /// This workload's own service; `None` when the config does not say
     /// (the filter then asks the environment and the node metadata).
     pub service: Option<String>,
+    /// This proxy admits requests into the mesh (an entry gateway): it sheds
+    /// a destination's requests by the table's `admit` fraction, answering
+    /// them with a 503 at once. Default `false`: sidecars never shed.
+    pub admission: bool,
     /// Keys of earlier versions that are accepted and ignored
     /// ([`RETIRED_KEYS`]), as given: the filter warns about them once.
     pub retired: Vec<&'static str>,
@@ -89,6 +93,7 @@ struct Keys {
     mode: Option<Given>,
     session_header: Option<Given>,
     service: Option<Given>,
+    admission: Option<Given>,
     /// Retired keys given, by their index in [`RETIRED_KEYS`].
     retired: [Option<Given>; RETIRED_KEYS.len()],
 }
@@ -111,6 +116,7 @@ impl Keys {
                 "mode" => &mut keys.mode,
                 "session_header" => &mut keys.session_header,
                 "service" => &mut keys.service,
+                "admission" => &mut keys.admission,
                 other => match RETIRED_KEYS.iter().position(|k| *k == other) {
                     Some(i) => &mut keys.retired[i],
                     None => return Err(field(&name, "unknown key")),
@@ -208,6 +214,7 @@ impl PluginConfig {
             mode,
             session_header,
             service: service.map(|s| s.to_ascii_lowercase()),
+            admission: boolean("admission", keys.admission, false)?,
             retired: RETIRED_KEYS
                 .iter()
                 .zip(&keys.retired)
@@ -243,6 +250,15 @@ fn string(name: &str, given: Option<Given>) -> Result<Option<String>, WireError>
         Given::Missing => Ok(None),
         Given::Str(s) => Ok(Some(s)),
         other => Err(other.wrong(name, "a string")),
+    }
+}
+
+#[inline(never)]
+fn boolean(name: &str, given: Option<Given>, default: bool) -> Result<bool, WireError> {
+    match given.unwrap_or_default() {
+        Given::Missing => Ok(default),
+        Given::Bool(b) => Ok(b),
+        other => Err(other.wrong(name, "a boolean")),
     }
 }
 

@@ -208,6 +208,10 @@ pub struct RunDef {
     pub warmup_s: f64,
     /// The measured window.
     pub duration_s: f64,
+    /// Admission for `optimal`'s runs: the weight server's
+    /// `--admission-target` (a fraction of capacity in (0, 1]); absent: off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admission_target: Option<f64>,
 }
 
 fn one() -> u32 {

@@ -39,6 +39,13 @@ pub struct ServiceWeights {
     pub aliases: Vec<String>,
     /// In a stable order (the server never reshuffles them).
     pub endpoints: Vec<Endpoint>,
+    /// Admission: the fraction of new requests to this service that an
+    /// admitting proxy (plugin key `admission`, an entry gateway) lets in;
+    /// it answers the rest with a 503 at once. Absent: admit all. Set by
+    /// the server only when its tenants' demand exceeds what the nodes can
+    /// serve (docs/ARCHITECTURE.md, "Admission").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admit: Option<f64>,
 }
 
 /// One replica of a service.
@@ -107,6 +114,13 @@ impl WeightsTable {
 
 impl ServiceWeights {
     fn validate(&self, service: &str) -> Result<(), WireError> {
+        if let Some(a) = self.admit
+            && !(a > 0.0 && a <= 1.0)
+        {
+            return Err(WireError::invalid(format!(
+                "admit of service {service:?} is {a}, not in (0, 1]"
+            )));
+        }
         for alias in &self.aliases {
             check_name("alias", alias)?;
         }
@@ -140,6 +154,11 @@ impl ServiceWeights {
             )));
         }
         Ok(())
+    }
+
+    /// The fraction of new requests an admitting proxy lets in (1: all).
+    pub fn admit_fraction(&self) -> f64 {
+        self.admit.unwrap_or(1.0)
     }
 
     /// Sum of the endpoint weights.

@@ -54,6 +54,7 @@ impl TableBuilder {
             ServiceWeights {
                 aliases: aliases.iter().map(|a| a.to_string()).collect(),
                 endpoints: Vec::new(),
+                admit: None,
             },
         );
         self.last = Some(fqdn.to_string());

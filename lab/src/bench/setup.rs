@@ -121,6 +121,7 @@ pub fn table(up: &[SocketAddr; 3], pods: u32) -> Result<String> {
     let backend = ServiceWeights {
         aliases: vec!["backend".to_string()],
         endpoints,
+        admit: None,
     };
     let table = WeightsTable {
         version: 1,

@@ -156,6 +156,7 @@ fn table(version: u64, at: u64, services: &[(&str, &[(&str, f64)])]) -> WeightsT
                                 weight: *w,
                             })
                             .collect(),
+                        admit: None,
                     },
                 )
             })

@@ -27,6 +27,7 @@ fn table(version: u64, w0: f64) -> Arc<Served> {
                     weight: 1.0 - w0,
                 },
             ],
+            admit: None,
         },
     );
     let t = WeightsTable {

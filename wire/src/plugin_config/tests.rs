@@ -20,6 +20,7 @@ fn defaults_apply_when_only_the_cluster_is_given() {
     assert_eq!(c.mode, Mode::Subset);
     assert_eq!(c.session_header, "x-lb-session");
     assert_eq!(c.service, None);
+    assert!(!c.admission, "sidecars never shed unless told");
     assert_eq!(c.tick_ms(), 250);
     assert!(c.retired.is_empty());
 }
@@ -30,7 +31,7 @@ fn every_key_is_read() {
         br#"{"weight_server_cluster":"ws","weight_server_authority":"ws.local:9",
         "weights_path":"/w","poll_interval_ms":200,"poll_timeout_ms":100,
         "table_ttl_ms":1500,"header":"x-pod","mode":"session","session_header":"x-sess",
-        "service":"Frontend"}"#,
+        "service":"Frontend","admission":true}"#,
     )
     .unwrap();
     assert_eq!(c.weight_server_authority, "ws.local:9");
@@ -45,7 +46,15 @@ fn every_key_is_read() {
     );
     assert_eq!(c.mode, Mode::Session);
     assert_eq!(c.service.as_deref(), Some("frontend"));
+    assert!(c.admission);
     assert_eq!(c.tick_ms(), 50);
+    let err = PluginConfig::parse(br#"{"weight_server_cluster":"ws","admission":"yes"}"#)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("admission") && err.contains("boolean"),
+        "{err}"
+    );
     // A cluster that is not Istio-shaped is its own authority.
     assert_eq!(
         PluginConfig::parse(br#"{"weight_server_cluster":"ws"}"#)

@@ -105,3 +105,18 @@ fn numbers_names_and_order_are_checked() {
     let bad = GOOD.replace("duration_s: 10", "duration_s: 6");
     assert!(err(&bad).contains("events[9].at_s"), "{}", err(&bad));
 }
+
+#[test]
+fn admission_target_is_optional_and_a_fraction() {
+    assert_eq!(parse(GOOD).unwrap().run.admission_target, None);
+    let on = GOOD.replace(
+        "duration_s: 10 }",
+        "duration_s: 10, admission_target: 0.95 }",
+    );
+    assert_eq!(parse(&on).unwrap().run.admission_target, Some(0.95));
+    let bad = GOOD.replace(
+        "duration_s: 10 }",
+        "duration_s: 10, admission_target: 1.5 }",
+    );
+    assert!(err(&bad).contains("run.admission_target"), "{}", err(&bad));
+}

@@ -295,6 +295,14 @@ impl ScenarioFile {
         }
         seconds("run.warmup_s".into(), self.run.warmup_s, 3600.0)?;
         seconds("run.duration_s".into(), self.run.duration_s, 3600.0)?;
+        if let Some(a) = self.run.admission_target
+            && !(a > 0.0 && a <= 1.0)
+        {
+            return Err(field(
+                "run.admission_target".into(),
+                format!("{a} is not a fraction of capacity in (0, 1]"),
+            ));
+        }
         if self.run.duration_s < 1.0 {
             return Err(field("run.duration_s".into(), "must be at least 1 s"));
         }

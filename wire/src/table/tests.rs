@@ -215,3 +215,25 @@ fn rejects_oversized_tables() {
     let err = WeightsTable::parse(big.json().as_bytes()).unwrap_err();
     assert!(err.to_string().contains("endpoints"), "{err}");
 }
+
+#[test]
+fn admit_is_optional_and_must_be_a_fraction_above_zero() {
+    let t = parse(&good()).unwrap();
+    assert_eq!(t.services[P].admit, None, "absent: admit all");
+    assert_eq!(t.services[P].admit_fraction(), 1.0);
+    assert!(
+        !serde_json::to_string(&t).unwrap().contains("admit"),
+        "a table without admission does not carry the field"
+    );
+    for ok in [0.05, 0.5, 1.0] {
+        let mut v = good();
+        v["services"][P]["admit"] = json!(ok);
+        assert_eq!(parse(&v).unwrap().services[P].admit_fraction(), ok);
+    }
+    for bad in [json!(0.0), json!(-0.5), json!(1.5)] {
+        let mut v = good();
+        v["services"][P]["admit"] = bad.clone();
+        let err = parse(&v).unwrap_err().to_string();
+        assert!(err.contains("admit") && err.contains(P), "{bad}: {err}");
+    }
+}
