@@ -106,8 +106,18 @@ pub fn moved(prev: Option<&WeightsTable>, next: &WeightsTable) -> BTreeMap<Strin
 /// more; its demand is at least its fair share where the `optimal` policy
 /// raises it (its load cannot escape the saturation: `model::Inputs`).
 pub fn figures(topology: &Topology, cpu: &CpuView, cfg: &OptimalConfig) -> Figures {
+    figures_of(topology, cpu, cfg, &Inputs::build(topology, cpu, cfg))
+}
+
+/// [`figures`] with `optimal`'s model of the round already built (the
+/// engine builds it once for the figures and admission).
+pub fn figures_of(
+    topology: &Topology,
+    cpu: &CpuView,
+    cfg: &OptimalConfig,
+    model: &Inputs,
+) -> Figures {
     let saturation = cfg.saturation_threshold;
-    let model = Inputs::build(topology, cpu, cfg);
     let raised = |tenant: &str| (model.tenants.iter()).any(|t| t.name == tenant && t.raised);
     let mut f = Figures::default();
     for (name, n) in &cpu.nodes {

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use mplb_wire::Mode;
 
+use crate::admission::AdmissionConfig;
 use crate::engine::EngineConfig;
 use crate::policy::PolicyKind;
 use crate::policy::optimal::{OptimalConfig, SolverKind};
@@ -79,6 +80,16 @@ pub struct ServeArgs {
     /// or topology changes) only.
     #[arg(long, env = "MPLB_REPORT_DEBOUNCE", default_value = "250ms")]
     pub report_debounce: humantime::Duration,
+    /// Admission, with the `optimal` policy: when the tenants' demand exceeds
+    /// this fraction of the nodes' capacity (in (0, 1]), entry gateways (the
+    /// filter's plugin key `admission`) let in only part of each over-share
+    /// tenant's requests and answer the rest with a 503, so the admitted
+    /// load fits and is split by fair share. Absent: off.
+    #[arg(long, env = "MPLB_ADMISSION_TARGET")]
+    pub admission_target: Option<f64>,
+    /// The smallest fraction of a tenant's requests admission lets in, in (0, 1].
+    #[arg(long, env = "MPLB_ADMISSION_FLOOR", default_value_t = 0.05)]
+    pub admission_floor: f64,
     /// Half-life of the CPU EWMA.
     #[arg(long, env = "MPLB_EWMA_HALF_LIFE", default_value = "3s")]
     pub ewma_half_life: humantime::Duration,
@@ -185,6 +196,25 @@ impl ServeArgs {
                 self.ewma_reset_step
             )));
         }
+        let admission = match self.admission_target {
+            None => None,
+            Some(target) => {
+                for (flag, v) in [
+                    ("--admission-target", target),
+                    ("--admission-floor", self.admission_floor),
+                ] {
+                    if !(v > 0.0 && v <= 1.0) {
+                        return Err(Error::Config(format!("{flag} {v} is not in (0, 1]")));
+                    }
+                }
+                Some(AdmissionConfig {
+                    target,
+                    floor: self.admission_floor,
+                    half_life_ms: ms(self.ewma_half_life),
+                    ..AdmissionConfig::default()
+                })
+            }
+        };
         if ms(self.table_ttl) == 0 || self.recompute_interval.is_zero() {
             return Err(Error::Config(
                 "--table-ttl and --recompute-interval must be > 0".into(),
@@ -200,6 +230,7 @@ impl ServeArgs {
             ewma_reset_step: self.ewma_reset_step,
             report_max_age_ms: ms(self.report_max_age),
             report_debounce_ms: Some(ms(self.report_debounce)).filter(|d| *d > 0),
+            admission,
             optimal: OptimalConfig {
                 solver: self.optimal_solver,
                 ..OptimalConfig::default()
@@ -236,6 +267,27 @@ mod tests {
         assert!(Cli::try_parse_from(["weight-server", "--optimal-solver", "simplex"]).is_err());
         let bad = Cli::try_parse_from(["weight-server", "--damping", "0"]).unwrap();
         assert!(bad.serve.engine_config().is_err());
+        assert_eq!(c.admission, None, "admission is off unless asked for");
+        let on = Cli::try_parse_from(["weight-server", "--admission-target", "0.9"]).unwrap();
+        let a = on.serve.engine_config().unwrap().admission.unwrap();
+        assert_eq!((a.target, a.floor, a.half_life_ms), (0.9, 0.05, 3_000));
+        for bad in [
+            vec!["weight-server", "--admission-target", "1.2"],
+            vec!["weight-server", "--admission-target", "0"],
+            vec![
+                "weight-server",
+                "--admission-target",
+                "0.9",
+                "--admission-floor",
+                "NaN",
+            ],
+        ] {
+            let err = Cli::try_parse_from(&bad).unwrap().serve.engine_config();
+            assert!(
+                err.unwrap_err().to_string().contains("--admission"),
+                "{bad:?}"
+            );
+        }
         let r = Cli::try_parse_from([
             "weight-server",
             "render-istio",

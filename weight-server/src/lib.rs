@@ -6,7 +6,8 @@
 //! [`policy`] (even, static, spare, optimal),
 //! [`weights`] (versioned table, damping, dead band, drains), [`engine`]
 //! (the state and the recompute round), [`api`] and [`admin`] (HTTP),
-//! [`auth`] (who may post reports), [`balance`] (fairness and balance
+//! [`admission`] (shedding over-share tenants at the gateways when demand
+//! exceeds capacity), [`auth`] (who may post reports), [`balance`] (fairness and balance
 //! figures), [`leader`] (replicas on a Lease), [`persist`] (admin state on
 //! disk), [`metrics`], [`render`] (`render-istio`), [`config`] (flags),
 //! [`server`] ([`serve`]: the whole server on a bound listener).
@@ -14,6 +15,7 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod admission;
 pub mod api;
 pub mod auth;
 pub mod balance;

@@ -13,6 +13,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::admission::Verdict;
 use crate::balance::Figures;
 use crate::weights::Served;
 
@@ -47,6 +48,8 @@ pub struct Metrics {
     tenant_served: Family<Labels, FloatGauge>,
     tenant_entitled: Family<Labels, FloatGauge>,
     tenant_ratio: Family<Labels, FloatGauge>,
+    tenant_admit: Family<Labels, FloatGauge>,
+    tenant_offered: Family<Labels, FloatGauge>,
     jain: FloatGauge,
     table_age: FloatGauge,
     moved: Family<Labels, FloatGauge>,
@@ -77,6 +80,8 @@ impl Metrics {
             tenant_served: Family::default(),
             tenant_entitled: Family::default(),
             tenant_ratio: Family::default(),
+            tenant_admit: Family::default(),
+            tenant_offered: Family::default(),
             jain: FloatGauge::default(),
             table_age: FloatGauge::default(),
             moved: Family::default(),
@@ -128,7 +133,17 @@ impl Metrics {
             "Reported CPU capacity of a node",
             m.node_capacity.clone(),
         );
-        let balance: [(&str, &str, &Family<Labels, FloatGauge>); 5] = [
+        let balance: [(&str, &str, &Family<Labels, FloatGauge>); 7] = [
+            (
+                "tenant_admit_fraction",
+                "Fraction of a tenant's requests entry gateways let in (admission; present while it runs)",
+                &m.tenant_admit,
+            ),
+            (
+                "tenant_offered_millicores",
+                "A tenant's CPU demand if every request were let in, as admission estimates it",
+                &m.tenant_offered,
+            ),
             (
                 "service_node_cpu_max_over_avg",
                 "Busiest over average use (fraction of capacity) of the known nodes of a service's ready pods",
@@ -251,6 +266,18 @@ impl Metrics {
             }
         }
         self.jain.set(f.jain.unwrap_or(0.0));
+    }
+
+    /// Record admission's round: per tenant its offered demand and the
+    /// fraction let in; empty when admission is off or not running.
+    pub fn set_admission(&self, verdicts: &std::collections::BTreeMap<String, Verdict>) {
+        self.tenant_admit.clear();
+        self.tenant_offered.clear();
+        for (tenant, v) in verdicts {
+            let l = labels(&[("tenant", tenant)]);
+            self.tenant_admit.get_or_create(&l).set(v.admit);
+            self.tenant_offered.get_or_create(&l).set(v.offered);
+        }
     }
 
     /// Record what a round moved, per service FQDN.

@@ -248,7 +248,11 @@ impl TableBuilder {
                 ServiceWeights {
                     aliases: svc.aliases.clone(),
                     endpoints,
-                    admit: None,
+                    admit: decision
+                        .admit
+                        .get(fqdn)
+                        .copied()
+                        .filter(|a| *a > 0.0 && *a < 1.0),
                 },
             );
             let drained = ready
@@ -308,6 +312,8 @@ impl TableBuilder {
         }
         old.values().zip(new.values()).any(|(a, b)| {
             a.aliases != b.aliases
+                || (a.admit_fraction() - b.admit_fraction()).abs() > self.cfg.dead_band
+                || (a.admit.is_some() != b.admit.is_some())
                 || a.endpoints.len() != b.endpoints.len()
                 || a.endpoints.iter().zip(&b.endpoints).any(|(x, y)| {
                     x.pod != y.pod

@@ -9,11 +9,13 @@ use std::time::Instant;
 use mplb_wire::HostReport;
 use tokio::sync::Notify;
 
+use crate::admission::{Admission, AdmissionConfig};
 use crate::balance;
 use crate::clock::SharedClock;
 use crate::metrics::Metrics;
 use crate::persist::{AdminState, Store};
 use crate::policy::optimal::OptimalConfig;
+use crate::policy::optimal::model::Inputs;
 use crate::policy::{self, Decision, Explain, Policy, PolicyKind, Round};
 use crate::reports::{Reports, TooManyNodes};
 use crate::topology::{Topology, TopologyRx};
@@ -43,6 +45,8 @@ pub struct EngineConfig {
     /// (coalescing the agents' reports), when the policy's last decision was
     /// undamped; `None`: rounds on the interval only.
     pub report_debounce_ms: Option<u64>,
+    /// Admission (with `optimal` only); `None`: off.
+    pub admission: Option<AdmissionConfig>,
 }
 
 impl Default for EngineConfig {
@@ -54,6 +58,7 @@ impl Default for EngineConfig {
             report_max_age_ms: 10_000,
             optimal: OptimalConfig::default(),
             report_debounce_ms: None,
+            admission: None,
         }
     }
 }
@@ -70,6 +75,8 @@ struct Core {
     last_error: Option<String>,
     /// Per service FQDN: Σ |weight change| of the last round.
     moved: BTreeMap<String, f64>,
+    /// The admission controller, when configured.
+    admission: Option<Admission>,
 }
 
 /// Shared by the HTTP handlers and the recompute loop.
@@ -143,6 +150,7 @@ impl Engine {
             explain: Explain::default(),
             last_error: None,
             moved: BTreeMap::new(),
+            admission: cfg.admission.map(Admission::new),
         };
         Ok(Engine {
             cfg,
@@ -242,10 +250,11 @@ impl Engine {
             cpu: &cpu,
             operator: &admin.static_weights,
         };
-        let figures = balance::figures(&effective, &cpu, &self.cfg.optimal);
+        let model = Inputs::build(&effective, &cpu, &self.cfg.optimal);
+        let figures = balance::figures_of(&effective, &cpu, &self.cfg.optimal, &model);
         self.metrics.set_balance(&figures);
         let started = Instant::now();
-        let decision = policy.decide(&round).unwrap_or_else(|e| {
+        let mut decision = policy.decide(&round).unwrap_or_else(|e| {
             tracing::warn!(policy = %policy.kind(), error = %e, "policy failed; every service falls back to even");
             Decision {
                 failure: Some(e.to_string()),
@@ -255,6 +264,18 @@ impl Engine {
         self.metrics
             .observe_solve(policy.kind().as_str(), started.elapsed().as_secs_f64());
         let mut core = self.core();
+        if let Some(admission) = core.admission.as_mut() {
+            let verdicts = if policy.kind() == PolicyKind::Optimal {
+                let verdicts = admission.round(&effective, &model, now);
+                decision.admit = admission.per_service(&effective);
+                verdicts
+            } else {
+                admission.reset();
+                BTreeMap::new()
+            };
+            tracing::debug!(?verdicts, "admission round");
+            self.metrics.set_admission(&verdicts);
+        }
         let before = core.builder.current();
         let published = core.builder.round(&topo, &decision, &admin.drains, now)?;
         core.moved = match (&published, &before) {

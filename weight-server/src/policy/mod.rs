@@ -128,4 +128,9 @@ pub struct Decision {
     /// toward a node on stale numbers; a pod with no share yet keeps the
     /// policy's weight.
     pub held: BTreeMap<String, BTreeSet<String>>,
+    /// Per service FQDN: the fraction of its requests entry gateways let in
+    /// (set by the engine's [`Admission`](crate::admission::Admission), not
+    /// by policies); absent: all.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub admit: BTreeMap<String, f64>,
 }

@@ -47,6 +47,7 @@ pub fn decision(inputs: Inputs, solved: Solved, cfg: &OptimalConfig) -> Decision
         failure: None,
         // Background CPU, capacity and demand do not follow the split.
         undamped: true,
+        admit: BTreeMap::new(),
     }
 }
 

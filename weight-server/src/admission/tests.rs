@@ -1,0 +1,260 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use super::*;
+use crate::policy::optimal::model::{Host, Tenant};
+
+fn host(capacity: f64, background: f64) -> Host {
+    Host {
+        name: format!("node-{capacity}"),
+        capacity,
+        used: background,
+        managed: 0.0,
+        background,
+        available: capacity - background,
+        saturated: false,
+    }
+}
+
+fn tenant(name: &str, fair_share: f64, served: f64, raised: bool) -> Tenant {
+    Tenant {
+        name: name.into(),
+        fair_share,
+        demand_measured: served,
+        demand: served,
+        entitled: fair_share.min(served),
+        throttled: raised,
+        raised,
+        services: vec![],
+    }
+}
+
+/// hotel's frontend and profile, shop's web, a pod each.
+fn two_tenants() -> Topology {
+    crate::topology::file::parse(
+        r#"
+nodes:
+  - {name: node-600, capacity_millicores: 600}
+  - {name: node-400, capacity_millicores: 400}
+  - {name: node-250, capacity_millicores: 250}
+services:
+  - {name: frontend, tenant: hotel, port: 80}
+  - {name: profile, tenant: hotel, port: 81}
+  - {name: web, tenant: shop, port: 82}
+pods:
+  - {name: frontend-0, service: frontend, node: node-600, address: "127.0.0.1:1"}
+  - {name: profile-0, service: profile, node: node-400, address: "127.0.0.1:2"}
+  - {name: web-0, service: web, node: node-250, address: "127.0.0.1:3"}
+"#,
+        "cluster.local",
+    )
+    .unwrap()
+}
+
+/// The over-capacity lab scenario's cluster: 1250m over three nodes.
+fn hosts() -> Vec<Host> {
+    vec![host(600.0, 0.0), host(400.0, 0.0), host(250.0, 0.0)]
+}
+
+#[test]
+fn water_fill_gives_each_its_demand_when_it_fits_and_weighted_shares_when_not() {
+    assert_eq!(
+        water_fill(&[100.0, 200.0], &[1.0, 1.0], 400.0),
+        [100.0, 200.0]
+    );
+    // Both want more than their share: split 700:550.
+    let a = water_fill(&[900.0, 800.0], &[700.0, 550.0], 1250.0);
+    assert!(
+        (a[0] - 700.0).abs() < 1e-9 && (a[1] - 550.0).abs() < 1e-9,
+        "{a:?}"
+    );
+    // One wants less than its share: it gets its demand, the other the rest.
+    let a = water_fill(&[900.0, 300.0], &[700.0, 550.0], 1000.0);
+    assert!(
+        (a[0] - 700.0).abs() < 1e-9 && (a[1] - 300.0).abs() < 1e-9,
+        "{a:?}"
+    );
+    // A tenant without a fair share still gets a little (the smallest weight).
+    let a = water_fill(&[500.0, 500.0], &[0.0, 100.0], 400.0);
+    assert!(
+        (a[0] - 200.0).abs() < 1e-9 && (a[1] - 200.0).abs() < 1e-9,
+        "{a:?}"
+    );
+    assert_eq!(water_fill(&[10.0], &[1.0], 0.0), [0.0]);
+}
+
+#[test]
+fn demand_that_fits_is_never_shed() {
+    let topo = two_tenants();
+    let mut adm = Admission::new(AdmissionConfig::default());
+    // A hog-like round: a tenant on a saturated node, not raised (it can move).
+    let inputs = Inputs {
+        hosts: hosts(),
+        tenants: vec![
+            tenant("hotel", 700.0, 600.0, false),
+            tenant("shop", 550.0, 400.0, false),
+        ],
+        ..Inputs::default()
+    };
+    for i in 0..10 {
+        let v = adm.round(&topo, &inputs, i * 500);
+        assert!(v.values().all(|v| v.admit == 1.0), "{v:?}");
+    }
+}
+
+/// The plant: each tenant offers `true_demand`; the gateways let in `admit`
+/// of it; when the admitted load exceeds the capacity, the kernel splits it
+/// by cgroup (hotel has two pods per node to shop's one: 2:1), giving back
+/// what one side does not use. The controller sees the served CPU through
+/// the engine's EWMA (3 s half-life), a round every 500 ms.
+fn simulate(
+    adm: &mut Admission,
+    true_demand: [f64; 2],
+    rounds: u64,
+    start_ms: u64,
+    smoothed: &mut [f64; 2],
+) -> Vec<BTreeMap<String, Verdict>> {
+    let topo = two_tenants();
+    let capacity = 1250.0;
+    let mut out = Vec::new();
+    for i in 0..rounds {
+        let now = start_ms + i * 500;
+        let admit = |name: &str| adm.tenants.get(name).map_or(1.0, |t| t.served);
+        let want = [
+            true_demand[0] * admit("hotel"),
+            true_demand[1] * admit("shop"),
+        ];
+        let served = if want[0] + want[1] <= capacity {
+            want
+        } else {
+            let (h, s) = (capacity * 2.0 / 3.0, capacity / 3.0);
+            match (want[0] < h, want[1] < s) {
+                (true, _) => [want[0], capacity - want[0]],
+                (_, true) => [capacity - want[1], want[1]],
+                _ => [h, s],
+            }
+        };
+        let keep = 0.5f64.powf(500.0 / 3000.0);
+        for k in 0..2 {
+            smoothed[k] = served[k] + keep * (smoothed[k] - served[k]);
+        }
+        // Saturated nodes: the model raises a tenant it sees as stuck.
+        let saturated = smoothed[0] + smoothed[1] >= 0.9 * capacity;
+        let inputs = Inputs {
+            hosts: hosts(),
+            tenants: vec![
+                tenant(
+                    "hotel",
+                    700.0,
+                    smoothed[0],
+                    saturated && smoothed[0] < 700.0,
+                ),
+                tenant("shop", 550.0, smoothed[1], saturated && smoothed[1] < 550.0),
+            ],
+            ..Inputs::default()
+        };
+        out.push(adm.round(&topo, &inputs, now));
+    }
+    out
+}
+
+#[test]
+fn over_capacity_each_tenant_converges_to_its_weighted_share_of_the_target() {
+    let mut adm = Admission::new(AdmissionConfig::default());
+    // Unshed, the kernel gives hotel 833m and shop 417m of 1250m.
+    let mut smoothed = [833.0, 417.0];
+    let rounds = simulate(&mut adm, [875.0, 750.0], 80, 0, &mut smoothed);
+    let last = rounds.last().unwrap();
+    // Room: 0.95 x 1250 = 1187.5, split 700:550 -> 665 and 522.5.
+    assert!((smoothed[0] - 665.0).abs() < 0.03 * 665.0, "{smoothed:?}");
+    assert!((smoothed[1] - 522.5).abs() < 0.03 * 522.5, "{smoothed:?}");
+    assert!(
+        (last["hotel"].admit - 665.0 / 875.0).abs() < 0.03,
+        "{last:?}"
+    );
+    assert!(
+        (last["shop"].admit - 522.5 / 750.0).abs() < 0.03,
+        "{last:?}"
+    );
+    // Settled: the last ten rounds move each fraction by less than 0.01.
+    for w in rounds[70..].windows(2) {
+        for t in ["hotel", "shop"] {
+            assert!((w[1][t].admit - w[0][t].admit).abs() < 0.01, "{t}: {w:?}");
+        }
+    }
+    let topo = two_tenants();
+    let per_service = adm.per_service(&topo);
+    assert_eq!(
+        per_service.keys().collect::<Vec<_>>(),
+        [
+            "frontend.default.svc.cluster.local",
+            "profile.default.svc.cluster.local",
+            "web.default.svc.cluster.local"
+        ]
+    );
+    assert_eq!(
+        per_service["frontend.default.svc.cluster.local"], last["hotel"].admit,
+        "every service of a tenant carries its fraction"
+    );
+
+    // Demand falls below capacity: everyone is let in again, and the table
+    // stops carrying `admit`.
+    let later = simulate(&mut adm, [500.0, 400.0], 40, 40_000, &mut smoothed);
+    let last = later.last().unwrap();
+    assert!(last.values().all(|v| v.admit == 1.0), "{last:?}");
+    assert!(adm.per_service(&topo).is_empty());
+}
+
+#[test]
+fn the_floor_bounds_shedding_and_reset_lets_everything_in() {
+    let cfg = AdmissionConfig {
+        floor: 0.3,
+        gain: 1.0,
+        ..AdmissionConfig::default()
+    };
+    let topo = two_tenants();
+    let mut adm = Admission::new(cfg);
+    // A tenant without a fair share wanting ten times the cluster.
+    let inputs = Inputs {
+        hosts: hosts(),
+        tenants: vec![
+            tenant("greedy", 0.0, 12_000.0, false),
+            tenant("quiet", 1000.0, 100.0, false),
+        ],
+        ..Inputs::default()
+    };
+    let v = adm.round(&topo, &inputs, 0);
+    assert!((v["greedy"].admit - 0.3).abs() < 1e-12, "{v:?}");
+    assert_eq!(v["quiet"].admit, 1.0);
+    adm.reset();
+    assert!(adm.tenants.is_empty());
+}
+
+#[test]
+fn a_partial_picture_never_sheds_more() {
+    let topo = two_tenants();
+    let mut adm = Admission::new(AdmissionConfig::default());
+    // Only the 600m node has reported, full: both tenants look stuck and
+    // raised to their whole fair shares against 570m of known room.
+    let inputs = Inputs {
+        hosts: vec![host(600.0, 0.0)],
+        tenants: vec![
+            tenant("hotel", 700.0, 400.0, true),
+            tenant("shop", 550.0, 200.0, true),
+        ],
+        ..Inputs::default()
+    };
+    for i in 0..5 {
+        let v = adm.round(&topo, &inputs, i * 500);
+        assert!(v.values().all(|v| v.admit == 1.0), "{v:?}");
+    }
+    // With every node known the same numbers shed.
+    let mut full = inputs.clone();
+    full.hosts = hosts();
+    full.tenants[0].demand_measured = 900.0;
+    let v = adm.round(&topo, &full, 3000);
+    assert!(v["hotel"].admit < 1.0, "{v:?}");
+    // A node goes stale again: the fractions hold or rise, never fall.
+    let before = v["hotel"].admit;
+    let v = adm.round(&topo, &inputs, 3500);
+    assert!(v["hotel"].admit >= before, "{v:?}");
+}
