@@ -124,6 +124,9 @@ pub struct EnvoySpec {
     /// Retry a request whose connection failed (Istio's default retry), for
     /// scenarios where pods come and go behind these static endpoints.
     pub retry_connect_failure: bool,
+    /// The filter sheds by the table's `admit` (plugin key `admission`):
+    /// entry gateways of a scenario with `run.admission_target` only.
+    pub admission: bool,
 }
 
 /// The header the filter stamps.
@@ -151,6 +154,9 @@ impl EnvoySpec {
         });
         if let Some(s) = &self.own_service {
             cfg["service"] = s.clone().into();
+        }
+        if self.admission {
+            cfg["admission"] = true.into();
         }
         cfg
     }
@@ -283,6 +289,7 @@ mod tests {
             poll_interval_ms: 500,
             balancer: Balancer::LeastRequest,
             retry_connect_failure: false,
+            admission: false,
         }
     }
 

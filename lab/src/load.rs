@@ -146,19 +146,23 @@ pub struct LoadResult {
     pub achieved_rps: f64,
     /// Rows in hey's CSV (every request, any status).
     pub requests: u64,
-    /// Requests answered with a status outside 200..300.
+    /// Requests answered with a status outside 200..300 (shed by an
+    /// admitting gateway, or failed).
     pub non_2xx: u64,
-    /// Median latency, in milliseconds (nearest rank).
+    /// Median latency of the 2xx responses, in milliseconds (nearest rank).
     pub p50_ms: f64,
-    /// 99th-percentile latency, in milliseconds.
+    /// 99th-percentile latency of the 2xx responses, in milliseconds.
     pub p99_ms: f64,
-    /// 99.9th-percentile latency, in milliseconds.
+    /// 99.9th-percentile latency of the 2xx responses, in milliseconds.
     pub p999_ms: f64,
-    /// Mean latency, in milliseconds (0 with no requests).
+    /// Mean latency of the 2xx responses, in milliseconds (0 with none).
     pub mean_ms: f64,
 }
 
-/// Parse hey's CSV (`response-time,...,status-code,offset`).
+/// Parse hey's CSV (`response-time,...,status-code,offset`). `requests`
+/// and `non_2xx` count every row; the latencies are over the 2xx rows only:
+/// a request the gateway shed is answered at once with a 503, and counting
+/// it would make the tails look better than what served requests saw.
 pub fn parse_csv(text: &str, offered_rps: f64, duration: Duration) -> Result<LoadResult> {
     // Several shards' CSVs may be concatenated: every header is skipped.
     let mut lines = text.lines().skip_while(|l| !l.starts_with("response-time"));
@@ -173,7 +177,7 @@ pub fn parse_csv(text: &str, offered_rps: f64, duration: Duration) -> Result<Loa
     };
     let (rt, st) = (col("response-time")?, col("status-code")?);
     let mut lat = Vec::new();
-    let mut non_2xx = 0;
+    let (mut requests, mut non_2xx) = (0, 0);
     for line in lines {
         let f: Vec<&str> = line.split(',').collect();
         let (Some(t), Some(s)) = (f.get(rt), f.get(st)) else {
@@ -182,18 +186,19 @@ pub fn parse_csv(text: &str, offered_rps: f64, duration: Duration) -> Result<Loa
         let (Ok(t), Ok(s)) = (t.parse::<f64>(), s.parse::<u16>()) else {
             continue;
         };
-        lat.push(t * 1000.0);
-        if !(200..300).contains(&s) {
+        requests += 1;
+        if (200..300).contains(&s) {
+            lat.push(t * 1000.0);
+        } else {
             non_2xx += 1;
         }
     }
-    let n = lat.len() as u64;
     let secs = duration.as_secs_f64().max(1e-9);
     lat.sort_by(f64::total_cmp);
     Ok(LoadResult {
         offered_rps,
-        achieved_rps: (n - non_2xx) as f64 / secs,
-        requests: n,
+        achieved_rps: lat.len() as f64 / secs,
+        requests,
         non_2xx,
         p50_ms: percentile(&lat, 0.50),
         p99_ms: percentile(&lat, 0.99),
@@ -245,9 +250,44 @@ mod tests {
         assert_eq!(r.requests, 1000);
         assert_eq!(r.non_2xx, 1);
         assert!((r.achieved_rps - 99.9).abs() < 1e-9);
-        assert!((r.p50_ms - 500.0).abs() < 1e-6);
-        assert!((r.p99_ms - 990.0).abs() < 1e-6);
-        assert!((r.p999_ms - 999.0).abs() < 1e-6);
+        // Over the 999 2xx rows (1..=999 ms without 500): ranks 500, 990, 999.
+        assert!((r.p50_ms - 501.0).abs() < 1e-6);
+        assert!((r.p99_ms - 991.0).abs() < 1e-6);
+        assert!((r.p999_ms - 1000.0).abs() < 1e-6);
+        assert!((r.mean_ms - (500_500.0 - 500.0) / 999.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn fast_503s_do_not_lower_the_served_tails() {
+        // 100 served requests at 1..=100 ms, then 900 shed at once (1 ms 503s):
+        // over all rows p99 would be 90 ms; over the served ones it is 99 ms.
+        let mut all: Vec<f64> = (1..=100).map(f64::from).chain([1.0; 900]).collect();
+        all.sort_by(f64::total_cmp);
+        assert_eq!(percentile(&all, 0.99), 90.0);
+        let mut csv = String::from(
+            "response-time,DNS+dialup,DNS,Request-write,Response-delay,Response-read,status-code,offset\n",
+        );
+        for i in 1..=100 {
+            csv.push_str(&format!("{:.4},0,0,0,0,0,200,0.1\n", i as f64 / 1000.0));
+        }
+        for _ in 0..900 {
+            csv.push_str("0.0010,0,0,0,0,0,503,0.1\n");
+        }
+        let r = parse_csv(&csv, 100.0, Duration::from_secs(1)).unwrap();
+        assert_eq!((r.requests, r.non_2xx), (1000, 900));
+        assert!((r.achieved_rps - 100.0).abs() < 1e-9);
+        assert!((r.p50_ms - 50.0).abs() < 1e-6);
+        assert!((r.p99_ms - 99.0).abs() < 1e-6);
+        assert!((r.p999_ms - 100.0).abs() < 1e-6);
+        assert!((r.mean_ms - 50.5).abs() < 1e-6);
+    }
+
+    #[test]
+    fn only_non_2xx_rows_give_zero_latencies() {
+        let csv = "response-time,status-code\n0.0020,503\n0.0030,500\n";
+        let r = parse_csv(csv, 2.0, Duration::from_secs(1)).unwrap();
+        assert_eq!((r.requests, r.non_2xx), (2, 2));
+        assert_eq!((r.achieved_rps, r.p99_ms, r.mean_ms), (0.0, 0.0, 0.0));
     }
 
     #[test]
@@ -258,7 +298,9 @@ mod tests {
         let r = parse_csv(&two, 3.0, Duration::from_secs(1)).unwrap();
         assert_eq!(r.requests, 3);
         assert_eq!(r.non_2xx, 1);
-        assert!((r.p999_ms - 3.0).abs() < 1e-9);
+        // The 502 (3 ms) is not a served request's latency.
+        assert!((r.p999_ms - 1.0).abs() < 1e-9);
+        assert!((r.achieved_rps - 2.0).abs() < 1e-9);
     }
 
     #[test]

@@ -9,12 +9,14 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::cgroup::CgroupFs;
-use crate::envoy::{Balancer, EnvoySpec, Steering, Upstream};
+use crate::envoy::{Balancer, Steering};
 use crate::error::{Error, Result};
 use crate::procs::{Ports, Proc, wait_ready};
 use crate::scenario::Scenario;
 
 pub use crate::binaries::Binaries;
+
+mod plan;
 
 /// How to start one stack.
 #[derive(Debug, Clone)]
@@ -251,21 +253,7 @@ impl Stack {
         let state_dir = cfg.dir.join("server-state");
         std::fs::create_dir_all(&state_dir).map_err(|e| Error::io("create", &state_dir, e))?;
         let topo = stack.write_topology()?;
-        stack.server_cmd = vec![
-            "--listen".into(),
-            server_addr.to_string(),
-            "--topology".into(),
-            topo.display().to_string(),
-            "--policy".into(),
-            cfg.policy.clone(),
-            "--recompute-interval".into(),
-            humantime::format_duration(cfg.interval).to_string(),
-            "--state-dir".into(),
-            state_dir.display().to_string(),
-            "--insecure-admin".into(),
-            "--insecure-reports".into(),
-        ];
-        stack.server_cmd.extend(cfg.server_args.iter().cloned());
+        stack.server_cmd = plan::server_args(cfg, scenario, server_addr, &topo, &state_dir);
         stack.start_server(client).await?;
 
         // Host agents.
@@ -274,53 +262,15 @@ impl Stack {
         }
 
         // Envoys: a gateway per entry service, sidecars towards callees.
-        let poll_ms = cfg.interval.as_millis().clamp(100, 5000) as u64 / 2;
-        let upstream = |svc: &str| Upstream {
-            name: svc.to_string(),
-            pods: scenario
-                .pods_of(svc)
-                .map(|p| (p.name.clone(), pod_addrs[&p.name]))
-                .collect(),
-        };
-        let pods_change = scenario.events.iter().any(|e| e.kind().starts_with("pod_"));
-        let spec = |name: String, listen, admin, svc: &str, own: Option<String>| EnvoySpec {
-            name,
-            listen,
-            admin,
-            upstream: upstream(svc),
-            steering: cfg.steering,
-            own_service: own,
-            weight_server: server_addr,
-            wasm: wasm.clone(),
-            poll_interval_ms: poll_ms,
-            balancer: cfg.balancer,
-            retry_connect_failure: pods_change,
-        };
-        let mut specs = Vec::new();
-        for (i, g) in gateways.iter().enumerate() {
-            let name = if i == 0 {
-                "gateway".to_string()
-            } else {
-                format!("gateway-{}", g.service)
-            };
-            specs.push(spec(name, g.listen, g.admin, &g.service, None));
-        }
-        for (pod, (listen, admin)) in &sidecars {
-            let Some(p) = scenario.pods.iter().find(|p| &p.name == pod) else {
-                continue;
-            };
-            let Some(callee) = scenario.service(&p.service).and_then(|s| s.calls.clone()) else {
-                continue;
-            };
-            let own = Some(p.service.clone());
-            specs.push(spec(
-                format!("sidecar-{pod}"),
-                *listen,
-                *admin,
-                &callee,
-                own,
-            ));
-        }
+        let specs = plan::envoy_specs(
+            cfg,
+            scenario,
+            &gateways,
+            &sidecars,
+            &pod_addrs,
+            server_addr,
+            wasm,
+        );
         for spec in &specs {
             let conf = spec.write(&cfg.dir)?;
             let cmd = spec.launch(&bins.envoy, &conf).command();

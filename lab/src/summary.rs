@@ -47,7 +47,7 @@ pub fn header(cfg: &RunConfig, command: &str) -> String {
     let _ = writeln!(
         s,
         "Nodes: {}. Offered load: {}. hey: {} req/s per worker in {} staggered processes. \
-         Warm-up {} s, measured {} s per policy, {} repeat(s), agent/recompute interval {} ms. \
+         Warm-up {} s, measured {} s per policy, {} repeat(s), agent/recompute interval {} ms{}. \
          Load average at the end: `{}` (the machine is shared: other builds may run at the same time).\n",
         sc.nodes
             .iter()
@@ -61,6 +61,9 @@ pub fn header(cfg: &RunConfig, command: &str) -> String {
         cfg.duration.as_secs(),
         cfg.repeat.max(1),
         cfg.stack.interval.as_millis(),
+        sc.run.admission_target.map_or(String::new(), |a| format!(
+            ", admission target {a} (optimal's runs)"
+        )),
         std::fs::read_to_string("/proc/loadavg")
             .unwrap_or_default()
             .trim()
@@ -83,7 +86,10 @@ pub fn header(cfg: &RunConfig, command: &str) -> String {
         );
     }
     s.push_str(
-        "Latency is per entry service (the first one in the p50/p99/p99.9 columns), end to end through every tier, from hey's per-request CSV. \
+        "Latency is per entry service (the first one in the p50/p99/p99.9 columns), end to end through every tier, from hey's per-request CSV, \
+         over the 2xx responses only (a shed request's fast 503 is not a served request's latency). \
+         `non-2xx` (the larger of hey's count and the gateways' counters) counts the requests the gateways shed \
+         (when admission is on) plus errors. \
          Node CPU % is the node cgroup's cpuacct usage over the measured window divided by its quota. \
          Tenant CPU sums its pod cgroups; entitled = min(fair share, offered demand); \
          Jain = Jain's index over tenants' served/entitled (capped at 1); max/avg = busiest node's CPU % over the mean node's. `table versions`: changes of the served version seen by \
@@ -169,6 +175,55 @@ mod tests {
             "results": results,
         });
         serde_json::from_value(doc).unwrap()
+    }
+
+    fn config(scenario: &str, admission_target: Option<f64>) -> RunConfig {
+        use crate::envoy::{Balancer, CswrrSettings, Steering};
+        use std::time::Duration;
+        let mut scenario = crate::scenario::Scenario::by_name(scenario).unwrap();
+        scenario.run.admission_target = admission_target;
+        RunConfig {
+            policies: scenario.run.policies.clone(),
+            scenario,
+            rate_override: None,
+            per_worker_rate: 2.0,
+            shards: 10,
+            warmup: Duration::from_secs(10),
+            duration: Duration::from_secs(30),
+            repeat: 1,
+            steering: Steering::Subset,
+            stack: crate::stack::StackConfig {
+                cgroup_root: "/sys/fs/cgroup".into(),
+                cgroup_name: "mplb-lab".into(),
+                base_port: 0,
+                steering: Steering::Subset,
+                balancer: Balancer::LeastRequest,
+                policy: "spare".into(),
+                interval: Duration::from_millis(500),
+                server_args: Vec::new(),
+                dir: "/tmp/run".into(),
+            },
+            force_cleanup: false,
+            hey: "hey".into(),
+            sample_every: Duration::from_secs(1),
+            cswrr: CswrrSettings::lab(Duration::from_millis(500)),
+        }
+    }
+
+    #[test]
+    fn the_header_names_the_admission_target_and_the_2xx_latency_rule() {
+        let on = header(&config("over-capacity", Some(0.95)), "mplb-lab");
+        assert!(
+            on.contains("interval 500 ms, admission target 0.95 (optimal's runs). "),
+            "{on}"
+        );
+        let off = header(&config("over-capacity", None), "mplb-lab");
+        assert!(!off.contains("admission target"), "{off}");
+        assert!(off.contains("interval 500 ms. "), "{off}");
+        for h in [&on, &off] {
+            assert!(h.contains("over the 2xx responses only"), "{h}");
+            assert!(h.contains("requests the gateways shed"), "{h}");
+        }
     }
 
     #[test]

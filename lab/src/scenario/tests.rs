@@ -45,6 +45,39 @@ fn every_shipped_scenario_validates() {
 }
 
 #[test]
+fn every_file_in_lab_scenarios_is_shipped_and_parses() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut files = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "yaml") {
+            continue;
+        }
+        files += 1;
+        let s = Scenario::load(path.to_str().unwrap()).unwrap();
+        let stem = path.file_stem().unwrap().to_str().unwrap();
+        assert_eq!(s.name, stem, "{}", path.display());
+        assert!(
+            SHIPPED.iter().any(|(n, _)| *n == stem),
+            "{stem} is not in SHIPPED"
+        );
+    }
+    assert_eq!(files, SHIPPED.len());
+}
+
+#[test]
+fn results_json_copies_the_admission_target_only_when_set() {
+    let on = serde_json::to_value(Scenario::by_name("over-capacity").unwrap()).unwrap();
+    assert_eq!(on["run"]["admission_target"], 0.95);
+    for (name, _) in SHIPPED.iter().filter(|(n, _)| *n != "over-capacity") {
+        let s = Scenario::by_name(name).unwrap();
+        assert_eq!(s.run.admission_target, None, "{name}");
+        let v = serde_json::to_value(s).unwrap();
+        assert!(v["run"].get("admission_target").is_none(), "{name}");
+    }
+}
+
+#[test]
 fn a_malformed_file_names_the_field() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("bad.yaml");
