@@ -78,4 +78,14 @@ impl HttpHost for ProxyHost {
     fn remove_header(&self, map: Map, name: &str) -> bool {
         crate::remove_header(map, name)
     }
+
+    fn send_local_response(
+        &self,
+        status: u32,
+        details: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> bool {
+        crate::send_local_response(status, details, headers, body)
+    }
 }

@@ -138,6 +138,16 @@ unsafe extern "C" {
         timeout_ms: u32,
         ret_token: *mut u32,
     ) -> u32;
+    fn proxy_send_local_response(
+        status_code: u32,
+        status_code_details: *const u8,
+        status_code_details_size: usize,
+        body: *const u8,
+        body_size: usize,
+        headers: *const u8,
+        headers_size: usize,
+        grpc_status: i32,
+    ) -> u32;
 }
 
 /// Writes one log line.
@@ -321,4 +331,30 @@ pub fn http_call(
         )
     };
     if status == OK { Ok(token) } else { Err(status) }
+}
+
+/// Answers the current stream with a local response: `status`, extra
+/// `headers`, `body`; `details` is the response-code details Envoy logs.
+/// No gRPC status (-1). The caller's callback must then stop iterating.
+pub fn send_local_response(
+    status: u32,
+    details: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> bool {
+    let headers = encode_pairs(headers);
+    // SAFETY: pointers and lengths of live buffers.
+    let result = unsafe {
+        proxy_send_local_response(
+            status,
+            details.as_ptr(),
+            details.len(),
+            body.as_ptr(),
+            body.len(),
+            headers.as_ptr(),
+            headers.len(),
+            -1,
+        )
+    };
+    result == OK
 }

@@ -1,6 +1,6 @@
 //! The host interface the filter's logic runs against: everything it asks
 //! of Envoy (clock, randomness, shared data, calls, buffers, properties, the
-//! headers of a request and its response) goes through [`Host`] and
+//! headers of a request and its response, a local reply) goes through [`Host`] and
 //! [`HttpHost`]. `mplb-proxy-abi` implements them with proxy-wasm host
 //! calls; tests use the crate's mock.
 
@@ -111,6 +111,17 @@ pub trait HttpHost: Host {
     fn set_header(&self, map: Map, name: &str, value: &str) -> bool;
     /// Remove a header; false if refused.
     fn remove_header(&self, map: Map, name: &str) -> bool;
+    /// Answer the stream being called back for with a local response
+    /// (`status`, extra `headers`, `body`; `details`: the proxy's response
+    /// code details, no whitespace) instead of sending it upstream; false
+    /// if refused. After a `true` the callback must stop the iteration.
+    fn send_local_response(
+        &self,
+        status: u32,
+        details: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> bool;
 }
 
 /// Lets one class of log line through at most once per `every_ms`, counting

@@ -25,6 +25,9 @@ pub struct ServiceEntry {
     pub fqdn: String,
     /// Its endpoints, in table order.
     pub pods: Vec<PodEntry>,
+    /// The fraction of its new requests an admitting proxy lets in (the
+    /// table's `admit`; 1 when absent): [`crate::admission`].
+    pub admit: f64,
     cumulative: Vec<f64>,
     total: f64,
     /// The last endpoint with a positive weight (guard against rounding).
@@ -76,6 +79,7 @@ impl TableIndex {
             services.push(ServiceEntry {
                 fqdn: fqdn.clone(),
                 pods,
+                admit: svc.admit_fraction(),
                 cumulative,
                 total,
                 last_positive,
@@ -219,6 +223,17 @@ mod tests {
         assert_eq!(svc.pod_index("b-1"), Some(1));
         assert_eq!(svc.pod_index("b-9"), None);
         assert_eq!(svc.pods[0].session_value, "MTAuMC4wLjA6ODA=");
+        assert_eq!(svc.admit, 1.0, "no admit: all");
+    }
+
+    #[test]
+    fn a_services_admit_fraction_is_indexed() {
+        let mut t = table(&[1.0]);
+        if let Some(svc) = t.services.values_mut().next() {
+            svc.admit = Some(0.25);
+        }
+        let index = TableIndex::build(&t);
+        assert_eq!(index.service(0).map(|s| s.admit), Some(0.25));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! A test host: a settable clock, shared data common to several mock VMs
 //! (with real CAS semantics, as Envoy implements them), recorded HTTP calls
-//! and log lines, buffers, properties and environment, and the header maps
-//! of the stream being called back for (so a test drives whole requests).
+//! and log lines, buffers, properties and environment, the header maps
+//! of the stream being called back for (so a test drives whole requests),
+//! and the local responses sent.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -55,6 +56,19 @@ pub struct MockHost {
     pub tick_ms: Cell<Option<u32>>,
     /// Header reads: (map, name), in order.
     pub reads: RefCell<Vec<(MapKey, String)>>,
+    /// The local responses sent, in order.
+    pub local: RefCell<Vec<LocalResponse>>,
+    /// Refuse local responses (as a host may).
+    pub fail_local: Cell<bool>,
+}
+
+/// One local response the filter sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalResponse {
+    pub status: u32,
+    pub details: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
 }
 
 /// One header map: (name, raw value) in order.
@@ -98,6 +112,8 @@ impl MockProxy {
             env: RefCell::default(),
             tick_ms: Cell::new(None),
             reads: RefCell::default(),
+            local: RefCell::default(),
+            fail_local: Cell::new(false),
         }
     }
 
@@ -149,6 +165,11 @@ impl MockHost {
             .iter()
             .filter(|(m, n)| *m == map_key(map) && n == name)
             .count()
+    }
+
+    /// The local responses sent since the last call.
+    pub fn take_local(&self) -> Vec<LocalResponse> {
+        std::mem::take(&mut *self.local.borrow_mut())
     }
 
     /// Set a buffer's content.
@@ -262,6 +283,28 @@ impl HttpHost for MockHost {
         if let Some(pairs) = maps.get_mut(&map_key(map)) {
             pairs.retain(|(k, _)| k != name);
         }
+        true
+    }
+
+    fn send_local_response(
+        &self,
+        status: u32,
+        details: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> bool {
+        if self.fail_local.get() {
+            return false;
+        }
+        self.local.borrow_mut().push(LocalResponse {
+            status,
+            details: details.to_string(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body: body.to_vec(),
+        });
         true
     }
 }

@@ -3,9 +3,11 @@
 //! is made here or below; the shim only forwards.
 //!
 //! A request costs one callback: request headers, where the pod is chosen
-//! and stamped. Nothing is kept per request, and the module exports no
-//! response or log callback, so Envoy makes no other call into the VM for
-//! the request (it skips a callback a module does not export).
+//! and stamped (or, at an admitting gateway, the request is shed with a
+//! local reply: [`crate::admission`]). Nothing is kept per request, and
+//! the module exports no response or log callback, so Envoy makes no other
+//! call into the VM for the request (it skips a callback a module does not
+//! export).
 //!
 //! Without `proxy_on_context_create` the filter does not learn which root
 //! context a request belongs to, so a VM holds one configuration: the root
@@ -14,8 +16,21 @@
 
 use mplb_wire::PluginConfig;
 
+use crate::admission::{SHED_BODY, SHED_DETAILS, SHED_HEADERS, SHED_STATUS};
 use crate::host::{Buffer, CallResponse, Host, HttpHost, Level, Map, parse_status};
 use crate::vm::VmFilter;
+
+/// What the request-headers callback tells the host to do with the stream
+/// (the proxy-wasm `Action` of that callback).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Next {
+    /// Go on with the request (proxy-wasm `Continue`, 0).
+    Continue,
+    /// Stop iterating: the filter answered the request with a local reply
+    /// (proxy-wasm `Pause`, `StopIteration`, 1).
+    Pause,
+}
 
 /// Everything one VM holds: the configured filter and its root context id.
 #[derive(Debug, Default)]
@@ -151,10 +166,13 @@ impl Plugin {
         vm.on_call_response(host, token, &CallResponse { status, body });
     }
 
-    /// `proxy_on_request_headers`: choose and edit the headers.
-    pub fn on_request_headers<H: HttpHost>(&mut self, host: &H) {
+    /// `proxy_on_request_headers`: shed the request (an admitting proxy),
+    /// or choose and edit the headers. [`Next::Pause`] only after a local
+    /// reply the host accepted; a refused one lets the request through,
+    /// stamped as if admitted (fail-open).
+    pub fn on_request_headers<H: HttpHost>(&mut self, host: &H) -> Next {
         let Some(vm) = self.filter.as_mut() else {
-            return;
+            return Next::Continue;
         };
         // Expiry is checked against the VM's tick clock: no clock call here.
         let now_ms = vm.clock_ms();
@@ -169,16 +187,28 @@ impl Plugin {
         let endpoint = endpoint
             .as_deref()
             .map(|e| std::str::from_utf8(e).unwrap_or(""));
-        let edits = vm.on_request(now_ms, authority, endpoint);
+        let mut edits = vm.on_request(now_ms, authority, endpoint);
+        if edits.shed {
+            if host.send_local_response(SHED_STATUS, SHED_DETAILS, SHED_HEADERS, SHED_BODY) {
+                return Next::Pause;
+            }
+            vm.on_shed_refused(host);
+            edits = vm.on_request_admitted(now_ms, authority, endpoint);
+        }
+        // A refused edit leaves the request as it was: Envoy routes it
+        // without the stamp (fail-open), nothing to undo.
         if let Some(name) = edits.remove {
             host.remove_header(Map::Request, name);
         }
         if let Some((name, value)) = edits.set {
             host.set_header(Map::Request, name, value);
         }
+        Next::Continue
     }
 }
 
+#[cfg(test)]
+mod admission_tests;
 #[cfg(test)]
 mod fixtures;
 #[cfg(test)]

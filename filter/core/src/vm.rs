@@ -1,13 +1,15 @@
 //! One Wasm VM's filter state and its entry points, called by the glue:
-//! configure, tick, call response, request headers.
+//! configure, tick, call response, request headers (admission, then the
+//! pick and its header edits).
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use crate::host::{CallResponse, Host};
+use crate::admission::Credits;
+use crate::host::{CallResponse, Host, Level, LogLimiter};
 use crate::lease;
 use crate::poller::Poller;
-use crate::route::{Action, LastDest, act, decide};
+use crate::route::{Action, Dest, LastDest, act, decide};
 use crate::schedule::Schedules;
 use crate::table_store::TableStore;
 use mplb_wire::{Mode, OVERRIDE_HEADER, PluginConfig};
@@ -32,6 +34,9 @@ pub struct Edits<'a> {
     pub set: Option<(&'a str, &'a str)>,
     /// Where the request goes, when the filter chose or honoured a pod.
     pub stamped: Option<Stamped>,
+    /// Shed by admission: answer the request with the shed reply
+    /// ([`crate::admission`]) instead of sending it on (no other edit).
+    pub shed: bool,
 }
 
 /// The filter state of one VM.
@@ -50,6 +55,10 @@ pub struct VmFilter {
     clock_ms: u64,
     /// The last `:authority` resolved, and where to.
     last: LastDest,
+    /// Admission (`admission: true` only): a credit per service.
+    credits: Credits,
+    /// A shed reply the host refused (the request went on instead).
+    shed_failed: LogLimiter,
 }
 
 impl VmFilter {
@@ -68,6 +77,8 @@ impl VmFilter {
             rng,
             clock_ms: 0,
             last: LastDest::default(),
+            credits: Credits::default(),
+            shed_failed: LogLimiter::default(),
         }
     }
 
@@ -115,22 +126,68 @@ impl VmFilter {
         self.poller.on_response(host, &mut self.store, token, resp);
     }
 
-    /// Decide the header edits of one request.
+    /// Decide one request: shed it (an admitting proxy, a destination of
+    /// the fresh table with `admit` below 1, by its credit), or its header
+    /// edits.
     pub fn on_request(
         &mut self,
         now_ms: u64,
         authority: Option<&str>,
         endpoint_header: Option<&str>,
     ) -> Edits<'_> {
+        self.request(now_ms, authority, endpoint_header, self.cfg.admission)
+    }
+
+    /// [`Self::on_request`] without admission: the request goes on. The
+    /// glue's fail-open path when the host refused the shed reply.
+    pub fn on_request_admitted(
+        &mut self,
+        now_ms: u64,
+        authority: Option<&str>,
+        endpoint_header: Option<&str>,
+    ) -> Edits<'_> {
+        self.request(now_ms, authority, endpoint_header, false)
+    }
+
+    /// The host refused a shed reply: log it, at most once per 10 s.
+    pub fn on_shed_refused(&mut self, host: &dyn Host) {
+        self.shed_failed.log(
+            host,
+            Level::Warn,
+            "mplb: the proxy refused the admission reply; letting the request through",
+        );
+    }
+
+    fn request(
+        &mut self,
+        now_ms: u64,
+        authority: Option<&str>,
+        endpoint_header: Option<&str>,
+        admission: bool,
+    ) -> Edits<'_> {
         let table = self.store.current(now_ms);
         let (rng, schedules) = (&mut self.rng, &mut self.schedules);
         let action = match table {
-            Some(t) => act(
-                self.last.resolve(authority, self.own.as_deref(), t),
-                endpoint_header,
-                t,
-                |idx, svc| schedules.pick(t.version, idx, svc, || rng.next_u64()),
-            ),
+            Some(t) => {
+                let dest = self.last.resolve(authority, self.own.as_deref(), t);
+                // Admission before the pick: a shed request takes no slot
+                // of the pod schedule.
+                if admission
+                    && let Dest::Service(idx) = dest
+                    && let Some(svc) = t.service(idx)
+                    && !self
+                        .credits
+                        .admit(t.version, idx, svc.admit, || rng.next_u64())
+                {
+                    return Edits {
+                        shed: true,
+                        ..Edits::default()
+                    };
+                }
+                act(dest, endpoint_header, t, |idx, svc| {
+                    schedules.pick(t.version, idx, svc, || rng.next_u64())
+                })
+            }
             None => decide(
                 authority,
                 endpoint_header,
@@ -171,9 +228,9 @@ impl VmFilter {
                 ..Edits::default()
             },
             (Mode::Subset, false) => Edits {
-                remove: None,
                 set: Some((self.cfg.header.as_str(), entry.name.as_str())),
                 stamped,
+                ..Edits::default()
             },
             (Mode::Session, _) => Edits {
                 remove: (!pinned && endpoint_header.is_some()).then_some(self.cfg.header.as_str()),
@@ -182,11 +239,13 @@ impl VmFilter {
                     entry.session_value.as_str(),
                 )),
                 stamped,
+                shed: false,
             },
             (Mode::Override, _) => Edits {
                 remove: (!pinned && endpoint_header.is_some()).then_some(self.cfg.header.as_str()),
                 set: Some((OVERRIDE_HEADER, entry.address.as_str())),
                 stamped,
+                shed: false,
             },
         }
     }

@@ -23,7 +23,7 @@
 mod exports {
     use std::cell::RefCell;
 
-    use mplb_filter_core::Plugin;
+    use mplb_filter_core::{Next, Plugin};
     use mplb_proxy_abi::ProxyHost;
 
     thread_local! {
@@ -36,6 +36,8 @@ mod exports {
 
     /// `Continue` in the proxy-wasm `Action` enum.
     const CONTINUE: u32 = 0;
+    /// `Pause` (`StopIteration`) in the proxy-wasm `Action` enum.
+    const PAUSE: u32 = 1;
 
     /// The plugin (re)configured for root context `root`.
     #[unsafe(no_mangle)]
@@ -62,10 +64,14 @@ mod exports {
         with_plugin(|p| p.on_http_call_response(&ProxyHost, root, token, num_headers, body_size));
     }
 
-    /// A request's headers.
+    /// A request's headers: `Pause` only after the plugin answered the
+    /// request itself (an admission shed); `Continue` otherwise, a
+    /// re-entrant call included.
     #[unsafe(no_mangle)]
     pub extern "C" fn proxy_on_request_headers(_id: u32, _n: usize, _eos: u32) -> u32 {
-        with_plugin(|p| p.on_request_headers(&ProxyHost));
-        CONTINUE
+        match with_plugin(|p| p.on_request_headers(&ProxyHost)) {
+            Some(Next::Pause) => PAUSE,
+            Some(Next::Continue) | None => CONTINUE,
+        }
     }
 }

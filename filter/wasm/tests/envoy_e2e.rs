@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use support::Envoy;
 use support::http::{Client, Replica};
-use support::lab::{Lab, POLL_MS, TTL_MS, envoy_config_with, table};
+use support::lab::{BACKEND, Lab, POLL_MS, TTL_MS, envoy_config_with, table, with_admit};
 
 #[test]
 fn subset_mode_follows_the_weights_and_fails_open() {
@@ -150,6 +150,73 @@ fn session_mode_routes_through_stateful_session() {
     assert_eq!(lab.backend[2].served(), 300);
 
     lab.assert_only_polls();
+    lab.assert_no_vm_failure();
+}
+
+#[test]
+fn an_admitting_gateway_sheds_by_the_tables_admit_fraction() {
+    let lab = Lab::start_with("subset", r#","admission":true"#);
+    // Version 1 has no `admit`: nothing shed.
+    lab.reset();
+    let o = lab.load_counting_sheds("backend", 200);
+    assert_eq!((o.served, o.shed), (200, 0));
+
+    // Version 2 admits half of backend's requests. Wait for a shed, then
+    // two poll periods, so that both workers run v2.
+    let v2 = with_admit(
+        &table(2, &lab.backend, &lab.other, [60, 30, 10]),
+        BACKEND,
+        0.5,
+    );
+    lab.ws.serve(2, v2);
+    support::wait_for("a shed under v2", Duration::from_secs(10), || {
+        lab.load_counting_sheds("backend", 4).shed > 0
+    });
+    std::thread::sleep(Duration::from_millis(2 * POLL_MS));
+
+    // 200 requests: each worker VM lets in half of its requests to within
+    // one (a credit per service, docs/ARCHITECTURE.md), so 100 ± 2 over the
+    // two; the rest reach the backend, stamped, in the table's split.
+    lab.reset();
+    let o = lab.load_counting_sheds("backend", 200);
+    eprintln!("admit 0.5: {} served, {} shed of 200", o.served, o.shed);
+    assert_eq!(o.served + o.shed, 200);
+    assert!(o.shed.abs_diff(100) <= 4, "{o:?}");
+    let served: u64 = lab.backend.iter().map(Replica::served).sum();
+    let stamped: u64 = lab.backend.iter().map(Replica::stamped).sum();
+    assert_eq!((served, stamped), (o.served as u64, o.served as u64));
+    lab.assert_split("admitted under admit 0.5", [0.6, 0.3, 0.1], 0.05);
+
+    // A service without `admit`, and the own service: never shed.
+    lab.reset();
+    lab.load("other", &[], 100);
+    assert_eq!(lab.other.served(), 100);
+    lab.load("frontend:8080", &[], 100);
+    lab.assert_only_polls();
+    lab.assert_no_vm_failure();
+}
+
+#[test]
+fn a_sidecar_never_sheds() {
+    let lab = Lab::start("subset");
+    // v2 admits half of backend's requests and moves all weight to r2, so
+    // the test sees when v2 is in force.
+    let v2 = with_admit(
+        &table(2, &lab.backend, &lab.other, [0, 0, 100]),
+        BACKEND,
+        0.5,
+    );
+    lab.ws.serve(2, v2);
+    support::wait_for("v2 in force", Duration::from_secs(10), || {
+        lab.reset();
+        lab.load("backend", &[], 8);
+        lab.backend[2].served() == 8
+    });
+    std::thread::sleep(Duration::from_millis(2 * POLL_MS));
+    lab.reset();
+    let o = lab.load_counting_sheds("backend", 200);
+    assert_eq!((o.served, o.shed), (200, 0), "admission is off: none shed");
+    assert_eq!(lab.backend[2].stamped(), 200);
     lab.assert_no_vm_failure();
 }
 

@@ -75,7 +75,18 @@ pub(super) fn request(
     host: &MockHost,
     headers: &[(&str, &str)],
 ) -> Vec<(String, String)> {
+    let (next, out) = send(plugin, host, headers);
+    assert_eq!(next, Next::Continue);
+    out
+}
+
+/// [`request`], with what the callback told the host to do next.
+pub(super) fn send(
+    plugin: &mut Plugin,
+    host: &MockHost,
+    headers: &[(&str, &str)],
+) -> (Next, Vec<(String, String)>) {
     host.set_map(Map::Request, headers);
-    plugin.on_request_headers(host);
-    host.map(Map::Request)
+    let next = plugin.on_request_headers(host);
+    (next, host.map(Map::Request))
 }

@@ -117,7 +117,7 @@ fn every_per_request_branch_end_to_end() {
         .get_mut(&0)
         .unwrap()
         .push(("x-lb-endpt".into(), vec![0xff]));
-    plugin.on_request_headers(&host);
+    assert_eq!(plugin.on_request_headers(&host), Next::Continue);
     assert_eq!(get(&host.map(Map::Request), "x-lb-endpt"), Some("b-1"));
 
     // Expired table: the server stops answering; 2 s later the table is

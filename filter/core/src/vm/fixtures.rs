@@ -32,6 +32,13 @@ pub(crate) fn table(version: u64, weights: [u32; 3], ttl_ms: u64) -> String {
         .json()
 }
 
+/// `body` (a table's JSON) with `admit` set on service `fqdn`.
+pub(crate) fn with_admit(body: &str, fqdn: &str, admit: f64) -> String {
+    let key = format!(r#""{fqdn}":{{"#);
+    assert!(body.contains(&key), "{fqdn} not in {body}");
+    body.replacen(&key, &format!(r#"{key}"admit":{admit},"#), 1)
+}
+
 pub(crate) fn ok(body: &str) -> CallResponse {
     CallResponse {
         status: Some(200),

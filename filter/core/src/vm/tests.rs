@@ -74,6 +74,7 @@ fn a_304_refreshes_and_failures_keep_the_table_until_the_ttl() {
             remove: Some("x-lb-endpt"),
             set: None,
             stamped: None,
+            shed: false,
         }
     );
     let e = vm.on_request(fresh_until, Some("backend"), None);

@@ -250,6 +250,9 @@ impl WeightServer {
     }
 }
 
+/// A response: status, headers (names lowercased), body.
+pub type Response = (u16, Vec<(String, String)>, String);
+
 /// A keep-alive HTTP/1.1 client connection.
 pub struct Client {
     r: BufReader<TcpStream>,
@@ -285,6 +288,18 @@ impl Client {
         path: &str,
         headers: &[(&str, &[u8])],
     ) -> std::io::Result<(u16, String)> {
+        self.get_full(host, path, headers)
+            .map(|(status, _, body)| (status, body))
+    }
+
+    /// [`Client::get_bytes`], with the response's headers (names
+    /// lowercased, in order).
+    pub fn get_full(
+        &mut self,
+        host: &str,
+        path: &str,
+        headers: &[(&str, &[u8])],
+    ) -> std::io::Result<Response> {
         let mut req = format!("GET {path} HTTP/1.1\r\nhost: {host}\r\n").into_bytes();
         for (k, v) in headers {
             req.extend_from_slice(format!("{k}: ").as_bytes());
@@ -303,6 +318,7 @@ impl Client {
             .ok_or_else(bad)?;
         let mut len = 0usize;
         let mut chunked = false;
+        let mut got = Vec::new();
         loop {
             let mut h = String::new();
             if self.r.read_line(&mut h)? == 0 {
@@ -313,6 +329,7 @@ impl Client {
                 break;
             }
             if let Some((k, v)) = h.split_once(':') {
+                got.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
                 if k.eq_ignore_ascii_case("content-length") {
                     len = v.trim().parse().map_err(|_| bad())?;
                 } else if k.eq_ignore_ascii_case("transfer-encoding") {
@@ -337,6 +354,6 @@ impl Client {
             body.resize(len, 0);
             self.r.read_exact(&mut body)?;
         }
-        Ok((status, String::from_utf8_lossy(&body).into_owned()))
+        Ok((status, got, String::from_utf8_lossy(&body).into_owned()))
     }
 }

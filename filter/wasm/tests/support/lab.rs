@@ -44,15 +44,24 @@ pub(crate) fn cluster(name: &str, addrs: &[SocketAddr]) -> Cluster {
     Cluster::new(name, addrs.iter().copied()).connect_timeout(Duration::from_millis(250))
 }
 
-/// The plugin configuration of the lab's filter, in `mode`.
+/// `body` (a table's JSON) with `admit` set on service `fqdn`.
+pub(crate) fn with_admit(body: &str, fqdn: &str, admit: f64) -> String {
+    let key = format!(r#""{fqdn}":{{"#);
+    assert!(body.contains(&key), "{fqdn} not in {body}");
+    body.replacen(&key, &format!(r#"{key}"admit":{admit},"#), 1)
+}
+
+/// The plugin configuration of the lab's filter, in `mode`, plus `extra`
+/// keys (`,"key":value...`).
 pub(crate) fn envoy_config(
     ws: SocketAddr,
     backend: &[Replica],
     other: &Replica,
     mode: &str,
+    extra: &str,
 ) -> Config {
     let plugin = format!(
-        r#"{{"weight_server_cluster":"weight-server","weight_server_authority":"weight-server","poll_interval_ms":{POLL_MS},"poll_timeout_ms":150,"table_ttl_ms":{TTL_MS},"service":"frontend","mode":"{mode}"}}"#
+        r#"{{"weight_server_cluster":"weight-server","weight_server_authority":"weight-server","poll_interval_ms":{POLL_MS},"poll_timeout_ms":150,"table_ttl_ms":{TTL_MS},"service":"frontend","mode":"{mode}"{extra}}}"#
     );
     envoy_config_with(ws, backend, other, mode, &plugin)
 }
@@ -102,8 +111,21 @@ pub(crate) fn envoy_config_with(
     })
 }
 
+/// What `n` requests through the filter got: answered by a backend
+/// replica (200), and shed by admission (the 503 local reply).
+#[derive(Debug, Default)]
+pub(crate) struct Outcome {
+    pub(crate) served: usize,
+    pub(crate) shed: usize,
+}
+
 impl Lab {
     pub(crate) fn start(mode: &str) -> Lab {
+        Lab::start_with(mode, "")
+    }
+
+    /// [`Lab::start`] with `extra` plugin configuration keys.
+    pub(crate) fn start_with(mode: &str, extra: &str) -> Lab {
         let backend: Vec<Replica> = ["r0", "r1", "r2"]
             .iter()
             .map(|n| Replica::start(n))
@@ -111,7 +133,8 @@ impl Lab {
         let other = Replica::start("o0");
         let ws = WeightServer::start();
         ws.serve(1, table(1, &backend, &other, [60, 30, 10]));
-        let envoy = Envoy::start(&envoy_config(ws.server.addr, &backend, &other, mode), 2);
+        let config = envoy_config(ws.server.addr, &backend, &other, mode, extra);
+        let envoy = Envoy::start(&config, 2);
         let lab = Lab {
             ws,
             backend,
@@ -164,6 +187,52 @@ impl Lab {
             "{failed} of {n} requests failed\n{}",
             self.envoy.log_text()
         );
+    }
+
+    /// `n` GETs over 4 keep-alive connections, counting 200s and admission
+    /// sheds; panics on anything else (a shed must carry `x-lb-shed:
+    /// admission` and `retry-after: 1`).
+    pub(crate) fn load_counting_sheds(&self, host: &str, n: usize) -> Outcome {
+        let outcomes: Vec<Outcome> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|t| {
+                    let addr = self.envoy.listen;
+                    s.spawn(move || {
+                        let mut c = Client::connect(addr).unwrap();
+                        let mut o = Outcome::default();
+                        for _ in (t..n).step_by(4) {
+                            let (status, headers, body) = c.get_full(host, "/", &[]).unwrap();
+                            let header = |name: &str| {
+                                headers
+                                    .iter()
+                                    .find(|(k, _)| k == name)
+                                    .map(|(_, v)| v.as_str())
+                            };
+                            match status {
+                                200 => o.served += 1,
+                                503 => {
+                                    assert_eq!(
+                                        header("x-lb-shed"),
+                                        Some("admission"),
+                                        "{headers:?}"
+                                    );
+                                    assert_eq!(header("retry-after"), Some("1"), "{headers:?}");
+                                    assert!(body.contains("admission"), "{body}");
+                                    o.shed += 1;
+                                }
+                                other => panic!("status {other}: {headers:?} {body}"),
+                            }
+                        }
+                        o
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        Outcome {
+            served: outcomes.iter().map(|o| o.served).sum(),
+            shed: outcomes.iter().map(|o| o.shed).sum(),
+        }
     }
 
     /// The replicas' own counts as shares of what they served.
