@@ -13,19 +13,27 @@
 //! measured use understates what it wants). Each round:
 //!
 //! 1. *Offered demand.* What a tenant would use if everything were let in:
-//!    `d = served / admitted`, where `admitted` is the admit fraction averaged
-//!    with the CPU's own EWMA half-life (the served CPU is smoothed, so it
-//!    answers to the fractions of the last few seconds, not to the last
-//!    one); at least the fair share when the model raised the tenant.
+//!    `d = served / admitted`, with `served` its pods' CPU in the nodes' last
+//!    reports (unsmoothed: the smoothed CPU answers to the fractions of the
+//!    last few seconds, and resets on a large step, so it cannot be divided
+//!    by any one of them) and `admitted` the fraction the table carried
+//!    before this round; at least the fair share when the model raised the
+//!    tenant (its use on saturated nodes understates what it wants). While
+//!    nodes stay full, `served` is capped by the kernel and `d` is a lower
+//!    bound: the fraction then falls a little each round until the nodes
+//!    have room and `d` is exact.
 //! 2. *Room.* `R = Σ_h max(0, target × C_h − B_h)` over the known nodes
 //!    (background use `B_h` is not ours to shed).
 //! 3. If `Σ d ≤ R` nobody is shed. Otherwise each tenant's allowance is
 //!    `min(d, λ F)` with `λ` such that the allowances fill `R` (water
 //!    filling weighted by fair share `F`), and its target fraction is
 //!    `allowance / d`, at least `floor`.
-//! 4. The served fraction moves `gain` of the way to the target per round
-//!    and snaps to 1 when it is within 1 % of it, so a table carries `admit`
-//!    only while shedding.
+//! 4. The served fraction moves `gain` of the way to the target and snaps
+//!    to 1 when it is within 1 %, so a table carries `admit` only while
+//!    shedding. It moves at most once per `period`: rounds come with every
+//!    report, and a step must first reach the gateways (their poll) and then
+//!    a whole report window before its effect can be read; a round in
+//!    between only reports.
 //!
 //! While a node hosting a ready managed pod has no fresh report, the
 //! picture is partial (the known nodes' room against tenants' whole fair
@@ -33,7 +41,7 @@
 //!
 //! The allowance is computed over the cluster's room, not per node: a
 //! tenant whose pods sit only on some nodes is treated as if it could use
-//! them all. Time is passed in.
+//! them all.
 
 use std::collections::BTreeMap;
 
@@ -48,10 +56,10 @@ pub struct AdmissionConfig {
     pub target: f64,
     /// The smallest fraction of a tenant's requests let in, in (0, 1].
     pub floor: f64,
-    /// Fraction of the way to the target fraction moved per round, in (0, 1].
+    /// Fraction of the way to the target fraction moved per step, in (0, 1].
     pub gain: f64,
-    /// Half-life of the averaged admit fraction (the CPU EWMA's), ms.
-    pub half_life_ms: u64,
+    /// Least time between two steps, ms (`--admission-period`).
+    pub period_ms: u64,
 }
 
 impl Default for AdmissionConfig {
@@ -60,18 +68,9 @@ impl Default for AdmissionConfig {
             target: 0.95,
             floor: 0.05,
             gain: 0.5,
-            half_life_ms: 3_000,
+            period_ms: 2_000,
         }
     }
-}
-
-/// One tenant's state between rounds.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct TenantAdmit {
-    /// The fraction the table serves.
-    served: f64,
-    /// Its EWMA, with the CPU's half-life.
-    averaged: f64,
 }
 
 /// What a round decided for one tenant (for logs, metrics and tests).
@@ -89,8 +88,10 @@ pub struct Verdict {
 #[derive(Debug, Clone)]
 pub struct Admission {
     cfg: AdmissionConfig,
-    tenants: BTreeMap<String, TenantAdmit>,
-    last_ms: Option<u64>,
+    /// Per tenant, the fraction the table carries (1 when absent).
+    tenants: BTreeMap<String, f64>,
+    /// When the fractions last moved.
+    last_step_ms: Option<u64>,
 }
 
 impl Admission {
@@ -99,42 +100,42 @@ impl Admission {
         Admission {
             cfg,
             tenants: BTreeMap::new(),
-            last_ms: None,
+            last_step_ms: None,
         }
     }
 
     /// Let everything in again (the policy is no longer `optimal`).
     pub fn reset(&mut self) {
         self.tenants.clear();
-        self.last_ms = None;
+        self.last_step_ms = None;
     }
 
     /// One round at `now_ms` over `inputs` (`optimal`'s model of
-    /// `topology`): per tenant what it may use and the fraction let in.
+    /// `topology`): per tenant what it may use and the fraction let in. The
+    /// fractions move only when a period has passed since they last did.
     pub fn round(
         &mut self,
         topology: &Topology,
         inputs: &Inputs,
         now_ms: u64,
     ) -> BTreeMap<String, Verdict> {
+        let step = self
+            .last_step_ms
+            .is_none_or(|l| now_ms.saturating_sub(l) >= self.cfg.period_ms);
+        if step {
+            self.last_step_ms = Some(now_ms);
+        }
         let partial = topology
             .pods
             .values()
             .filter(|p| p.ready)
             .any(|p| !inputs.hosts.iter().any(|h| h.name == p.node));
-        let elapsed = self.last_ms.map_or(0, |l| now_ms.saturating_sub(l));
-        self.last_ms = Some(now_ms);
-        let keep = if self.cfg.half_life_ms == 0 {
-            0.0
-        } else {
-            0.5f64.powf(elapsed as f64 / self.cfg.half_life_ms as f64)
-        };
         let offered: Vec<f64> = inputs
             .tenants
             .iter()
             .map(|t| {
-                let averaged = self.tenants.get(&t.name).map_or(1.0, |a| a.averaged);
-                let d = t.demand_measured / averaged.max(self.cfg.floor);
+                let admitted = self.tenants.get(&t.name).copied().unwrap_or(1.0);
+                let d = t.demand_last / admitted.max(self.cfg.floor);
                 if t.raised { d.max(t.fair_share) } else { d }
             })
             .collect();
@@ -148,24 +149,33 @@ impl Admission {
         let mut out = BTreeMap::new();
         let mut next = BTreeMap::new();
         for ((t, &d), &a) in inputs.tenants.iter().zip(&offered).zip(&allowance) {
-            let prev = self.tenants.get(&t.name).copied().unwrap_or(TenantAdmit {
-                served: 1.0,
-                averaged: 1.0,
-            });
+            let prev = self.tenants.get(&t.name).copied().unwrap_or(1.0);
             let mut target = if d > 0.0 {
                 (a / d).clamp(self.cfg.floor, 1.0)
             } else {
                 1.0
             };
             if partial {
-                target = target.max(prev.served);
+                target = target.max(prev);
             }
-            let mut served = prev.served + self.cfg.gain * (target - prev.served);
-            if (1.0 - served) < 0.01 {
-                served = 1.0;
+            let mut served = prev;
+            if step {
+                served += self.cfg.gain * (target - prev);
+                if (1.0 - served) < 0.01 {
+                    served = 1.0;
+                }
             }
-            let averaged = served + keep * (prev.averaged - served);
-            next.insert(t.name.clone(), TenantAdmit { served, averaged });
+            if (served - prev).abs() >= 0.01 || (served == 1.0) != (prev == 1.0) {
+                tracing::info!(
+                    tenant = %t.name,
+                    offered_millicores = d.round(),
+                    allowance_millicores = a.round(),
+                    served_millicores = t.demand_last.round(),
+                    admit = (served * 1000.0).round() / 1000.0,
+                    "admission"
+                );
+            }
+            next.insert(t.name.clone(), served);
             out.insert(
                 t.name.clone(),
                 Verdict {
@@ -186,7 +196,7 @@ impl Admission {
             .services
             .values()
             .filter_map(|s| {
-                let a = self.tenants.get(&s.tenant)?.served;
+                let a = *self.tenants.get(&s.tenant)?;
                 (a < 1.0).then(|| (s.fqdn.clone(), a))
             })
             .collect()

@@ -90,6 +90,11 @@ pub struct ServeArgs {
     /// The smallest fraction of a tenant's requests admission lets in, in (0, 1].
     #[arg(long, env = "MPLB_ADMISSION_FLOOR", default_value_t = 0.05)]
     pub admission_floor: f64,
+    /// Least time between two moves of the admission fractions: at least a
+    /// filter poll plus a host-agent interval, so a move's effect shows in
+    /// the reports before the next.
+    #[arg(long, env = "MPLB_ADMISSION_PERIOD", default_value = "2s")]
+    pub admission_period: humantime::Duration,
     /// Half-life of the CPU EWMA.
     #[arg(long, env = "MPLB_EWMA_HALF_LIFE", default_value = "3s")]
     pub ewma_half_life: humantime::Duration,
@@ -210,7 +215,7 @@ impl ServeArgs {
                 Some(AdmissionConfig {
                     target,
                     floor: self.admission_floor,
-                    half_life_ms: ms(self.ewma_half_life),
+                    period_ms: ms(self.admission_period),
                     ..AdmissionConfig::default()
                 })
             }
@@ -270,7 +275,7 @@ mod tests {
         assert_eq!(c.admission, None, "admission is off unless asked for");
         let on = Cli::try_parse_from(["weight-server", "--admission-target", "0.9"]).unwrap();
         let a = on.serve.engine_config().unwrap().admission.unwrap();
-        assert_eq!((a.target, a.floor, a.half_life_ms), (0.9, 0.05, 3_000));
+        assert_eq!((a.target, a.floor, a.period_ms), (0.9, 0.05, 2_000));
         for bad in [
             vec!["weight-server", "--admission-target", "1.2"],
             vec!["weight-server", "--admission-target", "0"],

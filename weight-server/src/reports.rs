@@ -24,12 +24,19 @@ pub struct Ewma {
     pub value: f64,
     /// When it was last stepped.
     pub at_ms: u64,
+    /// The last sample, unsmoothed.
+    #[serde(skip)]
+    pub last: f64,
 }
 
 impl Ewma {
     /// An average starting at `value` at `at_ms`.
     pub fn new(value: f64, at_ms: u64) -> Self {
-        Ewma { value, at_ms }
+        Ewma {
+            value,
+            at_ms,
+            last: value,
+        }
     }
 
     /// Move toward `sample` by `1 - 0.5^(dt / half_life)`.
@@ -41,6 +48,7 @@ impl Ewma {
             1.0 - 0.5f64.powf(dt / half_life_ms as f64)
         };
         self.value += alpha * (sample - self.value);
+        self.last = sample;
         self.at_ms = now_ms.max(self.at_ms);
     }
 }
@@ -251,6 +259,7 @@ impl Reports {
             for (pod, e) in &st.pods {
                 if topo.pods.get(pod).is_some_and(|p| &p.node == name) {
                     view.pods.insert(pod.clone(), e.value.max(0.0));
+                    view.pods_last.insert(pod.clone(), e.last.max(0.0));
                 }
             }
         }

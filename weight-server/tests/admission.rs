@@ -106,6 +106,8 @@ fn an_overloaded_cluster_sheds_the_over_share_tenant_at_the_gateways() {
         "optimal",
         "--admission-target",
         "0.95",
+        "--admission-period",
+        "200ms",
         "--recompute-interval",
         "100ms",
         "--state-dir",

@@ -11,7 +11,8 @@ use super::{Gateway, StackConfig};
 use crate::envoy::{EnvoySpec, Upstream};
 use crate::scenario::Scenario;
 
-/// The weight server's flags: the lab's, `--admission-target` when the
+/// The weight server's flags: the lab's, `--admission-target` (and a period
+/// of two intervals) when the
 /// scenario sets `run.admission_target` (the server applies it under
 /// `optimal` only), then the operator's `--server-arg`s.
 pub(crate) fn server_args(
@@ -30,7 +31,14 @@ pub(crate) fn server_args(
         cfg.policy.clone(),
     ];
     if let Some(target) = scenario.run.admission_target {
-        args.extend(["--admission-target".into(), target.to_string()]);
+        // A step every two intervals: the gateways' poll (half an
+        // interval) and a whole report window fit in between.
+        args.extend([
+            "--admission-target".into(),
+            target.to_string(),
+            "--admission-period".into(),
+            humantime::format_duration(cfg.interval * 2).to_string(),
+        ]);
     }
     args.extend([
         "--recompute-interval".into(),

@@ -20,6 +20,7 @@ fn tenant(name: &str, fair_share: f64, served: f64, raised: bool) -> Tenant {
         name: name.into(),
         fair_share,
         demand_measured: served,
+        demand_last: served,
         demand: served,
         entitled: fair_share.min(served),
         throttled: raised,
@@ -96,7 +97,7 @@ fn demand_that_fits_is_never_shed() {
         ..Inputs::default()
     };
     for i in 0..10 {
-        let v = adm.round(&topo, &inputs, i * 500);
+        let v = adm.round(&topo, &inputs, i * 2000);
         assert!(v.values().all(|v| v.admit == 1.0), "{v:?}");
     }
 }
@@ -105,20 +106,24 @@ fn demand_that_fits_is_never_shed() {
 /// of it; when the admitted load exceeds the capacity, the kernel splits it
 /// by cgroup (hotel has two pods per node to shop's one: 2:1), giving back
 /// what one side does not use. The controller sees the served CPU through
-/// the engine's EWMA (3 s half-life), a round every 500 ms.
+/// its last report (a step every period; what a step decides is served
+/// before the next one), and whether the model raised a tenant through the
+/// engine's EWMA (3 s half-life).
 fn simulate(
     adm: &mut Admission,
     true_demand: [f64; 2],
     rounds: u64,
     start_ms: u64,
+    noise: f64,
     smoothed: &mut [f64; 2],
 ) -> Vec<BTreeMap<String, Verdict>> {
     let topo = two_tenants();
     let capacity = 1250.0;
     let mut out = Vec::new();
     for i in 0..rounds {
-        let now = start_ms + i * 500;
-        let admit = |name: &str| adm.tenants.get(name).map_or(1.0, |t| t.served);
+        // Report noise as a square wave: the worst case for a controller.
+        let wobble = if i % 2 == 0 { 1.0 + noise } else { 1.0 - noise };
+        let admit = |name: &str| adm.tenants.get(name).copied().unwrap_or(1.0);
         let want = [
             true_demand[0] * admit("hotel"),
             true_demand[1] * admit("shop"),
@@ -139,7 +144,7 @@ fn simulate(
         }
         // Saturated nodes: the model raises a tenant it sees as stuck.
         let saturated = smoothed[0] + smoothed[1] >= 0.9 * capacity;
-        let inputs = Inputs {
+        let mut inputs = Inputs {
             hosts: hosts(),
             tenants: vec![
                 tenant(
@@ -152,7 +157,9 @@ fn simulate(
             ],
             ..Inputs::default()
         };
-        out.push(adm.round(&topo, &inputs, now));
+        inputs.tenants[0].demand_last = served[0] * wobble;
+        inputs.tenants[1].demand_last = served[1] * wobble;
+        out.push(adm.round(&topo, &inputs, start_ms + i * 2000));
     }
     out
 }
@@ -162,7 +169,7 @@ fn over_capacity_each_tenant_converges_to_its_weighted_share_of_the_target() {
     let mut adm = Admission::new(AdmissionConfig::default());
     // Unshed, the kernel gives hotel 833m and shop 417m of 1250m.
     let mut smoothed = [833.0, 417.0];
-    let rounds = simulate(&mut adm, [875.0, 750.0], 80, 0, &mut smoothed);
+    let rounds = simulate(&mut adm, [875.0, 750.0], 30, 0, 0.0, &mut smoothed);
     let last = rounds.last().unwrap();
     // Room: 0.95 x 1250 = 1187.5, split 700:550 -> 665 and 522.5.
     assert!((smoothed[0] - 665.0).abs() < 0.03 * 665.0, "{smoothed:?}");
@@ -175,8 +182,9 @@ fn over_capacity_each_tenant_converges_to_its_weighted_share_of_the_target() {
         (last["shop"].admit - 522.5 / 750.0).abs() < 0.03,
         "{last:?}"
     );
-    // Settled: the last ten rounds move each fraction by less than 0.01.
-    for w in rounds[70..].windows(2) {
+    // Settled within 20 steps: the last ten move each fraction by
+    // less than 0.01.
+    for w in rounds[20..].windows(2) {
         for t in ["hotel", "shop"] {
             assert!((w[1][t].admit - w[0][t].admit).abs() < 0.01, "{t}: {w:?}");
         }
@@ -198,10 +206,22 @@ fn over_capacity_each_tenant_converges_to_its_weighted_share_of_the_target() {
 
     // Demand falls below capacity: everyone is let in again, and the table
     // stops carrying `admit`.
-    let later = simulate(&mut adm, [500.0, 400.0], 40, 40_000, &mut smoothed);
+    let later = simulate(&mut adm, [500.0, 400.0], 20, 60_000, 0.0, &mut smoothed);
     let last = later.last().unwrap();
     assert!(last.values().all(|v| v.admit == 1.0), "{last:?}");
     assert!(adm.per_service(&topo).is_empty());
+}
+
+#[test]
+fn noisy_reports_move_the_fractions_little() {
+    let mut adm = Admission::new(AdmissionConfig::default());
+    let mut smoothed = [833.0, 417.0];
+    // Every report 5 % high, then 5 % low.
+    let rounds = simulate(&mut adm, [875.0, 750.0], 60, 0, 0.05, &mut smoothed);
+    for r in &rounds[30..] {
+        assert!((r["hotel"].admit - 0.76).abs() < 0.05, "{r:?}");
+        assert!((r["shop"].admit - 0.70).abs() < 0.05, "{r:?}");
+    }
 }
 
 #[test]
@@ -244,17 +264,42 @@ fn a_partial_picture_never_sheds_more() {
         ..Inputs::default()
     };
     for i in 0..5 {
-        let v = adm.round(&topo, &inputs, i * 500);
+        let v = adm.round(&topo, &inputs, i * 2000);
         assert!(v.values().all(|v| v.admit == 1.0), "{v:?}");
     }
     // With every node known the same numbers shed.
     let mut full = inputs.clone();
     full.hosts = hosts();
-    full.tenants[0].demand_measured = 900.0;
-    let v = adm.round(&topo, &full, 3000);
+    full.tenants[0].demand_last = 900.0;
+    let v = adm.round(&topo, &full, 10_000);
     assert!(v["hotel"].admit < 1.0, "{v:?}");
     // A node goes stale again: the fractions hold or rise, never fall.
     let before = v["hotel"].admit;
-    let v = adm.round(&topo, &inputs, 3500);
+    let v = adm.round(&topo, &inputs, 12_000);
     assert!(v["hotel"].admit >= before, "{v:?}");
+}
+
+#[test]
+fn fractions_move_once_per_period_and_rounds_between_only_report() {
+    let topo = two_tenants();
+    let mut adm = Admission::new(AdmissionConfig::default());
+    let mut inputs = Inputs {
+        hosts: hosts(),
+        tenants: vec![
+            tenant("hotel", 700.0, 900.0, false),
+            tenant("shop", 550.0, 500.0, false),
+        ],
+        ..Inputs::default()
+    };
+    let first = adm.round(&topo, &inputs, 0)["hotel"].admit;
+    assert!(first < 1.0);
+    // Reports keep coming (250 ms apart), the same overload: no move
+    // before the period (2 s) is over, whatever they say.
+    for at in [250, 500, 1000, 1999] {
+        inputs.tenants[0].demand_last = 900.0 + at as f64;
+        let v = adm.round(&topo, &inputs, at);
+        assert_eq!(v["hotel"].admit, first, "at {at} ms");
+        assert!(v["hotel"].offered > 900.0, "rounds between still estimate");
+    }
+    assert!(adm.round(&topo, &inputs, 2000)["hotel"].admit < first);
 }

@@ -36,6 +36,7 @@ fn cpu(nodes: &[(&str, f64, f64)], pods: &[(&str, f64)]) -> CpuView {
             })
             .collect(),
         pods: pods.iter().map(|(p, c)| (p.to_string(), *c)).collect(),
+        ..CpuView::default()
     }
 }
 

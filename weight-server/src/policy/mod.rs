@@ -77,6 +77,11 @@ pub struct CpuView {
     /// Smoothed CPU per managed pod (by pod name), in millicores, for pods on
     /// known nodes.
     pub pods: BTreeMap<String, f64>,
+    /// The same pods' CPU in their node's last report, unsmoothed
+    /// (admission reads it: it answers to the fraction let in just before,
+    /// where the average answers to the last few seconds').
+    #[serde(skip)]
+    pub pods_last: BTreeMap<String, f64>,
 }
 
 pub use mplb_wire::admin::NodeCpu;

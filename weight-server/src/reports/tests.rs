@@ -210,3 +210,19 @@ fn a_background_step_on_a_saturated_node_resets_too() {
     .unwrap();
     assert!((r.cpu_view(&t, 4000).pods["a-0"] - 950.0).abs() < 1e-9);
 }
+
+#[test]
+fn the_view_carries_each_pods_last_report_beside_its_average() {
+    let t = topo();
+    let mut r = Reports::new(1000, 10_000);
+    for (cpu, at) in [(300.0, 0), (100.0, 1000)] {
+        r.ingest(&report("n1", 500.0, &[("uid-a0", None, cpu)]), Some(&t), at)
+            .unwrap();
+    }
+    let v = r.cpu_view(&t, 1000);
+    assert!(
+        (v.pods["a-0"] - 200.0).abs() < 1e-9,
+        "half way after one half-life"
+    );
+    assert_eq!(v.pods_last["a-0"], 100.0);
+}

@@ -96,6 +96,11 @@ fn the_server_gets_the_admission_target_iff_the_scenario_sets_it() {
         let on = server(&scenario(Some(0.95)), policy);
         let at = on.iter().position(|a| a == "--admission-target").unwrap();
         assert_eq!(on[at + 1], "0.95", "{on:?}");
+        assert_eq!(
+            on[at + 2..at + 4],
+            ["--admission-period", "1s"],
+            "two intervals"
+        );
         assert_eq!(on.iter().filter(|a| *a == "--admission-target").count(), 1);
         // The operator's --server-arg still comes last.
         assert_eq!(on.last().map(String::as_str), Some("--log-json"));
@@ -107,7 +112,7 @@ fn the_server_gets_the_admission_target_iff_the_scenario_sets_it() {
         );
         // Otherwise the command line is what it was.
         let mut without = on.clone();
-        without.drain(at..at + 2);
+        without.drain(at..at + 4);
         assert_eq!(without, off);
     }
     let off = server(&scenario(None), "optimal");

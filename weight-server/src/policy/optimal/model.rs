@@ -64,6 +64,9 @@ pub struct Tenant {
     pub fair_share: f64,
     /// Σ measured demand of its services.
     pub demand_measured: f64,
+    /// Σ CPU of its pods on known hosts in their node's last report
+    /// (unsmoothed; [`CpuView::pods_last`]).
+    pub demand_last: f64,
     /// D_s: Σ demand of its services in the LP.
     pub demand: f64,
     /// E_s = min(F_s, D_s): what it is guaranteed when feasible.
@@ -160,6 +163,7 @@ impl Inputs {
                     name: svc.tenant.clone(),
                     fair_share: usable(shares.get(svc.tenant.as_str()).copied().unwrap_or(0.0)),
                     demand_measured: 0.0,
+                    demand_last: 0.0,
                     demand: 0.0,
                     entitled: 0.0,
                     throttled: false,
@@ -190,6 +194,9 @@ impl Inputs {
             let load = usable(cpu.pods.get(&pod.name).copied().unwrap_or(0.0));
             if host.is_some() {
                 inputs.services[s].demand_measured += load;
+                let t = inputs.services[s].tenant;
+                inputs.tenants[t].demand_last +=
+                    usable(cpu.pods_last.get(&pod.name).copied().unwrap_or(0.0));
             }
             if !pod.ready {
                 continue;
