@@ -206,6 +206,7 @@ impl Figures {
             jain: self.jain,
             table_age_s,
             moved_last_round,
+            admit: None,
         })
     }
 }

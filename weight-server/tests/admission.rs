@@ -126,6 +126,12 @@ fn an_overloaded_cluster_sheds_the_over_share_tenant_at_the_gateways() {
     );
     // shop is under its share: it is shed less, if at all.
     assert!(t.services[WEB].admit_fraction() > hotel, "{t:?}");
+    // The explain answer says so too.
+    let (code, body) = http(srv.addr, "GET", "/admin/explain/frontend", &[], "");
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let shown = v["balance"]["admit"].as_f64().unwrap();
+    assert!(shown < 0.85, "{body}");
     let m = admit_metrics(&srv);
     assert!(
         m.contains_key("mplb_tenant_admit_fraction{tenant=\"hotel\"}"),
@@ -144,6 +150,8 @@ fn an_overloaded_cluster_sheds_the_over_share_tenant_at_the_gateways() {
     until(&srv, 1.0, "no admit under spare", |t| {
         t.services.values().all(|s| s.admit.is_none())
     });
+    let (_, body) = http(srv.addr, "GET", "/admin/explain/frontend", &[], "");
+    assert!(!body.contains("\"admit\""), "{body}");
     assert!(admit_metrics(&srv).is_empty());
 
     // Back to optimal, then the demand falls to half the capacity: the

@@ -1,8 +1,8 @@
 //! The balance and fairness figures of one service in the weight server's
 //! `GET /admin/explain/{service}` answer (key `balance`): how even the CPU of
 //! its pods' nodes is, its tenant's served/entitled CPU, Jain's index over all
-//! tenants, the served table's age and what the last round moved. The same
-//! figures are on `/metrics`.
+//! tenants, the served table's age, what the last round moved and, while
+//! admission sheds, the fraction let in. The same figures are on `/metrics`.
 
 use std::collections::BTreeMap;
 
@@ -28,6 +28,10 @@ pub struct ExplainBalance {
     /// Σ |weight change| of the service's pods in the last round (0 when the
     /// round published nothing).
     pub moved_last_round: f64,
+    /// The fraction of the service's requests entry gateways let in
+    /// (admission, in the served table); absent while nothing is shed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admit: Option<f64>,
 }
 
 /// What a tenant is served against what it is entitled to, in millicores.

@@ -33,12 +33,20 @@ impl Engine {
         let svc = topo.services.get(&fqdn)?;
         let served = core.builder.current();
         let figures = balance::figures(&topo, &cpu, &self.cfg.optimal);
-        let balance = figures.explain(
-            &topo,
-            &fqdn,
-            served.as_ref().map(|s| balance::age_s(&s.table, now)),
-            core.moved.get(&fqdn).copied().unwrap_or(0.0),
-        );
+        let balance = figures
+            .explain(
+                &topo,
+                &fqdn,
+                served.as_ref().map(|s| balance::age_s(&s.table, now)),
+                core.moved.get(&fqdn).copied().unwrap_or(0.0),
+            )
+            .map(|mut b| {
+                b.admit = served
+                    .as_ref()
+                    .and_then(|s| s.table.services.get(&fqdn))
+                    .and_then(|s| s.admit);
+                b
+            });
         let inputs = topo
             .pods
             .values()
