@@ -95,6 +95,12 @@ pub struct ServeArgs {
     /// the reports before the next.
     #[arg(long, env = "MPLB_ADMISSION_PERIOD", default_value = "2s")]
     pub admission_period: humantime::Duration,
+    /// Calibrate `optimal`'s weights by each pod's measured cost per
+    /// request (its share of the service's CPU over its share of the
+    /// requests): a pod whose requests cost more gets fewer for the same
+    /// planned CPU. Off by default (experimental).
+    #[arg(long, env = "MPLB_OPTIMAL_CALIBRATE")]
+    pub optimal_calibrate: bool,
     /// Half-life of the CPU EWMA.
     #[arg(long, env = "MPLB_EWMA_HALF_LIFE", default_value = "3s")]
     pub ewma_half_life: humantime::Duration,
@@ -236,6 +242,9 @@ impl ServeArgs {
             report_max_age_ms: ms(self.report_max_age),
             report_debounce_ms: Some(ms(self.report_debounce)).filter(|d| *d > 0),
             admission,
+            calibration: self
+                .optimal_calibrate
+                .then(crate::calibration::CalibrationConfig::default),
             optimal: OptimalConfig {
                 solver: self.optimal_solver,
                 ..OptimalConfig::default()
@@ -273,6 +282,9 @@ mod tests {
         let bad = Cli::try_parse_from(["weight-server", "--damping", "0"]).unwrap();
         assert!(bad.serve.engine_config().is_err());
         assert_eq!(c.admission, None, "admission is off unless asked for");
+        assert_eq!(c.calibration, None, "calibration is off unless asked for");
+        let cal = Cli::try_parse_from(["weight-server", "--optimal-calibrate"]).unwrap();
+        assert!(cal.serve.engine_config().unwrap().calibration.is_some());
         let on = Cli::try_parse_from(["weight-server", "--admission-target", "0.9"]).unwrap();
         let a = on.serve.engine_config().unwrap().admission.unwrap();
         assert_eq!((a.target, a.floor, a.period_ms), (0.9, 0.05, 2_000));

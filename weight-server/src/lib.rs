@@ -7,8 +7,9 @@
 //! [`weights`] (versioned table, damping, dead band, drains), [`engine`]
 //! (the state and the recompute round), [`api`] and [`admin`] (HTTP),
 //! [`admission`] (shedding over-share tenants at the gateways when demand
-//! exceeds capacity), [`auth`] (who may post reports), [`balance`] (fairness and balance
-//! figures), [`leader`] (replicas on a Lease), [`persist`] (admin state on
+//! exceeds capacity), [`auth`] (who may post reports), [`balance`]
+//! (fairness and balance figures), [`calibration`] (per-pod request cost
+//! for `optimal`, opt-in), [`leader`] (replicas on a Lease), [`persist`] (admin state on
 //! disk), [`metrics`], [`render`] (`render-istio`), [`config`] (flags),
 //! [`server`] ([`serve`]: the whole server on a bound listener).
 #![forbid(unsafe_code)]
@@ -19,6 +20,7 @@ pub mod admission;
 pub mod api;
 pub mod auth;
 pub mod balance;
+pub mod calibration;
 pub mod clock;
 pub mod config;
 pub mod engine;

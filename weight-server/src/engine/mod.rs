@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 
 use crate::admission::{Admission, AdmissionConfig};
 use crate::balance;
+use crate::calibration::{Calibration, CalibrationConfig};
 use crate::clock::SharedClock;
 use crate::metrics::Metrics;
 use crate::persist::{AdminState, Store};
@@ -47,6 +48,8 @@ pub struct EngineConfig {
     pub report_debounce_ms: Option<u64>,
     /// Admission (with `optimal` only); `None`: off.
     pub admission: Option<AdmissionConfig>,
+    /// Per-pod cost calibration of `optimal`'s weights; `None`: off.
+    pub calibration: Option<CalibrationConfig>,
 }
 
 impl Default for EngineConfig {
@@ -59,6 +62,7 @@ impl Default for EngineConfig {
             optimal: OptimalConfig::default(),
             report_debounce_ms: None,
             admission: None,
+            calibration: None,
         }
     }
 }
@@ -77,6 +81,8 @@ struct Core {
     moved: BTreeMap<String, f64>,
     /// The admission controller, when configured.
     admission: Option<Admission>,
+    /// The cost calibration, when configured.
+    calibration: Option<Calibration>,
 }
 
 /// Shared by the HTTP handlers and the recompute loop.
@@ -151,6 +157,7 @@ impl Engine {
             last_error: None,
             moved: BTreeMap::new(),
             admission: cfg.admission.map(Admission::new),
+            calibration: cfg.calibration.map(Calibration::new),
         };
         Ok(Engine {
             cfg,
@@ -277,6 +284,11 @@ impl Engine {
             self.metrics.set_admission(&verdicts);
         }
         let before = core.builder.current();
+        if let Some(calibration) = core.calibration.as_mut()
+            && policy.kind() == PolicyKind::Optimal
+        {
+            calibration.apply(&mut decision, &cpu, before.as_ref().map(|b| &b.table));
+        }
         let published = core.builder.round(&topo, &decision, &admin.drains, now)?;
         core.moved = match (&published, &before) {
             (Some(next), _) => balance::moved(before.as_ref().map(|b| &b.table), &next.table),

@@ -98,3 +98,64 @@ fn operator_weights_are_computed_once_a_round() {
         assert!(w[0] > w[1], "{policy}: {w:?}");
     }
 }
+
+/// With `--optimal-calibrate`, a pod whose requests cost more (a bigger
+/// share of the CPU than of the served weight) gets less weight than
+/// `optimal`'s plan gives it; without it, the plan is served as is.
+#[test]
+fn calibration_gives_the_costlier_pod_less_weight() {
+    let topo = Arc::new(
+        crate::topology::file::parse(
+            r#"
+nodes: [{name: n1, capacity_millicores: 1000}, {name: n2, capacity_millicores: 1000}]
+services: [{name: a, port: 80}]
+pods:
+  - {name: a-0, service: a, node: n1, address: "127.0.0.1:1"}
+  - {name: a-1, service: a, node: n2, address: "127.0.0.1:2"}
+"#,
+            "cluster.local",
+        )
+        .unwrap(),
+    );
+    let weights = |calibration: Option<CalibrationConfig>| {
+        let (_tx, rx) = tokio::sync::watch::channel(Some(topo.clone()));
+        let engine = Engine::new(
+            EngineConfig {
+                calibration,
+                ..EngineConfig::default()
+            },
+            Arc::new(ManualClock::new(1_000)),
+            Store::memory(),
+            rx,
+            PolicyKind::Optimal,
+        )
+        .unwrap();
+        // Equal weights served, but a-1's requests cost half as much again.
+        for (node, pod, cpu) in [("n1", "a-0", 200.0), ("n2", "a-1", 300.0)] {
+            let r: HostReport = serde_json::from_value(serde_json::json!({
+                "node": node, "capacity_millicores": 1000.0, "used_millicores": cpu,
+                "sampled_at_ms": 1, "interval_ms": 1000,
+                "pods": [{"uid": pod, "millicores": cpu, "sampled_at_ms": 1}]
+            }))
+            .unwrap();
+            engine.ingest_report(&r).unwrap();
+        }
+        // The first table serves the plan; the second is calibrated on it.
+        engine.recompute().unwrap();
+        engine.recompute().unwrap();
+        let served = engine.table().unwrap();
+        let w: Vec<f64> = served.table.services["a.default.svc.cluster.local"]
+            .endpoints
+            .iter()
+            .map(|e| e.weight)
+            .collect();
+        w
+    };
+    let plain = weights(None);
+    assert!(
+        (plain[0] - 0.5).abs() < 1e-9,
+        "the balanced plan: {plain:?}"
+    );
+    let calibrated = weights(Some(CalibrationConfig::default()));
+    assert!(calibrated[0] > calibrated[1] + 0.05, "{calibrated:?}");
+}
