@@ -110,26 +110,18 @@ impl Admission {
         self.last_step_ms = None;
     }
 
-    /// One round at `now_ms` over `inputs` (`optimal`'s model of
-    /// `topology`): per tenant what it may use and the fraction let in. The
+    /// One round at `now_ms` over `inputs` (`optimal`'s model of the
+    /// round): per tenant what it may use and the fraction let in. The
     /// fractions move only when a period has passed since they last did.
-    pub fn round(
-        &mut self,
-        topology: &Topology,
-        inputs: &Inputs,
-        now_ms: u64,
-    ) -> BTreeMap<String, Verdict> {
+    pub fn round(&mut self, inputs: &Inputs, now_ms: u64) -> BTreeMap<String, Verdict> {
         let step = self
             .last_step_ms
             .is_none_or(|l| now_ms.saturating_sub(l) >= self.cfg.period_ms);
         if step {
             self.last_step_ms = Some(now_ms);
         }
-        let partial = topology
-            .pods
-            .values()
-            .filter(|p| p.ready)
-            .any(|p| !inputs.hosts.iter().any(|h| h.name == p.node));
+        // The model lists ready pods on nodes without a fresh report.
+        let partial = inputs.services.iter().any(|s| !s.unknown_pods.is_empty());
         let offered: Vec<f64> = inputs
             .tenants
             .iter()

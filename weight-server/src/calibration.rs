@@ -20,6 +20,7 @@
 use std::collections::BTreeMap;
 
 use mplb_wire::WeightsTable;
+use mplb_wire::admin::StaticWeights;
 
 use crate::policy::{CpuView, Decision};
 
@@ -67,10 +68,20 @@ impl Calibration {
 
     /// Measure against what `served` carried and `cpu` shows, then rewrite
     /// `decision`'s weights as load over cost factor. Services missing from
-    /// `served` are only rewritten with the factors already known.
-    pub fn apply(&mut self, decision: &mut Decision, cpu: &CpuView, served: Option<&WeightsTable>) {
+    /// `served` are only rewritten with the factors already known; services
+    /// `operator` sets weights for are left as they are.
+    pub fn apply(
+        &mut self,
+        decision: &mut Decision,
+        cpu: &CpuView,
+        served: Option<&WeightsTable>,
+        operator: &StaticWeights,
+    ) {
         let mut next = BTreeMap::new();
         for (fqdn, targets) in &mut decision.weights {
+            if operator.contains_key(fqdn) {
+                continue;
+            }
             if let Some(svc) = served.and_then(|t| t.services.get(fqdn)) {
                 let measured: Vec<(&str, f64, f64)> = svc
                     .endpoints

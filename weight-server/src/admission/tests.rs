@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::*;
-use crate::policy::optimal::model::{Host, Tenant};
+use crate::policy::optimal::model::{Host, Svc, Tenant};
 
 fn host(capacity: f64, background: f64) -> Host {
     Host {
@@ -85,7 +85,6 @@ fn water_fill_gives_each_its_demand_when_it_fits_and_weighted_shares_when_not() 
 
 #[test]
 fn demand_that_fits_is_never_shed() {
-    let topo = two_tenants();
     let mut adm = Admission::new(AdmissionConfig::default());
     // A hog-like round: a tenant on a saturated node, not raised (it can move).
     let inputs = Inputs {
@@ -97,7 +96,7 @@ fn demand_that_fits_is_never_shed() {
         ..Inputs::default()
     };
     for i in 0..10 {
-        let v = adm.round(&topo, &inputs, i * 2000);
+        let v = adm.round(&inputs, i * 2000);
         assert!(v.values().all(|v| v.admit == 1.0), "{v:?}");
     }
 }
@@ -117,7 +116,6 @@ fn simulate(
     noise: f64,
     smoothed: &mut [f64; 2],
 ) -> Vec<BTreeMap<String, Verdict>> {
-    let topo = two_tenants();
     let capacity = 1250.0;
     let mut out = Vec::new();
     for i in 0..rounds {
@@ -159,7 +157,7 @@ fn simulate(
         };
         inputs.tenants[0].demand_last = served[0] * wobble;
         inputs.tenants[1].demand_last = served[1] * wobble;
-        out.push(adm.round(&topo, &inputs, start_ms + i * 2000));
+        out.push(adm.round(&inputs, start_ms + i * 2000));
     }
     out
 }
@@ -231,7 +229,6 @@ fn the_floor_bounds_shedding_and_reset_lets_everything_in() {
         gain: 1.0,
         ..AdmissionConfig::default()
     };
-    let topo = two_tenants();
     let mut adm = Admission::new(cfg);
     // A tenant without a fair share wanting ten times the cluster.
     let inputs = Inputs {
@@ -242,7 +239,7 @@ fn the_floor_bounds_shedding_and_reset_lets_everything_in() {
         ],
         ..Inputs::default()
     };
-    let v = adm.round(&topo, &inputs, 0);
+    let v = adm.round(&inputs, 0);
     assert!((v["greedy"].admit - 0.3).abs() < 1e-12, "{v:?}");
     assert_eq!(v["quiet"].admit, 1.0);
     adm.reset();
@@ -251,12 +248,21 @@ fn the_floor_bounds_shedding_and_reset_lets_everything_in() {
 
 #[test]
 fn a_partial_picture_never_sheds_more() {
-    let topo = two_tenants();
     let mut adm = Admission::new(AdmissionConfig::default());
     // Only the 600m node has reported, full: both tenants look stuck and
-    // raised to their whole fair shares against 570m of known room.
+    // raised to their whole fair shares against 570m of known room; the
+    // pods on the other nodes are unknown to the model.
     let inputs = Inputs {
         hosts: vec![host(600.0, 0.0)],
+        services: vec![Svc {
+            fqdn: "web.default.svc.cluster.local".into(),
+            tenant: 1,
+            demand_measured: 200.0,
+            demand: 200.0,
+            lp_pods: vec![],
+            unknown_pods: vec!["web-0".into()],
+            left_out: None,
+        }],
         tenants: vec![
             tenant("hotel", 700.0, 400.0, true),
             tenant("shop", 550.0, 200.0, true),
@@ -264,24 +270,24 @@ fn a_partial_picture_never_sheds_more() {
         ..Inputs::default()
     };
     for i in 0..5 {
-        let v = adm.round(&topo, &inputs, i * 2000);
+        let v = adm.round(&inputs, i * 2000);
         assert!(v.values().all(|v| v.admit == 1.0), "{v:?}");
     }
     // With every node known the same numbers shed.
     let mut full = inputs.clone();
     full.hosts = hosts();
+    full.services[0].unknown_pods.clear();
     full.tenants[0].demand_last = 900.0;
-    let v = adm.round(&topo, &full, 10_000);
+    let v = adm.round(&full, 10_000);
     assert!(v["hotel"].admit < 1.0, "{v:?}");
     // A node goes stale again: the fractions hold or rise, never fall.
     let before = v["hotel"].admit;
-    let v = adm.round(&topo, &inputs, 12_000);
+    let v = adm.round(&inputs, 12_000);
     assert!(v["hotel"].admit >= before, "{v:?}");
 }
 
 #[test]
 fn fractions_move_once_per_period_and_rounds_between_only_report() {
-    let topo = two_tenants();
     let mut adm = Admission::new(AdmissionConfig::default());
     let mut inputs = Inputs {
         hosts: hosts(),
@@ -291,15 +297,15 @@ fn fractions_move_once_per_period_and_rounds_between_only_report() {
         ],
         ..Inputs::default()
     };
-    let first = adm.round(&topo, &inputs, 0)["hotel"].admit;
+    let first = adm.round(&inputs, 0)["hotel"].admit;
     assert!(first < 1.0);
     // Reports keep coming (250 ms apart), the same overload: no move
     // before the period (2 s) is over, whatever they say.
     for at in [250, 500, 1000, 1999] {
         inputs.tenants[0].demand_last = 900.0 + at as f64;
-        let v = adm.round(&topo, &inputs, at);
+        let v = adm.round(&inputs, at);
         assert_eq!(v["hotel"].admit, first, "at {at} ms");
         assert!(v["hotel"].offered > 900.0, "rounds between still estimate");
     }
-    assert!(adm.round(&topo, &inputs, 2000)["hotel"].admit < first);
+    assert!(adm.round(&inputs, 2000)["hotel"].admit < first);
 }

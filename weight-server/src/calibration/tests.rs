@@ -77,7 +77,12 @@ fn the_planned_cpu_split_is_reached_when_requests_cost_differently() {
     let mut w = plan;
     for _ in 0..40 {
         let mut d = decision(&plan);
-        cal.apply(&mut d, &cpu(&w, &cost), Some(&table(&w)));
+        cal.apply(
+            &mut d,
+            &cpu(&w, &cost),
+            Some(&table(&w)),
+            &StaticWeights::new(),
+        );
         w = normalised(&d);
     }
     let got = shares(&w, &cost);
@@ -100,13 +105,31 @@ fn unmeasured_pods_keep_a_factor_of_one_and_factors_are_clamped() {
         v.pods_last.insert(pod.to_string(), c);
     }
     let mut d = decision(&[0.4, 0.4, 0.2]);
-    cal.apply(&mut d, &v, Some(&table(&w)));
+    cal.apply(&mut d, &v, Some(&table(&w)), &StaticWeights::new());
     assert_eq!(cal.factor("front-2"), 1.0);
     assert!((cal.factor("front-1") - 1.5).abs() < 1e-12);
     assert!((cal.factor("front-0") - 1.0 / 1.5).abs() < 1e-12);
     // No table yet: the plan passes through (factors 1).
     let mut fresh = Calibration::new(CalibrationConfig::default());
     let mut d = decision(&[0.4, 0.4, 0.2]);
-    fresh.apply(&mut d, &v, None);
+    fresh.apply(&mut d, &v, None, &StaticWeights::new());
     assert_eq!(normalised(&d), [0.4, 0.4, 0.2]);
+}
+
+#[test]
+fn operator_weights_are_left_as_they_are() {
+    let mut cal = Calibration::new(CalibrationConfig {
+        gain: 1.0,
+        ..CalibrationConfig::default()
+    });
+    let w = [0.4, 0.4, 0.2];
+    let v = cpu(&w, &[0.8, 1.4, 1.0]);
+    let operator: StaticWeights = [(
+        SVC.to_string(),
+        BTreeMap::from([(PODS[0].to_string(), 1.0)]),
+    )]
+    .into();
+    let mut d = decision(&w);
+    cal.apply(&mut d, &v, Some(&table(&w)), &operator);
+    assert_eq!(normalised(&d), w);
 }

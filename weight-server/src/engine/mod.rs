@@ -273,7 +273,7 @@ impl Engine {
         let mut core = self.core();
         if let Some(admission) = core.admission.as_mut() {
             let verdicts = if policy.kind() == PolicyKind::Optimal {
-                let verdicts = admission.round(&effective, &model, now);
+                let verdicts = admission.round(&model, now);
                 decision.admit = admission.per_service(&effective);
                 verdicts
             } else {
@@ -287,7 +287,12 @@ impl Engine {
         if let Some(calibration) = core.calibration.as_mut()
             && policy.kind() == PolicyKind::Optimal
         {
-            calibration.apply(&mut decision, &cpu, before.as_ref().map(|b| &b.table));
+            calibration.apply(
+                &mut decision,
+                &cpu,
+                before.as_ref().map(|b| &b.table),
+                &admin.static_weights,
+            );
         }
         let published = core.builder.round(&topo, &decision, &admin.drains, now)?;
         core.moved = match (&published, &before) {
