@@ -139,14 +139,7 @@ fn an_overloaded_cluster_sheds_the_over_share_tenant_at_the_gateways() {
     );
 
     // Another policy: admission stops at once.
-    let (code, body) = http(
-        srv.addr,
-        "PUT",
-        "/admin/policy",
-        &[],
-        r#"{"policy":"spare"}"#,
-    );
-    assert_eq!(code, 200, "{body}");
+    set_policy(&srv, "spare");
     until(&srv, 1.0, "no admit under spare", |t| {
         t.services.values().all(|s| s.admit.is_none())
     });
@@ -156,14 +149,7 @@ fn an_overloaded_cluster_sheds_the_over_share_tenant_at_the_gateways() {
 
     // Back to optimal, then the demand falls to half the capacity: the
     // fractions climb back to 1 and leave the table.
-    let (code, body) = http(
-        srv.addr,
-        "PUT",
-        "/admin/policy",
-        &[],
-        r#"{"policy":"optimal"}"#,
-    );
-    assert_eq!(code, 200, "{body}");
+    set_policy(&srv, "optimal");
     until(&srv, 1.0, "hotel shed again", |t| {
         t.services[FRONTEND].admit.is_some()
     });

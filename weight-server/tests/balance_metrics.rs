@@ -78,14 +78,7 @@ fn balance_figures_on_metrics_and_explain() {
     }
     let v0 = metrics(&srv)["mplb_table_version"];
     // The switch to spare runs one round at once: it moves profile toward node-b.
-    let (code, body) = http(
-        srv.addr,
-        "PUT",
-        "/admin/policy",
-        &[],
-        r#"{"policy":"spare"}"#,
-    );
-    assert_eq!(code, 200, "{body}");
+    set_policy(&srv, "spare");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let m = loop {
         let m = metrics(&srv);

@@ -88,6 +88,14 @@ pub fn start_env(args: &[&str], envs: &[(&str, &str)]) -> Result<Server, String>
     Err(seen)
 }
 
+/// `PUT /admin/policy` on a server started with `--insecure-admin`;
+/// panics unless it answers 200.
+pub fn set_policy(srv: &Server, policy: &str) {
+    let body = format!(r#"{{"policy":"{policy}"}}"#);
+    let (code, answer) = http(srv.addr, "PUT", "/admin/policy", &[], &body);
+    assert_eq!(code, 200, "{answer}");
+}
+
 /// One request; returns (status, body).
 pub fn http(
     addr: SocketAddr,
